@@ -1,0 +1,3 @@
+from edgemask.cli import main
+
+raise SystemExit(main())
