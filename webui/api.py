@@ -1,0 +1,297 @@
+"""The JSON API blueprint (`/api`), as specified in docs/webui-api.md.
+
+Errors are `{"error": "<one sentence>"}` with a 4xx status and nothing stored.
+"""
+
+import io
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from edgemask.runtime import shapes
+from edgemask.webui import objects as objs
+from edgemask.webui.store import Conflict, NotFound, StoreError, VersionConflict
+from edgemask.webui.wand import flood_fill
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_LABEL_NAME = 100
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.extra = extra
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return jsonify({"error": str(exc), **exc.extra}), exc.status
+
+
+@bp.errorhandler(objs.Invalid)
+def _invalid(exc):
+    return jsonify({"error": str(exc)}), 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    messages = {404: "There is no such API endpoint or image.",
+                405: "This method is not allowed on this endpoint.",
+                413: "The request is too large."}
+    return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code
+
+
+def _ctx():
+    return current_app.extensions["edgemask"]
+
+
+def _image(name: str):
+    """(name, width, height) of a listed image, else 404."""
+    folder = _ctx().folder
+    if folder.path(name) is None:
+        raise ApiError(404, f"There is no image named {name!r} in the images folder.")
+    try:
+        width, height = folder.size(name)
+    except Exception:
+        raise ApiError(415, f"The image {name!r} cannot be read.") from None
+    return name, width, height
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+# -- images --------------------------------------------------------------------------------
+@bp.get("/images")
+def list_images():
+    ctx = _ctx()
+    counts = ctx.store.object_counts()
+    out = []
+    for name in ctx.folder.names():
+        try:
+            width, height = ctx.folder.size(name)
+        except Exception:  # an unreadable file is not an image we can annotate
+            continue
+        out.append({"name": name, "width": width, "height": height, "objects": counts.get(name, 0)})
+    return jsonify({"images": out, "total": len(out),
+                    "annotated": sum(1 for i in out if i["objects"])})
+
+
+@bp.get("/images/<path:name>/file")
+def image_file(name):
+    _image(name)
+    return send_file(_ctx().folder.path(name), max_age=0)
+
+
+@bp.get("/images/<path:name>/annotations")
+def get_annotations(name):
+    name, width, height = _image(name)
+    record = _ctx().store.load(name)
+    objects = [objs.object_to_json(o) for o in record.objects] if record else []
+    return jsonify({"image": name, "width": width, "height": height,
+                    "version": record.version if record else 0, "objects": objects})
+
+
+@bp.put("/images/<path:name>/annotations")
+def put_annotations(name):
+    name, width, height = _image(name)
+    body = _body()
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ApiError(400, "\"version\" must be the integer version you loaded (0 for a new image).")
+    raw = body.get("objects")
+    if not isinstance(raw, list):
+        raise ApiError(400, "\"objects\" must be a list of objects.")
+    store = _ctx().store
+    label_ids = {label.id for label in store.labels()}
+    parsed = [objs.parse_object(o, width, height, label_ids) for o in raw]
+    try:
+        new_version = store.save(name, width, height, version, parsed)
+    except VersionConflict as exc:
+        raise ApiError(409, str(exc), version=exc.stored) from None
+    except StoreError as exc:
+        raise ApiError(400, str(exc)) from None
+    return jsonify({"version": new_version})
+
+
+# -- labels --------------------------------------------------------------------------------
+@bp.get("/labels")
+def list_labels():
+    return jsonify(_labels_json())
+
+
+def _labels_json() -> dict:
+    ctx = _ctx()
+    labels = ctx.store.labels()
+    return {"labels": [label.as_dict() for label in labels], "preset": ctx.preset_of(labels)}
+
+
+@bp.post("/labels")
+def add_label():
+    body = _body()
+    name = _label_name(body.get("name"))
+    color = _label_color(body.get("color"))
+    try:
+        label = _ctx().store.add_label(name, color)
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return jsonify(label.as_dict()), 201
+
+
+@bp.put("/labels/<int:label_id>")
+def update_label(label_id):
+    body = _body()
+    name = _label_name(body["name"]) if "name" in body else None
+    color = _label_color(body["color"]) if "color" in body else None
+    position = body.get("position")
+    if position is not None and (not isinstance(position, int) or isinstance(position, bool) or position < 0):
+        raise ApiError(400, "\"position\" must be a non-negative integer (0 = first label).")
+    try:
+        label = _ctx().store.update_label(label_id, name=name, color=color, position=position)
+    except NotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return jsonify(label.as_dict())
+
+
+@bp.delete("/labels/<int:label_id>")
+def delete_label(label_id):
+    try:
+        _ctx().store.delete_label(label_id)
+    except NotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except Conflict as exc:
+        raise ApiError(409, str(exc)) from None
+    return jsonify({"deleted": label_id, **_labels_json()})
+
+
+def _label_name(value) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_LABEL_NAME:
+        raise ApiError(400, f"A label needs a \"name\" of 1 to {MAX_LABEL_NAME} characters.")
+    return value.strip()
+
+
+def _label_color(value) -> str:
+    if not isinstance(value, str) or not _COLOR.match(value):
+        raise ApiError(400, "A label \"color\" must look like \"#rrggbb\".")
+    return value.lower()
+
+
+# -- AI wand -------------------------------------------------------------------------------
+@bp.get("/model")
+def model_info():
+    assistant = _ctx().assistant
+    return jsonify({"loaded": assistant.loaded, "name": assistant.name, "message": assistant.message})
+
+
+def _assistant():
+    assistant = _ctx().assistant
+    if not assistant.loaded:
+        raise ApiError(409, assistant.message)
+    return assistant
+
+
+@bp.post("/images/<path:name>/embedding")
+def embedding(name):
+    name, _, _ = _image(name)
+    assistant = _assistant()
+    names = _ctx().folder.names()
+    following = names[names.index(name) + 1:] if name in names else []
+    try:
+        ms, cached = assistant.embed(_ctx().folder, name, following)
+    except (OSError, ValueError) as exc:
+        raise ApiError(415, f"The image {name!r} cannot be read: {exc}") from None
+    return jsonify({"ready": True, "ms": round(ms, 2), "cached": cached})
+
+
+@bp.post("/images/<path:name>/predict")
+def predict(name):
+    name, width, height = _image(name)
+    assistant = _assistant()
+    body = _body()
+    coords, labels = objs.parse_points(body.get("points"), width, height)
+    box = objs.parse_box(body.get("box"), width, height)
+    if not coords and box is None:
+        raise ApiError(400, "Give at least one point or a box.")
+    refine = body.get("refine", False)
+    if not isinstance(refine, bool):
+        raise ApiError(400, "\"refine\" must be true or false.")
+    session = body.get("session", "")
+    if not isinstance(session, str) or len(session) > 200:
+        raise ApiError(400, "\"session\" must be a string of at most 200 characters.")
+    mask, score, ms = assistant.predict(_ctx().folder, name, coords, labels, box, refine, session)
+    return jsonify(_mask_json(mask) | {"score": round(score, 4), "ms": round(ms, 2)})
+
+
+@bp.post("/images/<path:name>/wand")
+def wand(name):
+    name, width, height = _image(name)
+    body = _body()
+    x, y, tol = body.get("x"), body.get("y"), body.get("tolerance", 32)
+    if not all(objs._is_number(v) for v in (x, y, tol)):
+        raise ApiError(400, "The wand needs numbers \"x\", \"y\" and \"tolerance\".")
+    if not (0 <= x < width and 0 <= y < height):
+        raise ApiError(400, f"The point ({x:g}, {y:g}) is outside the {width}x{height} image.")
+    if not 0 <= tol <= 255:
+        raise ApiError(400, "\"tolerance\" must be between 0 and 255.")
+    rgb = _ctx().folder.read_rgb(name)
+    if rgb.shape[:2] != (height, width):
+        raise ApiError(415, f"The image {name!r} decodes to a size other than its header says.")
+    mask = flood_fill(rgb, int(x), int(y), int(round(tol)))
+    return jsonify(_mask_json(mask))
+
+
+@bp.post("/polygonize")
+def polygonize():
+    body = _body()
+    tolerance = body.get("tolerance", 1.0)
+    if not objs._is_number(tolerance) or not 0 <= tolerance <= 100:
+        raise ApiError(400, "\"tolerance\" must be a number of pixels between 0 and 100.")
+    raw = body.get("mask")
+    if not isinstance(raw, str) or not raw.startswith("data:image/png;base64,"):
+        raise ApiError(400, "\"mask\" must be a data:image/png;base64 URL.")
+    try:
+        mask = shapes.png_data_url_to_mask(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"The mask cannot be decoded: {exc}") from None
+    return jsonify({"polygons": shapes.mask_to_outer_polygons(mask, tolerance=float(tolerance))})
+
+
+def _mask_json(mask) -> dict:
+    return {"mask": shapes.mask_to_png_data_url(mask), "bbox": objs.mask_bbox(mask),
+            "area": int(mask.sum())}
+
+
+# -- export --------------------------------------------------------------------------------
+@bp.get("/export/<fmt>")
+def export(fmt):
+    from edgemask.webui import dataset
+
+    if fmt not in dataset.FORMATS:
+        raise ApiError(404, f"Unknown export format {fmt!r}; use one of: {', '.join(dataset.FORMATS)}.")
+    ctx = _ctx()
+    from edgemask.webui.datasets import export_to
+
+    with tempfile.TemporaryDirectory(prefix="edgemask-export-") as tmp:
+        out = Path(tmp) / fmt
+        export_to(ctx.store, ctx.folder, fmt, out)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(out).as_posix())
+    buffer.seek(0)
+    stem = ctx.folder.root.name or "dataset"
+    return send_file(buffer, mimetype="application/zip", as_attachment=True,
+                     download_name=f"{stem}-{fmt}.zip")

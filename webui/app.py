@@ -1,0 +1,90 @@
+"""The Flask app factory of the web annotator."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from flask import Flask, render_template
+
+from edgemask.webui.assist import Assistant
+from edgemask.webui.images import ImageFolder
+from edgemask.webui.store import DB_NAME, Store
+
+MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a page of full-size PNG masks fits easily
+
+
+@dataclass
+class AppContext:
+    """What the API works on, kept in app.extensions["edgemask"]."""
+
+    folder: ImageFolder
+    store: Store
+    assistant: Assistant
+    suim_labels: Optional[list] = None  # [(name, color)] of the SUIM preset, to report "preset"
+
+    def preset_of(self, labels) -> Optional[str]:
+        if self.suim_labels and [(lb.name, lb.color.lower()) for lb in labels] == self.suim_labels:
+            return "suim"
+        return None
+
+
+def create_app(config: Optional[dict] = None) -> Flask:
+    """Builds the app. Config keys:
+
+    IMAGES_DIR   folder of images (required)
+    DB_PATH      the SQLite store (default IMAGES_DIR/.edgemask.sqlite)
+    LABELS       "suim", a labels file, or None; added to the store when missing from it.
+                 A store without labels gets the SUIM preset.
+    PREDICTOR    a ready predictor object (tests inject a fake one), or
+    MODEL_DIR    a model folder for edgemask.runtime.Predictor; neither: no AI tools
+    DEVICE       the runtime device for MODEL_DIR ("auto")
+    """
+    config = dict(config or {})
+    if not config.get("IMAGES_DIR"):
+        raise ValueError("create_app needs IMAGES_DIR")
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(config)
+
+    folder = ImageFolder(config["IMAGES_DIR"])
+    store = Store(config.get("DB_PATH") or folder.root / DB_NAME)
+    from edgemask.webui import labels as label_presets
+
+    suim = [(label.name, label.hex) for label in label_presets.preset_labels("suim")]
+    wanted = _wanted_labels(config.get("LABELS"), label_presets)
+    if wanted is None and not store.labels():
+        wanted = suim
+    if wanted:
+        store.ensure_labels(wanted)
+
+    if config.get("PREDICTOR") is not None:
+        assistant = Assistant(config["PREDICTOR"], config.get("MODEL_NAME", "injected predictor"))
+    elif config.get("MODEL_DIR"):
+        assistant = Assistant.from_model_dir(config["MODEL_DIR"], config.get("DEVICE", "auto"))
+    else:
+        assistant = Assistant(None)
+
+    app.extensions["edgemask"] = AppContext(folder, store, assistant, suim)
+
+    from edgemask.webui.api import bp
+
+    app.register_blueprint(bp)
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    return app
+
+
+def _wanted_labels(spec, label_presets):
+    """[(name, color)] for a LABELS config value, or None."""
+    if spec is None or spec == "":
+        return None
+    if isinstance(spec, str) and spec.lower() in label_presets.PRESETS:
+        labels = label_presets.preset_labels(spec)
+    elif isinstance(spec, (str, Path)):
+        labels = label_presets.load_labels(spec)
+    else:
+        labels = spec
+    return [(label.name, label.hex) for label in labels]

@@ -1,0 +1,159 @@
+"""The AI wand behind the API: one predictor shared by all requests, serialized by a lock.
+
+The predictor is `edgemask.runtime.Predictor` (or any object with the same interface, which tests
+inject): `set_image(rgb_uint8)` then `predict(point_coords, point_labels, box, mask_input,
+multimask_output) -> (masks CxHxW bool, scores C, low_res CxHxW)`. Waitress serves requests from
+several threads and a predictor holds one image at a time, so every call goes through `_lock`.
+Per (session, image) the low-res logits of the last answer are kept for `refine`.
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgemask import paths
+
+NO_MODEL_MESSAGE = (
+    "No model loaded: run `edgemask models download efficientvit-sam-l0` then "
+    "`edgemask export efficientvit-sam-l0` and restart with `edgemask serve --model DIR` "
+    "(the classic tools work without one)."
+)
+MAX_SESSIONS = 64  # (session, image) pairs whose last logits are kept for refine
+PREFETCH = 2  # how many following images get their embedding computed ahead
+
+
+def find_default_model() -> Optional[Path]:
+    """The first model folder (one with model.json) in edgemask.paths.models_dir(), by name."""
+    root = paths.models_dir()
+    if not root.is_dir():
+        return None
+    for folder in sorted(root.iterdir()):
+        if (folder / "model.json").is_file():
+            return folder
+    return None
+
+
+class Assistant:
+    """Runs a predictor for the API. `predictor` None means no model: only `loaded`/`message` work."""
+
+    def __init__(self, predictor=None, name: Optional[str] = None, message: Optional[str] = None):
+        self.predictor = predictor
+        self.name = name
+        self.message = message or (f"Model {name} is loaded." if predictor is not None else NO_MODEL_MESSAGE)
+        self._lock = threading.Lock()
+        self._current = None  # (image name, mtime) the predictor holds
+        self._logits = OrderedDict()  # (session, image) -> 1x256x256 float32
+        self._prefetcher = None
+
+    @classmethod
+    def from_model_dir(cls, model_dir, device: str = "auto") -> "Assistant":
+        """Loads edgemask.runtime.Predictor from a model folder; a folder that fails to load
+        gives an Assistant without a model whose message says why."""
+        model_dir = Path(model_dir)
+        try:
+            from edgemask.runtime import Predictor
+
+            predictor = Predictor(model_dir, device=device)
+        except Exception as exc:  # shown in /api/model, the classic tools keep working
+            return cls(None, None, f"Could not load the model in {model_dir}: {exc}")
+        return cls(predictor, _model_name(model_dir))
+
+    @property
+    def loaded(self) -> bool:
+        return self.predictor is not None
+
+    def embed(self, folder, name: str, following=()) -> tuple:
+        """Makes the predictor hold this image's embedding; returns (ms, cached). Then computes
+        the embeddings of up to PREFETCH `following` images in the background if the predictor
+        has a cache for them (`prefetch`)."""
+        start = time.perf_counter()
+        with self._lock:
+            cached = self._set_image(folder, name)
+        ms = (time.perf_counter() - start) * 1000
+        self._prefetch(folder, list(following)[:PREFETCH])
+        return ms, cached
+
+    def predict(self, folder, name: str, coords, labels, box=None, refine=False, session=""):
+        """-> (mask HxW bool, score, ms). One include point alone gives the best of the
+        multimask outputs; anything else (several points, a box, refine) a single mask."""
+        start = time.perf_counter()
+        key = (session, name)
+        with self._lock:
+            self._set_image(folder, name)
+            mask_input = self._logits.get(key) if refine else None
+            multimask = len(coords) == 1 and box is None and mask_input is None
+            masks, scores, low_res = self.predictor.predict(
+                point_coords=np.asarray(coords, np.float32).reshape(-1, 2) if coords else None,
+                point_labels=np.asarray(labels, np.float32) if coords else None,
+                box=np.asarray(box, np.float32) if box is not None else None,
+                mask_input=mask_input,
+                multimask_output=multimask,
+            )
+            best = int(np.argmax(scores)) if multimask else 0
+            self._logits[key] = np.asarray(low_res[best], np.float32)[None]
+            self._logits.move_to_end(key)
+            while len(self._logits) > MAX_SESSIONS:
+                self._logits.popitem(last=False)
+        ms = (time.perf_counter() - start) * 1000
+        return np.asarray(masks[best], bool), float(scores[best]), ms
+
+    def forget(self, name: str) -> None:
+        """Drops the refine logits of an image (all sessions)."""
+        with self._lock:
+            for key in [k for k in self._logits if k[1] == name]:
+                del self._logits[key]
+
+    # -- internals ------------------------------------------------------------------------
+    def _set_image(self, folder, name) -> bool:
+        """Under _lock: sets the image unless the predictor holds it; True if nothing was encoded."""
+        if self.predictor is None:
+            raise RuntimeError(NO_MODEL_MESSAGE)
+        path = folder.path(name)
+        stamp = (name, path.stat().st_mtime_ns if path else None)
+        if self._current == stamp:
+            return True
+        rgb = folder.read_rgb(name)
+        was_cached = _is_cached(self.predictor, rgb)
+        self.predictor.set_image(rgb)
+        self._current = stamp
+        return was_cached
+
+    def _prefetch(self, folder, names) -> None:
+        prefetch = getattr(self.predictor, "prefetch", None)
+        if prefetch is None or not names:
+            return
+
+        def work():
+            for other in names:
+                try:
+                    rgb = folder.read_rgb(other)
+                    with self._lock:
+                        prefetch(rgb)
+                except Exception:  # a prefetch is only a hint
+                    pass
+
+        thread = threading.Thread(target=work, name="edgemask-prefetch", daemon=True)
+        thread.start()
+        self._prefetcher = thread
+
+
+def _is_cached(predictor, rgb) -> bool:
+    probe = getattr(predictor, "is_cached", None)
+    try:
+        return bool(probe(rgb)) if probe is not None else False
+    except Exception:
+        return False
+
+
+def _model_name(model_dir: Path) -> str:
+    import json
+
+    try:
+        info = json.loads((model_dir / "model.json").read_text())
+        return f"{info['model']} ({info.get('precision', 'fp32')})"
+    except Exception:
+        return model_dir.name

@@ -1,0 +1,151 @@
+"""Checking request bodies and turning objects between their JSON form and their stored form.
+
+Every check raises `Invalid` with one clear sentence; the API turns it into a 400.
+"""
+
+import math
+
+from edgemask.runtime import shapes
+from edgemask.webui.store import ObjectRow
+
+MAX_ID_LENGTH = 200
+MAX_POINTS = 100
+
+
+class Invalid(ValueError):
+    """A request body that cannot be used: the message is one sentence for the user."""
+
+
+def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
+    """Checks one object of a PUT annotations body and returns its stored form (mask -> RLE)."""
+    if not isinstance(raw, dict):
+        raise Invalid("Each object must be a JSON object.")
+    oid = raw.get("id")
+    if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
+        raise Invalid(f"Each object needs an \"id\" string of 1 to {MAX_ID_LENGTH} characters.")
+    where = f"Object {oid!r}"
+    label_id = raw.get("label_id")
+    if not _is_int(label_id):
+        raise Invalid(f"{where} needs an integer \"label_id\".")
+    if label_id not in label_ids:
+        raise Invalid(f"{where} uses label id {label_id}, which does not exist.")
+    z = raw.get("z", 0)
+    if not _is_int(z):
+        raise Invalid(f"{where} has a \"z\" that is not an integer.")
+    hidden = raw.get("hidden", False)
+    if not isinstance(hidden, bool):
+        raise Invalid(f"{where} has a \"hidden\" that is not true or false.")
+    kind = raw.get("kind")
+    if kind == "polygon":
+        polygon = parse_polygon(raw.get("polygon"), width, height, where)
+        return ObjectRow(id=oid, label_id=label_id, kind=kind, z=z, hidden=hidden,
+                         polygon=polygon, bbox=polygon_bbox(polygon, width, height))
+    if kind == "mask":
+        mask = parse_mask(raw.get("mask"), width, height, where)
+        return ObjectRow(id=oid, label_id=label_id, kind=kind, z=z, hidden=hidden,
+                         rle=shapes.mask_to_rle(mask), bbox=mask_bbox(mask))
+    raise Invalid(f"{where} has kind {kind!r}; it must be \"polygon\" or \"mask\".")
+
+
+def object_to_json(row: ObjectRow) -> dict:
+    """The JSON form of a stored object (masks as PNG data URLs, plus its bbox)."""
+    out = {"id": row.id, "label_id": row.label_id, "kind": row.kind, "z": row.z,
+           "hidden": row.hidden, "bbox": list(row.bbox)}
+    if row.kind == "polygon":
+        out["polygon"] = row.polygon
+    else:
+        out["mask"] = shapes.mask_to_png_data_url(shapes.rle_to_mask(row.rle))
+    return out
+
+
+def parse_polygon(raw, width, height, where="The polygon") -> list:
+    if not isinstance(raw, list) or len(raw) < 3:
+        raise Invalid(f"{where} needs a \"polygon\" of at least 3 [x, y] points.")
+    points = []
+    for p in raw:
+        x, y = _point(p, where)
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise Invalid(f"{where} has the point ({x:g}, {y:g}) outside the {width}x{height} image.")
+        points.append([x, y])
+    return points
+
+
+def polygon_bbox(polygon, width, height) -> list:
+    """[x0, y0, x1, y1] pixel box (inclusive-exclusive) covering the polygon."""
+    xs = [p[0] for p in polygon]
+    ys = [p[1] for p in polygon]
+    x0 = max(0, math.floor(min(xs)))
+    y0 = max(0, math.floor(min(ys)))
+    x1 = min(width, max(x0, math.ceil(max(xs))))
+    y1 = min(height, max(y0, math.ceil(max(ys))))
+    return [int(x0), int(y0), int(x1), int(y1)]
+
+
+def parse_mask(raw, width, height, where="The mask"):
+    """A PNG data URL of the image's size -> HxW bool mask."""
+    if not isinstance(raw, str) or not raw.startswith("data:image/png;base64,"):
+        raise Invalid(f"{where} needs a \"mask\" given as a data:image/png;base64 URL.")
+    try:
+        mask = shapes.png_data_url_to_mask(raw, height, width)
+    except ValueError as exc:
+        raise Invalid(f"{where} has an unusable mask: {_sentence(exc)}") from None
+    if mask.shape != (height, width):
+        raise Invalid(f"{where} has a {mask.shape[1]}x{mask.shape[0]} mask; "
+                      f"it must be {width}x{height} like the image.")
+    return mask
+
+
+def mask_bbox(mask) -> list:
+    """[x0, y0, x1, y1] of the set pixels (exclusive ends); [0, 0, 0, 0] for an empty mask."""
+    box = shapes.mask_bbox(mask)
+    return [int(v) for v in box] if box is not None else [0, 0, 0, 0]
+
+
+def parse_points(raw, width, height):
+    """[[x, y, 1|0], ...] inside the image -> (coords Nx2 list, labels N list)."""
+    if raw is None:
+        return [], []
+    if not isinstance(raw, list) or len(raw) > MAX_POINTS:
+        raise Invalid(f"\"points\" must be a list of at most {MAX_POINTS} [x, y, 1 or 0] triples.")
+    coords, labels = [], []
+    for p in raw:
+        if not isinstance(p, list) or len(p) != 3 or p[2] not in (0, 1) or isinstance(p[2], bool):
+            raise Invalid("Each point must be [x, y, 1] (include) or [x, y, 0] (exclude).")
+        x, y = _point(p[:2], "A point")
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise Invalid(f"The point ({x:g}, {y:g}) is outside the {width}x{height} image.")
+        coords.append([x, y])
+        labels.append(int(p[2]))
+    return coords, labels
+
+
+def parse_box(raw, width, height):
+    """[x0, y0, x1, y1] inside the image with x0 < x1 and y0 < y1, or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) != 4 or not all(_is_number(v) for v in raw):
+        raise Invalid("\"box\" must be [x0, y0, x1, y1] or null.")
+    x0, y0, x1, y1 = (float(v) for v in raw)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise Invalid(f"The box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] is empty or not inside "
+                      f"the {width}x{height} image.")
+    return [x0, y0, x1, y1]
+
+
+def _point(p, where):
+    if not isinstance(p, (list, tuple)) or len(p) != 2 or not all(_is_number(v) for v in p):
+        raise Invalid(f"{where} has a point that is not [x, y] with finite numbers.")
+    return float(p[0]), float(p[1])
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _sentence(exc) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if text.endswith(".") else text + "."

@@ -1,0 +1,333 @@
+"""The annotation store: one SQLite file per images folder (`.edgemask.sqlite`).
+
+WAL mode, `synchronous=FULL`, and every write is one `BEGIN IMMEDIATE` transaction that is
+committed before the caller answers, so a killed process loses nothing that was acknowledged.
+Each image has a `version` (0 before its first save) used for optimistic concurrency: a save
+names the version it started from and fails with `VersionConflict` if another writer got there
+first. Labels are ordered by `position`; the class index of a label is its position + 1
+(0 is background). Masks are stored as COCO RLE JSON, polygons as JSON lists of [x, y].
+"""
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+DB_NAME = ".edgemask.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    color TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    name TEXT PRIMARY KEY,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS objects (
+    image TEXT NOT NULL REFERENCES images(name) ON DELETE CASCADE,
+    client_id TEXT NOT NULL,
+    label_id INTEGER NOT NULL REFERENCES labels(id),
+    kind TEXT NOT NULL CHECK (kind IN ('polygon', 'mask')),
+    z INTEGER NOT NULL,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    polygon TEXT,
+    mask TEXT,
+    bbox TEXT NOT NULL,
+    PRIMARY KEY (image, client_id)
+);
+CREATE INDEX IF NOT EXISTS objects_label ON objects(label_id);
+"""
+
+
+class StoreError(Exception):
+    """A request the store refuses (unknown label, label in use, duplicate name)."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    pass
+
+
+class VersionConflict(Conflict):
+    """The image was saved by someone else since `expected` was read."""
+
+    def __init__(self, expected: int, stored: int):
+        super().__init__(
+            "This image was changed in another tab or window since you opened it "
+            f"(your version {expected}, saved version {stored}); reload it to see the latest "
+            "annotations, nothing was overwritten."
+        )
+        self.expected = expected
+        self.stored = stored
+
+
+@dataclass
+class LabelRow:
+    id: int
+    name: str
+    color: str
+    index: int  # class index: position + 1
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "color": self.color}
+
+
+@dataclass
+class ObjectRow:
+    """An object as stored: `polygon` is a list of [x, y], `rle` a COCO RLE dict."""
+
+    id: str
+    label_id: int
+    kind: str
+    z: int = 0
+    hidden: bool = False
+    polygon: Optional[list] = None
+    rle: Optional[dict] = None
+    bbox: list = field(default_factory=lambda: [0, 0, 0, 0])
+
+
+@dataclass
+class ImageRecord:
+    name: str
+    width: int
+    height: int
+    version: int
+    objects: list
+
+
+class Store:
+    """Thread-safe access to one annotation database (one connection behind a lock)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                   timeout=30.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._write():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    # -- plumbing -------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _write(self):
+        return _Transaction(self)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the store is closed")
+        return self._db
+
+    def journal_mode(self) -> str:
+        with self._lock:
+            return self._conn().execute("PRAGMA journal_mode").fetchone()[0]
+
+    def get_meta(self, key: str) -> Optional[str]:
+        with self._lock:
+            row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- labels ---------------------------------------------------------------------------
+    def labels(self) -> list:
+        """All labels in class order."""
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT id, name, color FROM labels ORDER BY position, id").fetchall()
+        return [LabelRow(r["id"], r["name"], r["color"], i + 1) for i, r in enumerate(rows)]
+
+    def label(self, label_id: int) -> LabelRow:
+        for row in self.labels():
+            if row.id == label_id:
+                return row
+        raise NotFound(f"There is no label with id {label_id}.")
+
+    def add_label(self, name: str, color: str) -> LabelRow:
+        with self._write() as db:
+            self._check_name_free(db, name)
+            pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM labels").fetchone()[0]
+            cur = db.execute("INSERT INTO labels (position, name, color) VALUES (?, ?, ?)",
+                             (pos, name, color))
+            new_id = cur.lastrowid
+        return self.label(new_id)
+
+    def ensure_labels(self, labels) -> list:
+        """Adds (name, color) pairs whose name is not there yet, in order, in one transaction.
+
+        Returns the ids of all given names, existing or new."""
+        ids = []
+        with self._write() as db:
+            for name, color in labels:
+                row = db.execute("SELECT id FROM labels WHERE name=?", (name,)).fetchone()
+                if row is None:
+                    pos = db.execute(
+                        "SELECT COALESCE(MAX(position), -1) + 1 FROM labels").fetchone()[0]
+                    row = (db.execute("INSERT INTO labels (position, name, color) VALUES (?, ?, ?)",
+                                      (pos, name, color)).lastrowid,)
+                ids.append(row[0])
+        return ids
+
+    def update_label(self, label_id: int, name: Optional[str] = None,
+                     color: Optional[str] = None, position: Optional[int] = None) -> LabelRow:
+        """Renames, recolours and/or moves a label (position is 0-based among all labels)."""
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM labels WHERE id=?", (label_id,)).fetchone() is None:
+                raise NotFound(f"There is no label with id {label_id}.")
+            if name is not None:
+                self._check_name_free(db, name, except_id=label_id)
+                db.execute("UPDATE labels SET name=? WHERE id=?", (name, label_id))
+            if color is not None:
+                db.execute("UPDATE labels SET color=? WHERE id=?", (color, label_id))
+            if position is not None:
+                ids = [r[0] for r in db.execute("SELECT id FROM labels ORDER BY position, id")]
+                ids.remove(label_id)
+                ids.insert(max(0, min(position, len(ids))), label_id)
+                for pos, lid in enumerate(ids):
+                    db.execute("UPDATE labels SET position=? WHERE id=?", (pos, lid))
+        return self.label(label_id)
+
+    def delete_label(self, label_id: int) -> None:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM labels WHERE id=?", (label_id,)).fetchone() is None:
+                raise NotFound(f"There is no label with id {label_id}.")
+            used = db.execute("SELECT COUNT(*) FROM objects WHERE label_id=?", (label_id,)).fetchone()[0]
+            if used:
+                raise Conflict(f"This label is used by {used} object(s); relabel or delete them first.")
+            db.execute("DELETE FROM labels WHERE id=?", (label_id,))
+            ids = [r[0] for r in db.execute("SELECT id FROM labels ORDER BY position, id")]
+            for pos, lid in enumerate(ids):
+                db.execute("UPDATE labels SET position=? WHERE id=?", (pos, lid))
+
+    @staticmethod
+    def _check_name_free(db, name, except_id=None):
+        row = db.execute("SELECT id FROM labels WHERE name=?", (name,)).fetchone()
+        if row is not None and row[0] != except_id:
+            raise Conflict(f"A label named {name!r} already exists.")
+
+    # -- images and objects ---------------------------------------------------------------
+    def version(self, name: str) -> int:
+        with self._lock:
+            row = self._conn().execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def object_counts(self) -> dict:
+        """{image name: number of objects} for images with at least one object."""
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT image, COUNT(*) FROM objects GROUP BY image").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def image_names(self) -> list:
+        with self._lock:
+            return [r[0] for r in self._conn().execute("SELECT name FROM images ORDER BY name")]
+
+    def load(self, name: str) -> Optional[ImageRecord]:
+        """The stored record of an image, or None if it was never saved."""
+        with self._lock:
+            db = self._conn()
+            img = db.execute("SELECT * FROM images WHERE name=?", (name,)).fetchone()
+            if img is None:
+                return None
+            rows = db.execute("SELECT * FROM objects WHERE image=? ORDER BY z, rowid",
+                              (name,)).fetchall()
+        objects = [
+            ObjectRow(id=r["client_id"], label_id=r["label_id"], kind=r["kind"], z=r["z"],
+                      hidden=bool(r["hidden"]),
+                      polygon=json.loads(r["polygon"]) if r["polygon"] else None,
+                      rle=json.loads(r["mask"]) if r["mask"] else None,
+                      bbox=json.loads(r["bbox"]))
+            for r in rows
+        ]
+        return ImageRecord(img["name"], img["width"], img["height"], img["version"], objects)
+
+    def save(self, name: str, width: int, height: int, expected_version: int, objects) -> int:
+        """Replaces all objects of an image in one transaction; returns the new version.
+
+        Raises VersionConflict if the stored version is not `expected_version`, StoreError if an
+        object names an unknown label or two objects share an id; nothing is written then."""
+        ids = [o.id for o in objects]
+        if len(set(ids)) != len(ids):
+            raise StoreError("Two objects have the same id; every object needs its own id.")
+        with self._write() as db:
+            row = db.execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
+            stored = row[0] if row else 0
+            if stored != expected_version:
+                raise VersionConflict(expected_version, stored)
+            known = {r[0] for r in db.execute("SELECT id FROM labels")}
+            for o in objects:
+                if o.label_id not in known:
+                    raise StoreError(f"Object {o.id!r} uses label id {o.label_id}, which does not exist.")
+            new_version = stored + 1
+            db.execute(
+                "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
+                "version=excluded.version", (name, width, height, new_version))
+            db.execute("DELETE FROM objects WHERE image=?", (name,))
+            db.executemany(
+                "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(name, o.id, o.label_id, o.kind, int(o.z), int(bool(o.hidden)),
+                  json.dumps(o.polygon) if o.polygon is not None else None,
+                  json.dumps(o.rle) if o.rle is not None else None,
+                  json.dumps([int(v) for v in o.bbox])) for o in objects])
+        return new_version
+
+
+class _Transaction:
+    """`with store._write() as db:` -> BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store._lock.acquire()
+        try:
+            db = self.store._conn()
+            db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.store._lock.release()
+            raise
+        return db
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            db = self.store._conn()
+            if exc_type is None:
+                db.execute("COMMIT")
+            else:
+                db.execute("ROLLBACK")
+        finally:
+            self.store._lock.release()
+        return False
