@@ -40,8 +40,11 @@ def _invalid(exc):
     return jsonify({"error": str(exc)}), 400
 
 
-@bp.errorhandler(HTTPException)
+@bp.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
+    """JSON errors for every /api path, also those that match no route."""
+    if not request.path.startswith("/api/"):
+        return exc
     messages = {404: "There is no such API endpoint or image.",
                 405: "This method is not allowed on this endpoint.",
                 413: "The request is too large."}
@@ -211,7 +214,7 @@ def embedding(name):
     try:
         ms, cached = assistant.embed(_ctx().folder, name, following)
     except (OSError, ValueError) as exc:
-        raise ApiError(415, f"The image {name!r} cannot be read: {exc}") from None
+        raise ApiError(415, f"The image {name!r} cannot be read: {objs.sentence(exc)}") from None
     return jsonify({"ready": True, "ms": round(ms, 2), "cached": cached})
 
 
@@ -264,7 +267,7 @@ def polygonize():
     try:
         mask = shapes.png_data_url_to_mask(raw)
     except ValueError as exc:
-        raise ApiError(400, f"The mask cannot be decoded: {exc}") from None
+        raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
     return jsonify({"polygons": shapes.mask_to_outer_polygons(mask, tolerance=float(tolerance))})
 
 

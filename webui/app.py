@@ -43,6 +43,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
     if not config.get("IMAGES_DIR"):
         raise ValueError("create_app needs IMAGES_DIR")
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # "//etc/x.png" must reach the name check, not redirect
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
     app.config.update(config)
 

@@ -88,7 +88,7 @@ def parse_mask(raw, width, height, where="The mask"):
     try:
         mask = shapes.png_data_url_to_mask(raw, height, width)
     except ValueError as exc:
-        raise Invalid(f"{where} has an unusable mask: {_sentence(exc)}") from None
+        raise Invalid(f"{where} has an unusable mask: {sentence(exc)}") from None
     if mask.shape != (height, width):
         raise Invalid(f"{where} has a {mask.shape[1]}x{mask.shape[0]} mask; "
                       f"it must be {width}x{height} like the image.")
@@ -146,6 +146,6 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _sentence(exc) -> str:
+def sentence(exc) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if text.endswith(".") else text + "."

@@ -1,0 +1,372 @@
+"""Every endpoint of the JSON API (docs/webui-api.md) through Flask's test client, bad input included."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import SQUARE
+
+from edgemask.runtime.shapes import mask_to_png_data_url, png_data_url_to_mask
+
+
+def _mask(h=48, w=64, box=(5, 5, 20, 15)):
+    m = np.zeros((h, w), bool)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def _label_id(client, index=0):
+    return client.get("/api/labels").get_json()["labels"][index]["id"]
+
+
+def _save(client, name, version, objects):
+    return client.put(f"/api/images/{name}/annotations", json={"version": version, "objects": objects})
+
+
+def _error(resp, status):
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert isinstance(body["error"], str) and body["error"].endswith(".")
+    return body["error"]
+
+
+# -- images -----------------------------------------------------------------------------------
+def test_list_images_is_recursive_and_skips_hidden_and_non_images(client):
+    body = client.get("/api/images").get_json()
+    assert [(i["name"], i["width"], i["height"], i["objects"]) for i in body["images"]] == [
+        ("square.png", 64, 48, 0), ("sub/portrait.jpg", 40, 60, 0)]
+    assert (body["total"], body["annotated"]) == (2, 0)
+
+
+def test_list_counts_annotated_images(client):
+    assert _save(client, "sub/portrait.jpg", 0, [
+        {"id": "a", "label_id": _label_id(client), "kind": "polygon", "polygon": [[1, 1], [5, 1], [5, 5]]},
+    ]).status_code == 200
+    body = client.get("/api/images").get_json()
+    assert [i["objects"] for i in body["images"]] == [0, 1]
+    assert body["annotated"] == 1
+
+
+def test_image_file_serves_bytes(client, images_dir):
+    resp = client.get("/api/images/sub/portrait.jpg/file")
+    assert resp.status_code == 200
+    assert resp.data == (images_dir / "sub" / "portrait.jpg").read_bytes()
+
+
+@pytest.mark.parametrize("name", [
+    "nope.png", "../images/square.png", "sub/../square.png", "%2Fetc%2Fpasswd.png", ".hidden.png",
+    "notes.txt", "sub", "sub/./portrait.jpg", "escape.png",
+])
+def test_names_outside_or_not_listed_are_404(client, images_dir, tmp_path, name):
+    outside = tmp_path / "secret.png"
+    outside.write_bytes((images_dir / "square.png").read_bytes())
+    (images_dir / "escape.png").symlink_to(outside)  # a symlink leaving the folder
+    for path in (f"/api/images/{name}/file", f"/api/images/{name}/annotations"):
+        _error(client.get(path), 404)
+    _error(_save(client, name, 0, []), 404)
+    assert "escape.png" not in [i["name"] for i in client.get("/api/images").get_json()["images"]]
+
+
+def test_symlink_inside_the_folder_is_listed(client, images_dir):
+    (images_dir / "link.png").symlink_to(images_dir / "square.png")
+    names = [i["name"] for i in client.get("/api/images").get_json()["images"]]
+    assert "link.png" in names
+    assert client.get("/api/images/link.png/file").status_code == 200
+
+
+# -- labels -----------------------------------------------------------------------------------
+def test_new_store_gets_suim_preset(client):
+    body = client.get("/api/labels").get_json()
+    assert body["preset"] == "suim"
+    assert body["labels"][1] == {"id": body["labels"][1]["id"], "name": "human divers", "color": "#0000ff"}
+    assert len(body["labels"]) == 8
+
+
+def test_add_update_delete_label(client):
+    resp = client.post("/api/labels", json={"name": "turtle", "color": "#A0B0C0"})
+    assert resp.status_code == 201
+    new = resp.get_json()
+    assert new["name"] == "turtle" and new["color"] == "#a0b0c0"
+    body = client.get("/api/labels").get_json()
+    assert body["labels"][-1] == new and body["preset"] is None
+    resp = client.put(f"/api/labels/{new['id']}", json={"name": "sea turtle", "position": 0})
+    assert resp.get_json()["name"] == "sea turtle"
+    assert client.get("/api/labels").get_json()["labels"][0]["id"] == new["id"]
+    resp = client.delete(f"/api/labels/{new['id']}")
+    assert resp.status_code == 200 and resp.get_json()["deleted"] == new["id"]
+    assert client.get("/api/labels").get_json()["preset"] == "suim"
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "", "color": "#000000"}, {"name": "x", "color": "red"}, {"name": "x"},
+    {"name": 5, "color": "#000000"}, {"name": "x" * 101, "color": "#000000"}, [],
+])
+def test_add_label_rejects_bad_bodies(client, body):
+    before = client.get("/api/labels").get_json()
+    _error(client.post("/api/labels", json=body), 400)
+    assert client.get("/api/labels").get_json() == before
+
+
+def test_label_conflicts_and_unknown_ids(client):
+    _error(client.post("/api/labels", json={"name": "robots", "color": "#000000"}), 409)
+    _error(client.put("/api/labels/9999", json={"name": "x"}), 404)
+    _error(client.put(f"/api/labels/{_label_id(client)}", json={"color": "#12345"}), 400)
+    _error(client.put(f"/api/labels/{_label_id(client)}", json={"name": "robots"}), 409)
+    _error(client.delete("/api/labels/9999"), 404)
+    _error(client.get("/api/labels/abc"), 404)
+
+
+def test_label_in_use_cannot_be_deleted(client):
+    lid = _label_id(client, 2)
+    assert _save(client, "square.png", 0, [
+        {"id": "a", "label_id": lid, "kind": "polygon", "polygon": [[1, 1], [5, 1], [5, 5]]}]).status_code == 200
+    assert "used by 1 object" in _error(client.delete(f"/api/labels/{lid}"), 409)
+    assert lid in [lb["id"] for lb in client.get("/api/labels").get_json()["labels"]]
+
+
+# -- annotations ------------------------------------------------------------------------------
+def test_annotations_round_trip(client):
+    lid = _label_id(client, 3)
+    empty = client.get("/api/images/square.png/annotations").get_json()
+    assert empty == {"image": "square.png", "width": 64, "height": 48, "version": 0, "objects": []}
+    mask = _mask()
+    objects = [
+        {"id": "m1", "label_id": lid, "kind": "mask", "z": 1, "hidden": True, "mask": mask_to_png_data_url(mask)},
+        {"id": "p1", "label_id": lid, "kind": "polygon", "z": 0, "polygon": [[0, 0], [64, 0], [32.5, 48]]},
+    ]
+    resp = _save(client, "square.png", 0, objects)
+    assert resp.status_code == 200 and resp.get_json() == {"version": 1}
+    body = client.get("/api/images/square.png/annotations").get_json()
+    assert body["version"] == 1
+    p, m = body["objects"]
+    assert p == {"id": "p1", "label_id": lid, "kind": "polygon", "z": 0, "hidden": False,
+                 "polygon": [[0, 0], [64, 0], [32.5, 48]], "bbox": [0, 0, 64, 48]}
+    assert (m["id"], m["hidden"], m["z"], m["bbox"]) == ("m1", True, 1, [5, 5, 20, 15])
+    np.testing.assert_array_equal(png_data_url_to_mask(m["mask"], 48, 64), mask)
+
+
+def test_rgba_mask_uses_alpha(client):
+    import base64
+
+    import cv2
+
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[10:20, 30:40] = (255, 0, 0, 255)
+    ok, png = cv2.imencode(".png", rgba)
+    url = "data:image/png;base64," + base64.b64encode(png.tobytes()).decode()
+    assert _save(client, "square.png", 0, [
+        {"id": "m", "label_id": _label_id(client), "kind": "mask", "mask": url}]).status_code == 200
+    obj = client.get("/api/images/square.png/annotations").get_json()["objects"][0]
+    assert obj["bbox"] == [30, 10, 40, 20]
+
+
+def test_stale_version_gets_409_and_nothing_is_overwritten(client):
+    lid = _label_id(client)
+    tri = [[1, 1], [5, 1], [5, 5]]
+    # two tabs load version 0; the first saves
+    assert _save(client, "square.png", 0, [{"id": "tab1", "label_id": lid, "kind": "polygon", "polygon": tri}]).status_code == 200
+    resp = _save(client, "square.png", 0, [{"id": "tab2", "label_id": lid, "kind": "polygon", "polygon": tri}])
+    assert "another tab or window" in _error(resp, 409)
+    assert resp.get_json()["version"] == 1
+    body = client.get("/api/images/square.png/annotations").get_json()
+    assert [o["id"] for o in body["objects"]] == ["tab1"]
+    # the first tab keeps autosaving with its fresh version
+    assert _save(client, "square.png", 1, []).get_json() == {"version": 2}
+
+
+GOOD_POLY = [[1, 1], [5, 1], [5, 5]]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda lid: {"version": "0", "objects": []}, "version"),
+    (lambda lid: {"version": 0}, "objects"),
+    (lambda lid: {"version": 0, "objects": ["x"]}, "JSON object"),
+    (lambda lid: {"version": 0, "objects": [{"label_id": lid, "kind": "polygon", "polygon": GOOD_POLY}]}, "id"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": 999, "kind": "polygon", "polygon": GOOD_POLY}]}, "does not exist"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "circle"}]}, "kind"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "polygon", "polygon": [[1, 1], [2, 2]]}]}, "at least 3"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "polygon", "polygon": [[1, 1], [70, 1], [5, 5]]}]}, "outside"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "polygon", "polygon": [[1, 1], ["x", 1], [5, 5]]}]}, "finite"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "polygon", "z": 1.5, "polygon": GOOD_POLY}]}, "z"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "polygon", "hidden": "no", "polygon": GOOD_POLY}]}, "hidden"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "mask", "mask": mask_to_png_data_url(_mask(10, 10, (1, 1, 5, 5)))}]}, "10x10"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "mask", "mask": "data:image/png;base64,AAAA"}]}, "PNG"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "mask", "mask": "http://x/y.png"}]}, "data:image/png"),
+    (lambda lid: {"version": 0, "objects": [{"id": "a", "label_id": lid, "kind": "polygon", "polygon": GOOD_POLY}] * 2}, "same id"),
+])
+def test_bad_annotations_are_400_and_nothing_stored(client, make, message):
+    lid = _label_id(client)
+    assert _save(client, "square.png", 0, [{"id": "keep", "label_id": lid, "kind": "polygon", "polygon": GOOD_POLY}]).status_code == 200
+    body = make(lid)
+    if isinstance(body.get("version"), int):
+        body["version"] = 1
+    resp = client.put("/api/images/square.png/annotations", json=body)
+    assert message in _error(resp, 400)
+    stored = client.get("/api/images/square.png/annotations").get_json()
+    assert stored["version"] == 1 and [o["id"] for o in stored["objects"]] == ["keep"]
+
+
+def test_non_json_body_is_400(client):
+    resp = client.put("/api/images/square.png/annotations", data="not json", content_type="text/plain")
+    _error(resp, 400)
+
+
+# -- model and AI wand ------------------------------------------------------------------------
+def test_model_info_with_predictor(client):
+    assert client.get("/api/model").get_json()["loaded"] is True
+
+
+def test_no_model_says_how_to_get_one(images_dir):
+    from edgemask.webui import create_app
+
+    app = create_app({"IMAGES_DIR": str(images_dir)})
+    try:
+        client = app.test_client()
+        body = client.get("/api/model").get_json()
+        assert body["loaded"] is False and body["name"] is None
+        assert "edgemask models download efficientvit-sam-l0" in body["message"]
+        assert "edgemask export" in body["message"]
+        assert "edgemask models download" in _error(client.post("/api/images/square.png/embedding"), 409)
+        _error(client.post("/api/images/square.png/predict", json={"points": [[1, 1, 1]]}), 409)
+        # the classic tools still work
+        assert client.post("/api/images/square.png/wand", json={"x": 12, "y": 10, "tolerance": 10}).status_code == 200
+    finally:
+        app.extensions["edgemask"].store.close()
+
+
+def test_broken_model_folder_reports_why(images_dir, tmp_path):
+    from edgemask.webui import create_app
+
+    (tmp_path / "model").mkdir()
+    app = create_app({"IMAGES_DIR": str(images_dir), "MODEL_DIR": str(tmp_path / "model")})
+    try:
+        body = app.test_client().get("/api/model").get_json()
+        assert body["loaded"] is False and "Could not load the model" in body["message"]
+    finally:
+        app.extensions["edgemask"].store.close()
+
+
+def test_embedding_sets_image_once(client, fake_predictor):
+    first = client.post("/api/images/square.png/embedding").get_json()
+    assert first["ready"] is True and first["cached"] is False and first["ms"] >= 0
+    second = client.post("/api/images/square.png/embedding").get_json()
+    assert second["cached"] is True
+    assert fake_predictor.set_calls == 1
+    assert fake_predictor.image.shape == (48, 64, 3)
+    _error(client.post("/api/images/nope.png/embedding"), 404)
+
+
+def test_single_click_takes_best_multimask_output(client, fake_predictor):
+    resp = client.post("/api/images/square.png/predict",
+                       json={"points": [[15, 12, 1]], "box": None, "refine": False, "session": "t1"})
+    body = resp.get_json()
+    assert resp.status_code == 200, body
+    call = fake_predictor.predict_calls[-1]
+    assert call["multimask_output"] is True and call["mask_input"] is None and call["box"] is None
+    np.testing.assert_allclose(call["point_coords"], [[15, 12]])
+    np.testing.assert_array_equal(call["point_labels"], [1])
+    mask = png_data_url_to_mask(body["mask"], 48, 64)
+    x0, y0, x1, y1 = SQUARE
+    assert body["bbox"] == [x0, y0, x1, y1]
+    assert body["area"] == (x1 - x0) * (y1 - y0) == int(mask.sum())
+    assert body["score"] == pytest.approx(0.9)
+    assert body["ms"] >= 0
+
+
+def test_refine_passes_previous_logits_of_same_session_and_image(client, fake_predictor):
+    url = "/api/images/square.png/predict"
+    client.post(url, json={"points": [[15, 12, 1]], "session": "t1"})
+    client.post(url, json={"points": [[15, 12, 1], [40, 40, 0]], "refine": True, "session": "t1"})
+    call = fake_predictor.predict_calls[-1]
+    assert call["multimask_output"] is False
+    # the best multimask output was index 1, whose fake logits are all 1.0
+    assert call["mask_input"].shape == (1, 256, 256) and np.all(call["mask_input"] == 1.0)
+    np.testing.assert_array_equal(call["point_labels"], [1, 0])
+    # another session has no previous logits
+    client.post(url, json={"points": [[15, 12, 1], [40, 40, 0]], "refine": True, "session": "t2"})
+    assert fake_predictor.predict_calls[-1]["mask_input"] is None
+    # nor has the same session on another image
+    client.post("/api/images/sub/portrait.jpg/predict", json={"points": [[5, 5, 1]], "refine": True, "session": "t1"})
+    assert fake_predictor.predict_calls[-1]["mask_input"] is None
+
+
+def test_box_prompt_gives_single_mask(client, fake_predictor):
+    body = client.post("/api/images/square.png/predict", json={"points": [], "box": [2, 3, 12, 9]}).get_json()
+    call = fake_predictor.predict_calls[-1]
+    assert call["multimask_output"] is False and call["point_coords"] is None
+    np.testing.assert_allclose(call["box"], [2, 3, 12, 9])
+    assert body["bbox"] == [2, 3, 12, 9] and body["area"] == 60
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"points": [[65, 10, 1]]}, "outside"),
+    ({"points": [[10, -1, 1]]}, "outside"),
+    ({"points": [[10, 10, 2]]}, "[x, y, 1]"),
+    ({"points": [[10, 10]]}, "[x, y, 1]"),
+    ({"points": [[10, "a", 1]]}, "finite"),
+    ({"points": "x"}, "points"),
+    ({"points": []}, "at least one point or a box"),
+    ({"points": [], "box": [10, 10, 5, 20]}, "box"),
+    ({"points": [], "box": [0, 0, 100, 20]}, "box"),
+    ({"points": [], "box": [0, 0, 5]}, "box"),
+    ({"points": [[1, 1, 1]], "refine": "yes"}, "refine"),
+    ({"points": [[1, 1, 1]], "session": 5}, "session"),
+])
+def test_bad_predict_requests_are_400(client, fake_predictor, body, message):
+    assert message in _error(client.post("/api/images/square.png/predict", json=body), 400)
+    assert fake_predictor.predict_calls == []
+
+
+def test_predict_unknown_image_is_404(client):
+    _error(client.post("/api/images/../x.png/predict", json={"points": [[1, 1, 1]]}), 404)
+
+
+# -- classic wand and polygonize --------------------------------------------------------------
+def test_wand_fills_the_square(client):
+    body = client.post("/api/images/square.png/wand", json={"x": 12, "y": 10, "tolerance": 10}).get_json()
+    x0, y0, x1, y1 = SQUARE
+    assert body["bbox"] == [x0, y0, x1, y1] and body["area"] == (x1 - x0) * (y1 - y0)
+    mask = png_data_url_to_mask(body["mask"], 48, 64)
+    assert mask[y0:y1, x0:x1].all() and mask.sum() == body["area"]
+    everything = client.post("/api/images/square.png/wand", json={"x": 0, "y": 0, "tolerance": 255}).get_json()
+    assert everything["area"] == 64 * 48
+
+
+@pytest.mark.parametrize("body", [
+    {"x": 64, "y": 10, "tolerance": 10}, {"x": 1, "y": -1, "tolerance": 10},
+    {"x": 1, "y": 1, "tolerance": 300}, {"x": "1", "y": 1, "tolerance": 3}, {"y": 1},
+])
+def test_bad_wand_requests_are_400(client, body):
+    _error(client.post("/api/images/square.png/wand", json=body), 400)
+
+
+def test_polygonize_gives_outer_rings(client):
+    mask = _mask(box=(5, 5, 20, 15))
+    mask[8:10, 8:10] = False  # a hole: not in the answer
+    mask[30:40, 40:50] = True
+    body = client.post("/api/polygonize", json={"mask": mask_to_png_data_url(mask), "tolerance": 0}).get_json()
+    polys = sorted(body["polygons"], key=lambda p: min(x for x, _ in p))
+    assert len(polys) == 2
+    for poly, (x0, y0, x1, y1) in zip(polys, [(5, 5, 20, 15), (40, 30, 50, 40)]):
+        xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+        assert (min(xs), min(ys), max(xs), max(ys)) == pytest.approx((x0, y0, x1, y1), abs=0.5)
+
+
+@pytest.mark.parametrize("body", [
+    {"mask": "nope"}, {"mask": "data:image/png;base64,!!!!"}, {"mask": mask_to_png_data_url(_mask()), "tolerance": -1}, {},
+])
+def test_bad_polygonize_requests_are_400(client, body):
+    _error(client.post("/api/polygonize", json=body), 400)
+
+
+# -- misc -------------------------------------------------------------------------------------
+def test_unknown_endpoint_and_method_are_json_errors(client):
+    _error(client.get("/api/nothing"), 404)
+    _error(client.delete("/api/images"), 405)
+
+
+def test_index_page(client):
+    resp = client.get("/")
+    assert resp.status_code == 200 and b"<html" in resp.data.lower()
