@@ -1,0 +1,263 @@
+"""Conversions between binary masks, polygons, COCO RLE and PNG data URLs.
+
+Coordinates follow the pixel-corner convention: pixel (row i, column j) is the square
+[j, j + 1] x [i, i + 1], so a polygon traced along pixel edges rasterises back to exactly
+the same pixels. A pixel is inside a polygon when its centre (j + 0.5, i + 0.5) is.
+"""
+
+import base64
+import binascii
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+Ring = np.ndarray  # float64 [N, 2] of (x, y)
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_DATA_URL_PREFIX = "data:image/png;base64,"
+
+
+def _as_binary(mask: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"a mask must be a 2-D array, got shape {mask.shape}")
+    return mask != 0 if mask.dtype != bool else mask
+
+
+# --- polygons -----------------------------------------------------------------------------
+
+
+def _ring_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _simplify(contour: np.ndarray, tolerance: float) -> np.ndarray:
+    ring = contour.reshape(-1, 2)
+    # Keep the midpoints of pixel edges (one even lattice coordinate): they lie half-way
+    # between inside and outside pixel centres, so a line through them cuts no centre.
+    midpoints = ring[(ring[:, 0] + ring[:, 1]) % 2 == 1]
+    ring = (midpoints if len(midpoints) >= 3 else ring).astype(np.float32)
+    if tolerance > 0 and len(ring) > 3:
+        ring = cv2.approxPolyDP(ring.reshape(-1, 1, 2), float(tolerance), True).reshape(-1, 2)
+    return ring.astype(np.float64)
+
+
+def mask_to_polygons(
+    mask: np.ndarray, tolerance: float = 1.0, min_area: float = 0.0
+) -> list[dict[str, Any]]:
+    """Traces a binary mask into polygons with holes.
+
+    Each part of the mask gives one ``{"exterior": ring, "holes": [ring, ...]}``, rings being
+    float arrays of (x, y) vertices in pixel-corner coordinates (traced along pixel edges, so
+    ``polygons_to_mask`` gives the mask back exactly at ``tolerance=0``). ``tolerance`` is the
+    Douglas-Peucker simplification in pixels (cv2.approxPolyDP); rings with fewer than 3
+    vertices or an area below ``min_area`` square pixels after simplification are dropped.
+    """
+    binary = _as_binary(mask)
+    box = mask_bbox(binary)
+    if box is None:
+        return []
+    x0, y0, x1, y1 = box
+    crop = binary[y0:y1, x0:x1].astype(np.uint8)
+    # Lattice of corners (even, even), edges and pixel centres (odd, odd), twice as fine,
+    # with a zero border. A corner or edge is set when it touches a set pixel, so the
+    # boundary of the set region passes exactly through pixel corners.
+    h, w = crop.shape
+    lattice = np.zeros((2 * h + 3, 2 * w + 3), np.uint8)
+    lattice[2:-1:2, 2:-1:2] = crop
+    lattice = cv2.dilate(lattice, np.ones((3, 3), np.uint8))
+    contours, hierarchy = cv2.findContours(lattice, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if hierarchy is None:
+        return []
+    hierarchy = hierarchy[0]
+    offset = np.array([x0 - 0.5, y0 - 0.5])  # lattice index 1 is the crop's corner 0
+
+    def to_ring(contour: np.ndarray) -> Optional[np.ndarray]:
+        ring = _simplify(contour, tolerance * 2) / 2.0 + offset
+        if len(ring) < 3 or _ring_area(ring) < max(min_area, 1e-9):
+            return None
+        return ring
+
+    polygons = []
+    for index, (_, _, first_child, parent) in enumerate(hierarchy):
+        if parent >= 0:
+            continue
+        exterior = to_ring(contours[index])
+        if exterior is None:
+            continue
+        holes = []
+        child = first_child
+        while child >= 0:
+            hole = to_ring(contours[child])
+            if hole is not None:
+                holes.append(hole)
+            child = hierarchy[child][0]
+        polygons.append({"exterior": exterior, "holes": holes})
+    return polygons
+
+
+def mask_to_outer_polygons(
+    mask: np.ndarray, tolerance: float = 1.0, min_area: float = 0.0
+) -> list[list[list[float]]]:
+    """The outer rings of ``mask_to_polygons`` as JSON-ready ``[[x, y], ...]`` lists."""
+    return [
+        [[float(x), float(y)] for x, y in polygon["exterior"]]
+        for polygon in mask_to_polygons(mask, tolerance, min_area)
+    ]
+
+
+def _as_ring(points: Any) -> np.ndarray:
+    ring = np.asarray(points, dtype=np.float64)
+    if ring.ndim != 2 or ring.shape[1] != 2:
+        raise ValueError("a polygon must be a list of [x, y] points")
+    if len(ring) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(ring)}")
+    if not np.all(np.isfinite(ring)):
+        raise ValueError("a polygon has a coordinate that is not a finite number")
+    return ring
+
+
+def _fill_even_odd(rings: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """Pixels whose centres lie inside the rings under the even-odd rule."""
+    edges = np.concatenate([np.stack([r, np.roll(r, -1, axis=0)], axis=1) for r in rings])
+    (xa, ya), (xb, yb) = edges[:, 0].T, edges[:, 1].T
+    # Rows whose centre y = i + 0.5 lies in [min(ya, yb), max(ya, yb)).
+    lo = np.maximum(np.ceil(np.minimum(ya, yb) - 0.5), 0).astype(np.int64)
+    hi = np.minimum(np.ceil(np.maximum(ya, yb) - 0.5), height).astype(np.int64)
+    counts = np.maximum(hi - lo, 0)
+    inside = np.zeros((height, width), dtype=bool)
+    if counts.sum() == 0:
+        return inside
+    edge = np.repeat(np.arange(len(edges)), counts)
+    rows = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + lo[edge]
+    yc = rows + 0.5
+    t = (yc - ya[edge]) / (yb[edge] - ya[edge])
+    xs = xa[edge] + t * (xb[edge] - xa[edge])
+    # First column whose centre is at or right of the crossing.
+    cols = np.clip(np.ceil(xs - 0.5), 0, width).astype(np.int64)
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    toggles = np.zeros((height, width + 1), dtype=np.int32)
+    np.add.at(toggles, (rows, cols), 1)
+    return (np.cumsum(toggles, axis=1)[:, :width] % 2).astype(bool)
+
+
+PolygonLike = Union[dict, Sequence[Sequence[float]], np.ndarray]
+
+
+def polygons_to_mask(polygons: Iterable[PolygonLike], height: int, width: int) -> np.ndarray:
+    """Rasterises polygons into a bool ``[height, width]`` mask (union of all polygons).
+
+    A polygon is either a ring of ``[x, y]`` points or ``{"exterior": ring, "holes": [...]}``;
+    holes are cut out of their own exterior. A pixel is set when its centre is inside.
+    """
+    result = np.zeros((int(height), int(width)), dtype=bool)
+    for polygon in polygons:
+        if isinstance(polygon, dict):
+            if "exterior" not in polygon:
+                raise ValueError("a polygon dict needs an 'exterior' ring")
+            rings = [_as_ring(polygon["exterior"])]
+            rings += [_as_ring(hole) for hole in polygon.get("holes", [])]
+        else:
+            rings = [_as_ring(polygon)]
+        result |= _fill_even_odd(rings, result.shape[0], result.shape[1])
+    return result
+
+
+# --- RLE, boxes --------------------------------------------------------------------------
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO compressed RLE ``{"size": [h, w], "counts": str}`` of a binary mask."""
+    binary = _as_binary(mask)
+    rle = mask_utils.encode(np.asfortranarray(binary.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+    """Decodes COCO RLE (compressed str/bytes counts, or uncompressed list counts) to bool."""
+    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
+        raise ValueError("an RLE must be a dict with 'size' and 'counts'")
+    try:
+        h, w = (int(v) for v in rle["size"])
+    except (TypeError, ValueError):
+        raise ValueError("RLE 'size' must be [height, width]") from None
+    if h < 0 or w < 0:
+        raise ValueError("RLE 'size' must not be negative")
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        if any(not isinstance(c, (int, np.integer)) or c < 0 for c in counts):
+            raise ValueError("uncompressed RLE counts must be non-negative integers")
+        if sum(counts) != h * w:
+            raise ValueError(f"RLE counts cover {sum(counts)} pixels, expected {h * w}")
+        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    elif isinstance(counts, (str, bytes)):
+        raw = counts.encode("ascii") if isinstance(counts, str) else counts
+        if raw and (min(raw) < 48 or max(raw) > 48 + 63):
+            raise ValueError("RLE counts string has characters outside the COCO alphabet")
+        compressed = {"size": [h, w], "counts": raw}
+    else:
+        raise ValueError("RLE 'counts' must be a string, bytes or a list of integers")
+    decoded = mask_utils.decode(compressed)
+    if decoded.shape != (h, w) or int(mask_utils.area(compressed)) > h * w:
+        raise ValueError("RLE counts do not match its size")
+    return decoded.astype(bool)
+
+
+def mask_bbox(mask: np.ndarray) -> Optional[tuple[int, int, int, int]]:
+    """``(x0, y0, x1, y1)`` of the set pixels (x1, y1 exclusive), or None when empty."""
+    binary = _as_binary(mask)
+    rows = np.flatnonzero(binary.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(binary.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+# --- PNG data URLs -----------------------------------------------------------------------
+
+
+def mask_to_png_data_url(mask: np.ndarray) -> str:
+    """A single-channel 0/255 PNG of the mask as a ``data:image/png;base64,`` URL."""
+    binary = _as_binary(mask)
+    ok, encoded = cv2.imencode(".png", binary.astype(np.uint8) * 255)
+    if not ok:
+        raise ValueError("could not encode the mask as PNG")
+    return _DATA_URL_PREFIX + base64.b64encode(encoded.tobytes()).decode("ascii")
+
+
+def png_data_url_to_mask(
+    url: str, height: Optional[int] = None, width: Optional[int] = None
+) -> np.ndarray:
+    """Decodes a PNG data URL to a bool mask: a pixel is set where any channel is > 0.
+
+    When ``height`` and ``width`` are given the PNG must have exactly that size.
+    Raises ValueError on anything that is not a valid PNG data URL.
+    """
+    if not isinstance(url, str):
+        raise ValueError("the mask must be a string holding a PNG data URL")
+    if url.startswith("data:"):
+        header, sep, payload = url.partition(",")
+        if not sep or header.lower() != "data:image/png;base64":
+            raise ValueError("the mask must be a 'data:image/png;base64,...' URL")
+    else:
+        raise ValueError("the mask must be a 'data:image/png;base64,...' URL")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the mask data URL does not hold valid base64") from None
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError("the mask data URL does not hold a PNG image")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("the mask PNG could not be decoded (corrupt file)")
+    mask = image != 0 if image.ndim == 2 else (image != 0).any(axis=2)
+    if height is not None and width is not None and mask.shape != (int(height), int(width)):
+        raise ValueError(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]} pixels, "
+            f"but the image is {int(width)}x{int(height)}"
+        )
+    return mask

@@ -1,0 +1,206 @@
+"""Annotated images as plain data, their validation and rasterisation."""
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
+from edgemask.webui.labels import Label
+
+OBJECT_KINDS = ("polygon", "mask")
+
+
+@dataclass
+class ImageAnnotations:
+    name: str  # relative path under the images folder, forward slashes
+    width: int
+    height: int
+    objects: list[dict] = field(default_factory=list)
+    # {"label": str, "kind": "polygon"|"mask", "z": int, "polygon": [[x, y], ...]}
+    # or {..., "rle": {"size": [h, w], "counts": str}}
+
+
+def check_name(name: str) -> PurePosixPath:
+    """The image name as a safe relative path (no absolute path, no '..')."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("an image name must be a non-empty string")
+    path = PurePosixPath(name)
+    if path.is_absolute() or "\\" in name or any(part in ("..", "") for part in name.split("/")):
+        raise ValueError(f"image name {name!r} must be a relative path with forward slashes")
+    return path
+
+
+def label_index(labels: list[Label]) -> dict[str, int]:
+    """Label name -> class index (position + 1)."""
+    if len(labels) > 255:
+        raise ValueError(f"at most 255 labels fit a class-index PNG, got {len(labels)}")
+    return {label.name: i + 1 for i, label in enumerate(labels)}
+
+
+def object_mask(obj: dict, height: int, width: int) -> np.ndarray:
+    """The bool pixel mask of one object."""
+    kind = obj.get("kind")
+    if kind == "polygon":
+        return polygons_to_mask([obj.get("polygon")], height, width)
+    if kind == "mask":
+        rle = obj.get("rle")
+        mask = rle_to_mask(rle)
+        if mask.shape != (height, width):
+            raise ValueError(
+                f"mask RLE size {list(mask.shape)} differs from the image size [{height}, {width}]"
+            )
+        return mask
+    raise ValueError(f"object kind must be one of {OBJECT_KINDS}, got {kind!r}")
+
+
+def _checked_mask(obj: dict, ann: "ImageAnnotations", i: int) -> np.ndarray:
+    try:
+        return object_mask(obj, ann.height, ann.width)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"object {i} of image {ann.name!r}: {exc}") from None
+
+
+def _check_fields(ann: ImageAnnotations, names: dict[str, int]) -> None:
+    check_name(ann.name)
+    if int(ann.width) <= 0 or int(ann.height) <= 0:
+        raise ValueError(f"image {ann.name!r} has an invalid size {ann.width}x{ann.height}")
+    for i, obj in enumerate(ann.objects):
+        where = f"object {i} of image {ann.name!r}"
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where} is not a dict")
+        if obj.get("label") not in names:
+            raise ValueError(f"{where} has label {obj.get('label')!r}, which is not in the label set")
+        if obj.get("kind") not in OBJECT_KINDS:
+            raise ValueError(f"{where}: kind must be one of {OBJECT_KINDS}, got {obj.get('kind')!r}")
+        z = obj.get("z", 0)
+        if not isinstance(z, (int, np.integer)) or isinstance(z, bool):
+            raise ValueError(f"{where}: z must be an integer, got {z!r}")
+
+
+def validate(ann: ImageAnnotations, labels: list[Label]) -> None:
+    """Raises ValueError naming the image and object when something is malformed."""
+    _check_fields(ann, label_index(labels))
+    for i, obj in enumerate(ann.objects):
+        _checked_mask(obj, ann, i)
+
+
+def by_z(objects: list[dict]) -> list[dict]:
+    """Objects in painting order: ascending z, ties in list order."""
+    return sorted(objects, key=lambda obj: int(obj.get("z", 0)))
+
+
+def painted_masks(ann: ImageAnnotations, labels: list[Label]) -> list[tuple[dict, np.ndarray]]:
+    """Checked (object, bool mask) pairs in painting order."""
+    _check_fields(ann, label_index(labels))
+    numbered = sorted(enumerate(ann.objects), key=lambda item: int(item[1].get("z", 0)))
+    return [(obj, _checked_mask(obj, ann, i)) for i, obj in numbered]
+
+
+def rasterize(ann: ImageAnnotations, labels: list[Label]) -> np.ndarray:
+    """HxW uint8 class-index map: objects painted by ascending z, 0 where none."""
+    index = label_index(labels)
+    classes = np.zeros((ann.height, ann.width), np.uint8)
+    for obj, mask in painted_masks(ann, labels):
+        classes[mask] = index[obj["label"]]
+    return classes
+
+
+def instance_map(ann: ImageAnnotations, labels: list[Label]) -> np.ndarray:
+    """HxW int32 map of object numbers (1-based, painting order), 0 where none."""
+    instances = np.zeros((ann.height, ann.width), np.int32)
+    for number, (_, mask) in enumerate(painted_masks(ann, labels), start=1):
+        instances[mask] = number
+    return instances
+
+
+def palette(colors: list[tuple[int, int, int]], classes: np.ndarray) -> np.ndarray:
+    """RGB image of a class map with ``colors[index]``."""
+    table = np.zeros((256, 3), np.uint8)
+    table[: len(colors)] = np.asarray(colors, np.uint8).reshape(-1, 3)
+    return table[classes]
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Writes a single-channel or RGB image as PNG, making parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    if not cv2.imwrite(str(path), pixels):
+        raise ValueError(f"could not write {path}")
+
+
+def read_png(path: Path, color: bool) -> np.ndarray:
+    """Reads a PNG as single-channel or RGB; ValueError if missing or unreadable."""
+    flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
+    image = cv2.imread(str(path), flag)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    if color:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim != 2:
+        raise ValueError(f"{path} must be a single-channel PNG")
+    return image
+
+
+def copy_images(images: list[ImageAnnotations], images_dir: Optional[Path], dest: Path) -> None:
+    """Copies each image file from ``images_dir`` to ``dest`` under the same relative path."""
+    if images_dir is None:
+        return
+    for ann in images:
+        source = Path(images_dir) / check_name(ann.name)
+        if not source.is_file():
+            raise ValueError(f"image file {source} does not exist")
+        target = dest / check_name(ann.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def with_suffix(name: str, suffix: str) -> PurePosixPath:
+    """``dir/img.jpg`` -> ``dir/img<suffix>``."""
+    path = check_name(name)
+    return path.with_suffix(suffix) if path.suffix else path.with_name(path.name + suffix)
+
+
+def output_paths(images: list[ImageAnnotations], suffix: str) -> list[PurePosixPath]:
+    """Per image, its name with ``suffix``; ValueError when two images would collide."""
+    paths = [with_suffix(ann.name, suffix) for ann in images]
+    seen: dict[PurePosixPath, str] = {}
+    for ann, path in zip(images, paths):
+        if path in seen:
+            raise ValueError(f"images {seen[path]!r} and {ann.name!r} would both be written as {path}")
+        seen[path] = ann.name
+    return paths
+
+
+def require_keys(obj: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where} must be an object")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}")
+
+
+def objects_from_class_map(classes: np.ndarray, labels: list[Label], where: str) -> list[dict]:
+    """One mask object (z 0) per class index present in a class map."""
+    present = [int(v) for v in np.unique(classes) if v != 0]
+    unknown = [v for v in present if v > len(labels)]
+    if unknown:
+        raise ValueError(f"{where} has class indices {unknown} beyond the {len(labels)} labels")
+    return [
+        {"label": labels[v - 1].name, "kind": "mask", "z": 0, "rle": mask_to_rle(classes == v)}
+        for v in present
+    ]
+
+
+def image_name_for(mask_path: PurePosixPath, images_root: Path) -> str:
+    """The image next to a mask: same relative path and stem under ``images_root`` if one
+    exists there, else the mask's own relative path."""
+    folder = images_root / mask_path.parent
+    if folder.is_dir():
+        for candidate in sorted(folder.glob(mask_path.stem + ".*")):
+            if candidate.is_file() and candidate.stem == mask_path.stem:
+                return str(mask_path.with_name(candidate.name))
+    return str(mask_path)

@@ -1,0 +1,144 @@
+"""coco: COCO instances JSON as CVAT writes it ("COCO 1.0").
+
+Layout: ``annotations/instances_default.json`` and ``images/<image path>`` when images are
+included. Polygon objects become polygon segmentations, mask objects compressed RLE (counts
+as str, iscrowd 0, which detectron2 and mmdet read with bitmask loading). Non-standard
+extras that other readers ignore: a category's ``color`` and an annotation's
+``attributes.z_order`` (painting order; annotations are also written in that order).
+"""
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from edgemask.runtime.shapes import mask_bbox, mask_to_rle, rle_to_mask
+from edgemask.webui.labels import Label, distinct_colors, parse_color
+
+from .annotations import ImageAnnotations, copy_images, painted_masks, require_keys
+
+ANNOTATION_FILE = "annotations/instances_default.json"
+
+
+def _number(value: float) -> float:
+    value = round(float(value), 4)
+    return int(value) if value.is_integer() else value
+
+
+def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
+           images_dir: Optional[Path] = None) -> Path:
+    categories = [
+        {"id": i + 1, "name": label.name, "supercategory": "", "color": label.hex}
+        for i, label in enumerate(labels)
+    ]
+    category_id = {label.name: i + 1 for i, label in enumerate(labels)}
+    coco_images, annotations = [], []
+    for image_id, ann in enumerate(images, start=1):
+        coco_images.append({"id": image_id, "width": int(ann.width), "height": int(ann.height),
+                            "file_name": ann.name, "license": 0, "flickr_url": "",
+                            "coco_url": "", "date_captured": 0})
+        for obj, mask in painted_masks(ann, labels):
+            box = mask_bbox(mask)
+            if obj["kind"] == "polygon":
+                points = np.asarray(obj["polygon"], np.float64)
+                segmentation: Any = [[_number(v) for v in points.reshape(-1)]]
+                x0, y0 = points.min(axis=0)
+                x1, y1 = points.max(axis=0)
+                bbox = [_number(x0), _number(y0), _number(x1 - x0), _number(y1 - y0)]
+            else:
+                if box is None:
+                    continue  # an empty mask paints nothing
+                segmentation = mask_to_rle(mask)
+                bbox = [box[0], box[1], box[2] - box[0], box[3] - box[1]]
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id,
+                "category_id": category_id[obj["label"]], "segmentation": segmentation,
+                "area": int(mask.sum()), "bbox": bbox, "iscrowd": 0,
+                "attributes": {"occluded": False, "z_order": int(obj.get("z", 0))},
+            })
+    document = {
+        "licenses": [{"name": "", "id": 0, "url": ""}],
+        "info": {"contributor": "", "date_created": "", "description": "edgemask export",
+                 "url": "", "version": "", "year": ""},
+        "categories": categories, "images": coco_images, "annotations": annotations,
+    }
+    target = out_dir / ANNOTATION_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(document), encoding="utf-8")
+    copy_images(images, images_dir, out_dir / "images")
+    return out_dir
+
+
+def _find_json(path: Path) -> Path:
+    if path.is_file():
+        return path
+    candidates = [path / ANNOTATION_FILE]
+    candidates += sorted((path / "annotations").glob("*.json")) + sorted(path.glob("*.json"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"no COCO JSON found in {path} (expected {ANNOTATION_FILE})")
+
+
+def _segmentation_objects(seg: Any, label: str, z: int, h: int, w: int, where: str) -> list[dict]:
+    if isinstance(seg, list):
+        objects = []
+        for part in seg:
+            if (not isinstance(part, list) or len(part) < 6 or len(part) % 2
+                    or not all(isinstance(v, (int, float)) for v in part)):
+                raise ValueError(f"{where}: a polygon must be a flat list of at least 3 x, y pairs")
+            points = [[part[i], part[i + 1]] for i in range(0, len(part), 2)]
+            objects.append({"label": label, "kind": "polygon", "z": z, "polygon": points})
+        return objects
+    if isinstance(seg, dict):
+        try:
+            mask = rle_to_mask(seg)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if mask.shape != (h, w):
+            raise ValueError(f"{where}: RLE size {list(mask.shape)} differs from the image [{h}, {w}]")
+        return [{"label": label, "kind": "mask", "z": z, "rle": mask_to_rle(mask)}]
+    raise ValueError(f"{where}: segmentation must be a polygon list or an RLE dict")
+
+
+def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
+    source = _find_json(path)
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{source} is not valid JSON: {exc}") from None
+    require_keys(document, ("images", "categories"), str(source))
+    categories = {}
+    given_colors: list[Optional[tuple]] = []
+    for cat in document["categories"]:
+        require_keys(cat, ("id", "name"), f"{source}: a category")
+        categories[cat["id"]] = len(categories)
+        color = cat.get("color")
+        try:
+            given_colors.append(parse_color(color) if isinstance(color, str) else None)
+        except ValueError:
+            given_colors.append(None)
+    names = [cat["name"] for cat in document["categories"]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{source} has duplicate category names")
+    spare = iter(distinct_colors(given_colors.count(None), [c for c in given_colors if c]))
+    labels = [Label(str(n), c if c else next(spare)) for n, c in zip(names, given_colors)]
+    images: dict[Any, ImageAnnotations] = {}
+    for img in document["images"]:
+        require_keys(img, ("id", "file_name", "width", "height"), f"{source}: an image")
+        images[img["id"]] = ImageAnnotations(str(img["file_name"]), int(img["width"]), int(img["height"]), [])
+    for number, ann in enumerate(document.get("annotations", [])):
+        where = f"{source}: annotation {ann.get('id', number) if isinstance(ann, dict) else number}"
+        require_keys(ann, ("image_id", "category_id", "segmentation"), where)
+        if ann["image_id"] not in images:
+            raise ValueError(f"{where} refers to image id {ann['image_id']}, which is not listed")
+        if ann["category_id"] not in categories:
+            raise ValueError(f"{where} refers to category id {ann['category_id']}, which is not listed")
+        image = images[ann["image_id"]]
+        attributes = ann.get("attributes") if isinstance(ann.get("attributes"), dict) else {}
+        z = attributes.get("z_order", 0)
+        z = int(z) if isinstance(z, (int, float)) else 0
+        label = labels[categories[ann["category_id"]]].name
+        image.objects += _segmentation_objects(ann["segmentation"], label, z, image.height, image.width, where)
+    return labels, list(images.values())

@@ -1,0 +1,66 @@
+"""color-png: one RGB PNG per image painted in the label colours (SUIM style).
+
+Layout: ``labels.txt`` (``name #rrggbb`` a line, line 0 ``background #000000``),
+``masks/<image path with .png>``, and ``images/<image path>`` when images are included.
+Unannotated pixels are black. On import a colour shared by several labels (or by a label
+and the black background, as SUIM's waterbody) reads as the first of them.
+"""
+
+from pathlib import Path, PurePosixPath
+from typing import Optional
+
+import numpy as np
+
+from edgemask.webui.labels import Label, format_labels, load_labels
+
+from .annotations import (
+    ImageAnnotations,
+    copy_images,
+    image_name_for,
+    objects_from_class_map,
+    output_paths,
+    palette,
+    rasterize,
+    read_png,
+    write_png,
+)
+
+
+def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
+           images_dir: Optional[Path] = None) -> Path:
+    colors = [(0, 0, 0)] + [label.color for label in labels]
+    for ann, path in zip(images, output_paths(images, ".png")):
+        write_png(out_dir / "masks" / path, palette(colors, rasterize(ann, labels)))
+    (out_dir / "labels.txt").write_text(format_labels(labels, with_colors=True), encoding="utf-8")
+    copy_images(images, images_dir, out_dir / "images")
+    return out_dir
+
+
+def colors_to_classes(rgb: np.ndarray, colors: list[tuple[int, int, int]], where: str) -> np.ndarray:
+    """Class map of an RGB image whose pixels are all in ``colors`` (first match wins)."""
+    keys = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    lookup: dict[int, int] = {}
+    for index, (r, g, b) in enumerate(colors):
+        lookup.setdefault((r << 16) | (g << 8) | b, index)
+    values, inverse = np.unique(keys, return_inverse=True)
+    unknown = [f"#{int(v):06x}" for v in values if int(v) not in lookup]
+    if unknown:
+        raise ValueError(f"{where} has colours that belong to no label: {', '.join(unknown[:5])}")
+    mapped = np.array([lookup[int(v)] for v in values], np.uint8)
+    return mapped[inverse].reshape(keys.shape)
+
+
+def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
+    labels = load_labels(path / "labels.txt")
+    colors = [(0, 0, 0)] + [label.color for label in labels]
+    masks_dir = path / "masks"
+    if not masks_dir.is_dir():
+        raise ValueError(f"{path} has no masks/ folder")
+    images = []
+    for mask_file in sorted(masks_dir.rglob("*.png")):
+        rel = PurePosixPath(mask_file.relative_to(masks_dir).as_posix())
+        classes = colors_to_classes(read_png(mask_file, color=True), colors, str(mask_file))
+        h, w = classes.shape
+        objects = objects_from_class_map(classes, labels, str(mask_file))
+        images.append(ImageAnnotations(image_name_for(rel, path / "images"), w, h, objects))
+    return labels, images

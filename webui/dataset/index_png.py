@@ -1,0 +1,47 @@
+"""index-png: one single-channel PNG per image whose pixels are class indices.
+
+Layout: ``labels.txt`` (line i = name of class i, line 0 ``background``),
+``masks/<image path with .png>``, and ``images/<image path>`` when images are included.
+"""
+
+from pathlib import Path, PurePosixPath
+from typing import Optional
+
+from edgemask.webui.labels import Label, format_labels, load_labels
+
+from .annotations import (
+    ImageAnnotations,
+    copy_images,
+    image_name_for,
+    objects_from_class_map,
+    output_paths,
+    rasterize,
+    read_png,
+    write_png,
+)
+
+
+def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
+           images_dir: Optional[Path] = None) -> Path:
+    for ann, path in zip(images, output_paths(images, ".png")):
+        write_png(out_dir / "masks" / path, rasterize(ann, labels))
+    (out_dir / "labels.txt").write_text(format_labels(labels, with_colors=False), encoding="utf-8")
+    copy_images(images, images_dir, out_dir / "images")
+    return out_dir
+
+
+def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
+    labels = load_labels(path / "labels.txt")
+    masks_dir = path / "masks"
+    if not masks_dir.is_dir():
+        raise ValueError(f"{path} has no masks/ folder")
+    images = []
+    for mask_file in sorted(masks_dir.rglob("*.png")):
+        rel = PurePosixPath(mask_file.relative_to(masks_dir).as_posix())
+        classes = read_png(mask_file, color=False)
+        if classes.dtype.itemsize != 1:
+            raise ValueError(f"{mask_file} must be an 8-bit PNG")
+        h, w = classes.shape
+        objects = objects_from_class_map(classes, labels, str(mask_file))
+        images.append(ImageAnnotations(image_name_for(rel, path / "images"), w, h, objects))
+    return labels, images

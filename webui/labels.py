@@ -1,0 +1,162 @@
+"""Label sets: the Label type, the SUIM preset and label-file parsing.
+
+The class index of a label is its position in the list + 1; index 0 is the background.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+Color = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    color: Color  # (r, g, b), 0..255
+    description: str = ""
+
+    @property
+    def hex(self) -> str:
+        return color_to_hex(self.color)
+
+
+# SUIM (Islam et al. 2020, "Semantic Segmentation of Underwater Imagery: Dataset and
+# Benchmark"): 3-bit RGB colour codes, bit order R G B, each bit 0 or 255.
+SUIM_LABELS: tuple[Label, ...] = (
+    Label("background waterbody", (0, 0, 0), "BW"),
+    Label("human divers", (0, 0, 255), "HD"),
+    Label("plants/sea-grass", (0, 255, 0), "PF"),
+    Label("wrecks/ruins", (0, 255, 255), "WR"),
+    Label("robots", (255, 0, 0), "RO"),
+    Label("reefs/invertebrates", (255, 0, 255), "RI"),
+    Label("fish/vertebrates", (255, 255, 0), "FV"),
+    Label("sea-floor/rocks", (255, 255, 255), "SR"),
+)
+
+PRESETS: dict[str, tuple[Label, ...]] = {"suim": SUIM_LABELS}
+
+
+def preset_labels(name: str) -> list[Label]:
+    """The labels of a named preset (``"suim"``)."""
+    try:
+        return list(PRESETS[name.lower()])
+    except KeyError:
+        raise ValueError(
+            f"unknown label preset {name!r}; known presets: {', '.join(PRESETS)}"
+        ) from None
+
+
+def color_to_hex(color: Color) -> str:
+    r, g, b = color
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def parse_color(text: str) -> Color:
+    """``#rrggbb`` or ``r,g,b`` (0..255 each) to an (r, g, b) tuple."""
+    text = text.strip()
+    if text.startswith("#"):
+        digits = text[1:]
+        if len(digits) != 6 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ValueError(f"colour {text!r} is not #rrggbb")
+        return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+    parts = text.split(",")
+    try:
+        values = tuple(int(p.strip()) for p in parts)
+    except ValueError:
+        raise ValueError(f"colour {text!r} is neither #rrggbb nor r,g,b") from None
+    if len(values) != 3 or any(not 0 <= v <= 255 for v in values):
+        raise ValueError(f"colour {text!r} must be three values 0..255")
+    return values  # type: ignore[return-value]
+
+
+def voc_colormap(index: int) -> Color:
+    """The Pascal VOC colour of a class index (as CVAT and Datumaro generate them)."""
+    r = g = b = 0
+    for shift in range(7, -1, -1):
+        r |= ((index >> 0) & 1) << shift
+        g |= ((index >> 1) & 1) << shift
+        b |= ((index >> 2) & 1) << shift
+        index >>= 3
+    return r, g, b
+
+
+def distinct_colors(count: int, used: Iterable[Color] = ()) -> list[Color]:
+    """``count`` colours from the VOC colormap that are neither black nor in ``used``."""
+    taken = set(used) | {(0, 0, 0)}
+    colors = []
+    index = 1
+    while len(colors) < count:
+        color = voc_colormap(index)
+        if color not in taken:
+            taken.add(color)
+            colors.append(color)
+        index += 1
+    return colors
+
+
+def _parse_line(line: str) -> tuple[str, Optional[Color]]:
+    if ":" in line:  # CVAT / Pascal labelmap.txt: name:r,g,b:parts:actions
+        name, _, rest = line.partition(":")
+        color_text = rest.partition(":")[0].strip()
+        return name.strip(), parse_color(color_text) if color_text else None
+    head, _, last = line.rpartition(" ")
+    last = last.strip()
+    if head.strip() and (last.startswith("#") or last.count(",") == 2):
+        return head.strip(), parse_color(last)
+    return line.strip(), None
+
+
+def parse_labels(text: str) -> list[Label]:
+    """Parses a label list: one label a line, ``name``, ``name #rrggbb``, ``name r,g,b``
+    or ``name:r,g,b::`` (labelmap.txt). Lines starting with ``#`` are comments; a first
+    label named ``background`` is class 0 and is skipped. Labels without a colour get
+    distinct generated ones."""
+    entries: list[tuple[str, Optional[Color]]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            name, color = _parse_line(line)
+        except ValueError as exc:
+            raise ValueError(f"label line {number}: {exc}") from None
+        if not name:
+            raise ValueError(f"label line {number} has no name")
+        if not entries and name.lower() == "background" and not _is_only(text, name):
+            continue
+        entries.append((name, color))
+    names = [name for name, _ in entries]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate label names: {', '.join(duplicates)}")
+    generated = iter(distinct_colors(sum(c is None for _, c in entries), (c for _, c in entries if c)))
+    return [Label(name, color if color is not None else next(generated)) for name, color in entries]
+
+
+def _is_only(text: str, name: str) -> bool:
+    lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return len(lines) == 1
+
+
+def load_labels(path: Union[str, Path]) -> list[Label]:
+    """Reads a label file (see ``parse_labels``)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read label file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"label file {path} is not UTF-8 text") from None
+    labels = parse_labels(text)
+    if not labels:
+        raise ValueError(f"label file {path} has no labels")
+    return labels
+
+
+def format_labels(labels: Iterable[Label], with_colors: bool = True) -> str:
+    """Label list text readable by ``parse_labels``: line 0 ``background``, then line i is
+    class index i, as ``name #rrggbb`` (or just ``name``)."""
+    lines = ["background #000000" if with_colors else "background"]
+    for label in labels:
+        lines.append(f"{label.name} {label.hex}" if with_colors else label.name)
+    return "\n".join(lines) + "\n"
