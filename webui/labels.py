@@ -3,6 +3,7 @@
 The class index of a label is its position in the list + 1; index 0 is the background.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -95,15 +96,17 @@ def distinct_colors(count: int, used: Iterable[Color] = ()) -> list[Color]:
     return colors
 
 
+_TRAILING_COLOR = re.compile(r"^(.*\S)\s+(#\S*|\d+\s*,\s*\d+\s*,\s*\d+)\s*$")
+
+
 def _parse_line(line: str) -> tuple[str, Optional[Color]]:
     if ":" in line:  # CVAT / Pascal labelmap.txt: name:r,g,b:parts:actions
         name, _, rest = line.partition(":")
         color_text = rest.partition(":")[0].strip()
         return name.strip(), parse_color(color_text) if color_text else None
-    head, _, last = line.rpartition(" ")
-    last = last.strip()
-    if head.strip() and (last.startswith("#") or last.count(",") == 2):
-        return head.strip(), parse_color(last)
+    match = _TRAILING_COLOR.match(line)
+    if match:
+        return match.group(1).strip(), parse_color(match.group(2))
     return line.strip(), None
 
 

@@ -23,8 +23,10 @@ ANNOTATION_FILE = "annotations.xml"
 
 
 def _number(value: float) -> str:
+    """CVAT's two decimals, more (up to 4) only where the value needs them."""
     text = f"{float(value):.4f}".rstrip("0")
-    return text + "00" if text.endswith(".") else text
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.ljust(2, '0')}"
 
 
 def encode_rle(mask: np.ndarray) -> str:
