@@ -1,0 +1,128 @@
+"""The two onnxruntime sessions of a model folder, with the embedding kept on the device on CUDA."""
+
+import threading
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from edgemask.runtime import providers as prov
+from edgemask.runtime.model_folder import ModelFolder
+
+DECODER_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
+DECODER_OUTPUTS = ("iou_predictions", "low_res_masks")
+
+
+@dataclass
+class Embedding:
+    """An image embedding: the host array (what caches store) and, on CUDA, the same tensor in GPU memory."""
+
+    host: np.ndarray
+    device_value: object = None  # onnxruntime.OrtValue on the session's device, or None on CPU
+
+
+class Engine:
+    """Encoder and decoder sessions on one device.
+
+    device: "auto" | "tensorrt" | "cuda" | "coreml" | "directml" | "cpu". With
+    TensorRT the encoder runs on TensorRT (fp16, engines cached on disk) and the
+    decoder, whose prompt count varies, on CUDA. On CUDA devices the embedding
+    stays in GPU memory between clicks (IO binding). `io_binding=True` forces the
+    IO-binding path on any device (used by tests on CPU).
+    """
+
+    def __init__(self, model: ModelFolder, device: str = "auto", settings: Optional[prov.DeviceSettings] = None,
+                 threads: Optional[int] = None, io_binding: Optional[bool] = None, spinning: bool = True,
+                 session_factory=None):
+        self.model = model
+        settings = settings or prov.DeviceSettings()
+        devices = prov.candidate_devices(device, prov.available_providers())
+        model_bytes = sum(p.stat().st_size for p in model.path.iterdir() if p.is_file())
+        common = dict(settings=settings, threads=threads, spinning=spinning, model_bytes=model_bytes,
+                      session_factory=session_factory)
+        self.encoder, self.encoder_device = prov.create_session(model.encoder_path, devices, **common)
+        dec_devices = devices[devices.index(self.encoder_device):]
+        if dec_devices[0] == "tensorrt":
+            dec_devices = dec_devices[1:]
+        self.decoder, self.decoder_device = prov.create_session(model.decoder_path, dec_devices, **common)
+        self.device = self.encoder_device
+        self._check_io()
+        on_cuda = self.decoder_device in prov.CUDA_DEVICES
+        self.io_binding = on_cuda if io_binding is None else bool(io_binding)
+        self.io_device = "cuda" if on_cuda else "cpu"
+        self.device_id = settings.device_id if on_cuda else 0
+        self._lock = threading.Lock()  # IO-binding objects are not thread-safe
+
+    def _check_io(self):
+        enc_in = [i.name for i in self.encoder.get_inputs()]
+        enc_out = [o.name for o in self.encoder.get_outputs()]
+        if self.model.encoder_input not in enc_in or self.model.encoder_output not in enc_out:
+            raise ValueError(
+                f"encoder.onnx has inputs {enc_in} and outputs {enc_out}, not the "
+                f"{self.model.encoder_input!r} -> {self.model.encoder_output!r} that model.json names."
+            )
+        dec_in = {i.name for i in self.decoder.get_inputs()}
+        dec_out = {o.name for o in self.decoder.get_outputs()}
+        missing = [n for n in DECODER_INPUTS if n not in dec_in] + [n for n in DECODER_OUTPUTS if n not in dec_out]
+        if missing:
+            raise ValueError(f"decoder.onnx lacks {', '.join(missing)} (see docs/model-format.md); re-export the model.")
+
+    @property
+    def providers(self) -> Tuple[list, list]:
+        return self.encoder.get_providers(), self.decoder.get_providers()
+
+    def encode(self, image_input: np.ndarray) -> Embedding:
+        """Runs the encoder on its float32 [S, S, 3] input."""
+        if not self.io_binding:
+            (emb,) = self.encoder.run([self.model.encoder_output], {self.model.encoder_input: image_input})
+            return Embedding(np.ascontiguousarray(emb, dtype=np.float32))
+        import onnxruntime as ort
+
+        with self._lock:
+            binding = self.encoder.io_binding()
+            binding.bind_cpu_input(self.model.encoder_input, image_input)
+            out = ort.OrtValue.ortvalue_from_shape_and_type(
+                list(self.model.embedding_shape), np.float32, self.io_device, self.device_id)
+            binding.bind_ortvalue_output(self.model.encoder_output, out)
+            self.encoder.run_with_iobinding(binding)
+        return Embedding(out.numpy(), out)
+
+    def to_device(self, host: np.ndarray) -> Embedding:
+        """Wraps a host embedding (e.g. from a cache); on CUDA copies it to GPU memory once."""
+        host = np.ascontiguousarray(host, dtype=np.float32)
+        if not self.io_binding:
+            return Embedding(host)
+        import onnxruntime as ort
+
+        return Embedding(host, ort.OrtValue.ortvalue_from_numpy(host, self.io_device, self.device_id))
+
+    def decode(self, embedding: Embedding, coords: np.ndarray, labels: np.ndarray,
+               mask_input: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs the decoder: coords [1,N,2] / labels [1,N] in the prompt frame -> (iou [4], low-res logits [4,256,256])."""
+        size = self.model.low_res_size
+        if mask_input is None:
+            mask = np.zeros((1, 1, size, size), np.float32)
+            has_mask = np.zeros(1, np.float32)
+        else:
+            mask = np.ascontiguousarray(mask_input, dtype=np.float32).reshape(1, 1, size, size)
+            has_mask = np.ones(1, np.float32)
+        feeds = {
+            "point_coords": np.ascontiguousarray(coords, dtype=np.float32),
+            "point_labels": np.ascontiguousarray(labels, dtype=np.float32),
+            "mask_input": mask,
+            "has_mask_input": has_mask,
+        }
+        if not self.io_binding:
+            feeds["image_embeddings"] = embedding.host
+            iou, low = self.decoder.run(list(DECODER_OUTPUTS), feeds)
+            return iou[0], low[0]
+        with self._lock:
+            binding = self.decoder.io_binding()
+            binding.bind_ortvalue_input("image_embeddings", embedding.device_value)
+            for name, value in feeds.items():
+                binding.bind_cpu_input(name, value)
+            for name in DECODER_OUTPUTS:
+                binding.bind_output(name, "cpu")
+            self.decoder.run_with_iobinding(binding)
+            iou, low = (value.numpy() for value in binding.get_outputs())
+        return iou[0], low[0]

@@ -1,0 +1,313 @@
+"""`Predictor`: a torch-free drop-in for segment_anything.SamPredictor on an exported model folder."""
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Optional, Tuple
+
+import numpy as np
+
+from edgemask.runtime.cache import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, EmbeddingCache, image_key
+from edgemask.runtime.engine import Embedding, Engine
+from edgemask.runtime.model_folder import load_model_folder
+from edgemask.runtime.postprocess import MaskUpscaler
+from edgemask.runtime.providers import DeviceSettings
+from edgemask.runtime.transforms import apply_coords, check_image, encoder_input, load_image
+
+log = logging.getLogger("edgemask.runtime")
+
+
+class Predictor:
+    """Runs an exported SAM / EfficientViT-SAM model folder like SamPredictor, without PyTorch.
+
+    Arguments:
+      model_dir: folder with model.json, encoder.onnx and decoder.onnx.
+      device: "auto" (TensorRT, CUDA, CoreML, DirectML, CPU: the first that loads),
+        or one of "tensorrt", "cuda", "coreml", "directml", "cpu". A provider that
+        fails to load is reported in one warning line and the next one is used.
+      cache: True for the memory + disk embedding cache (disk under
+        edgemask.paths.embeddings_dir() or `cache_dir`), "memory" for memory only,
+        False for none, or an EmbeddingCache.
+      threads: intra-op threads (default: physical cores, or $EDGEMASK_THREADS).
+      gpu_mem_limit: bytes for the CUDA memory arena (default from the model size).
+    """
+
+    def __init__(self, model_dir, device: str = "auto", cache=True, cache_dir=None,
+                 memory_cache_bytes: int = DEFAULT_MEMORY_BYTES, disk_cache_bytes: int = DEFAULT_DISK_BYTES,
+                 threads: Optional[int] = None, gpu_mem_limit: Optional[int] = None,
+                 io_binding: Optional[bool] = None, spinning: bool = True):
+        self.model = load_model_folder(model_dir)
+        self.engine = Engine(self.model, device, DeviceSettings(gpu_mem_limit=gpu_mem_limit), threads=threads,
+                             io_binding=io_binding, spinning=spinning)
+        if isinstance(cache, EmbeddingCache):
+            self.cache = cache
+        elif cache is True or cache == "memory":
+            if cache is True and cache_dir is None:
+                from edgemask.paths import embeddings_dir
+
+                cache_dir = embeddings_dir()
+            self.cache = EmbeddingCache(self.model.identity, cache_dir if cache is True else None,
+                                        memory_bytes=memory_cache_bytes, disk_bytes=disk_cache_bytes,
+                                        model_name=self.model.name)
+        elif not cache:
+            self.cache = None
+        else:
+            raise ValueError(f"cache must be True, 'memory', False or an EmbeddingCache, not {cache!r}.")
+        self.encoder_runs = 0
+        self.embedding_cached = False  # whether the last set_image found its embedding in a cache
+        self.embedding_ms = 0.0  # time the last set_image took
+        self._state_lock = threading.RLock()
+        self._encoder_lock = threading.Lock()
+        self._inflight_lock = threading.Lock()
+        self._inflight = {}
+        self._foreground = 0  # set_image calls waiting: the prefetch thread yields to them
+        self._foreground_done = threading.Condition(self._inflight_lock)
+        self._queue: "queue.Queue" = queue.Queue()
+        self._worker: Optional[threading.Thread] = None
+        self._pending = 0
+        self._idle = threading.Condition()
+        self.reset_image()
+
+    # -- SamPredictor API ------------------------------------------------
+    @property
+    def device(self) -> str:
+        """The device the encoder runs on: tensorrt, cuda, coreml, directml or cpu."""
+        return self.engine.device
+
+    def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+        """Computes (or finds in the cache) the embedding of an HxWx3 uint8 image for predict()."""
+        start = time.perf_counter()
+        image = check_image(image, image_format)
+        key = image_key(image)
+        with self._inflight_lock:
+            self._foreground += 1
+        try:
+            embedding, cached = self._embedding(image, key, foreground=True)
+        finally:
+            with self._inflight_lock:
+                self._foreground -= 1
+                self._foreground_done.notify_all()
+        upscaler = MaskUpscaler(image.shape[:2], self.model.prompt_frame, self.model.low_res_size)
+        with self._state_lock:
+            self._embedding_value = embedding
+            self._upscaler = upscaler
+            self.original_size = upscaler.original_size
+            self.input_size = upscaler.input_size
+            self.image_key = key
+            self.is_image_set = True
+            self.embedding_cached = cached
+            self.embedding_ms = (time.perf_counter() - start) * 1000
+
+    def set_image_file(self, path, image_format: str = "RGB") -> np.ndarray:
+        """Reads an image file (EXIF orientation applied), sets it and returns the RGB array."""
+        image = load_image(path)
+        self.set_image(image, "RGB")
+        return image
+
+    def reset_image(self) -> None:
+        """Forgets the current image (cached embeddings stay cached)."""
+        with self._state_lock:
+            self.is_image_set = False
+            self._embedding_value = None
+            self._upscaler = None
+            self.original_size = None
+            self.input_size = None
+            self.image_key = None
+
+    def get_image_embedding(self) -> np.ndarray:
+        """The current image's embedding, float32 1x256x64x64 (a host copy)."""
+        with self._state_lock:
+            if not self.is_image_set:
+                raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
+            return np.array(self._embedding_value.host, copy=True)
+
+    def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
+                box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
+                multimask_output: bool = True, return_logits: bool = False
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks for point / box / mask prompts in original image pixels, as SamPredictor.predict.
+
+        Returns (masks CxHxW bool, or float32 logits with return_logits; iou_predictions C;
+        low_res_masks Cx256x256 float32 logits), C = 3 with multimask_output else 1.
+        """
+        low, iou, upscaler = self._decode(point_coords, point_labels, box, mask_input, multimask_output)
+        masks = upscaler.batch(low, return_logits=return_logits, threshold=self.model.mask_threshold)
+        return masks, iou, low
+
+    def predict_mask(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
+                     box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
+                     multimask_output: bool = True) -> Tuple[np.ndarray, float, np.ndarray]:
+        """The one best mask for a click: (HxW bool mask, predicted IoU, 1x256x256 low-res logits).
+
+        With multimask_output the highest-scoring of the three masks is taken; only
+        that one is upscaled, which is what an interactive click needs.
+        """
+        low, iou, upscaler = self._decode(point_coords, point_labels, box, mask_input, multimask_output)
+        best = int(np.argmax(iou))
+        return upscaler.mask(low[best], self.model.mask_threshold), float(iou[best]), low[best:best + 1]
+
+    # -- prefetch ------------------------------------------------------------
+    def prefetch(self, images: Iterable) -> None:
+        """Warms the embedding cache for upcoming images (paths or HxWx3 RGB arrays) in a background thread.
+
+        A new call replaces the images still waiting from an earlier call. Images
+        that fail to load are skipped (logged at debug level).
+        """
+        if self.cache is None:
+            return
+        items = list(images)
+        with self._idle:
+            while True:  # drop what an earlier call left waiting
+                try:
+                    self._queue.get_nowait()
+                    self._pending -= 1
+                except queue.Empty:
+                    break
+            for item in items:
+                self._queue.put(item)
+                self._pending += 1
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._prefetch_loop, name="edgemask-prefetch", daemon=True)
+                self._worker.start()
+
+    def wait_prefetch(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until the prefetch queue is empty; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self) -> None:
+        """Stops the prefetch thread (pending images are dropped)."""
+        with self._idle:
+            while True:
+                try:
+                    self._queue.get_nowait()
+                    self._pending -= 1
+                except queue.Empty:
+                    break
+            self._queue.put(None)
+            self._idle.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=60)
+            self._worker = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals -------------------------------------------------------
+    def _prefetch_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                image = load_image(item) if isinstance(item, (str, Path)) else check_image(item)
+                self._embedding(image, image_key(image), foreground=False)
+            except Exception as exc:  # noqa: BLE001 - a bad file must not kill the thread
+                log.debug("prefetch of %r skipped: %s", item if isinstance(item, (str, Path)) else "array", exc)
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _embedding(self, image: np.ndarray, key: str, foreground: bool) -> Tuple[Embedding, bool]:
+        """(embedding, found in cache). At most one encoder run per key is in flight; others wait for it."""
+        while True:
+            if self.cache is not None:
+                host = self.cache.get(key)
+                if host is not None:
+                    return (self.engine.to_device(host) if foreground else Embedding(host)), True
+            with self._inflight_lock:
+                if not foreground:  # let interactive set_image calls go first
+                    self._foreground_done.wait_for(lambda: self._foreground == 0)
+                event = self._inflight.get(key) if self.cache is not None else None
+                owner = event is None
+                if owner:
+                    event = threading.Event()
+                    self._inflight[key] = event
+            if not owner:
+                event.wait()
+                continue  # the owner put it in the cache (or failed: then we try ourselves)
+            try:
+                inp = encoder_input(image, self.model.encoder_size, self.model.pixel_mean, self.model.interpolation)
+                with self._encoder_lock:
+                    embedding = self.engine.encode(inp)
+                    self.encoder_runs += 1
+                if self.cache is not None:
+                    self.cache.put(key, embedding.host)
+                if not foreground:
+                    embedding = Embedding(embedding.host)  # no device memory held for prefetched images
+                return embedding, False
+            finally:
+                with self._inflight_lock:
+                    self._inflight.pop(key, None)
+                event.set()
+
+    def _decode(self, point_coords, point_labels, box, mask_input, multimask_output):
+        with self._state_lock:
+            if not self.is_image_set:
+                raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+            embedding, upscaler = self._embedding_value, self._upscaler
+        coords, labels = self._prompt(point_coords, point_labels, box, upscaler.original_size)
+        mask = self._mask_input(mask_input)
+        iou, low = self.engine.decode(embedding, coords, labels, mask)
+        idx = list(self.model.multimask_indices) if multimask_output else [self.model.single_mask_index]
+        return low[idx], iou[idx], upscaler
+
+    def _prompt(self, point_coords, point_labels, box, original_size):
+        h, w = original_size
+        coords_list, labels_list = [], []
+        if point_coords is not None:
+            if point_labels is None:
+                raise ValueError("point_labels must be supplied if point_coords is supplied.")
+            pts = np.asarray(point_coords, dtype=np.float64)
+            lbl = np.asarray(point_labels, dtype=np.float64)
+            if pts.ndim != 2 or pts.shape[1] != 2:
+                raise ValueError(f"point_coords must have shape Nx2 (x, y), got {pts.shape}.")
+            if lbl.shape != (pts.shape[0],):
+                raise ValueError(f"point_labels must have shape ({pts.shape[0]},) to match point_coords, got {lbl.shape}.")
+            if not np.all(np.isfinite(pts)):
+                raise ValueError("point_coords contains NaN or infinite values.")
+            if not np.all(np.isin(lbl, (-1, 0, 1, 2, 3))):
+                raise ValueError("point_labels must be 1 (foreground) or 0 (background).")
+            outside = (pts[:, 0] < 0) | (pts[:, 0] > w) | (pts[:, 1] < 0) | (pts[:, 1] > h)
+            if outside.any():
+                x, y = pts[np.argmax(outside)]
+                raise ValueError(f"point ({x:g}, {y:g}) is outside the {w}x{h} image.")
+            if len(pts):
+                coords_list.append(apply_coords(pts, original_size, self.model.prompt_frame))
+                labels_list.append(lbl.astype(np.float32))
+        if box is not None:
+            b = np.asarray(box, dtype=np.float64).reshape(-1)
+            if b.shape != (4,):
+                raise ValueError(f"box must be 4 numbers x0, y0, x1, y1, got shape {np.shape(box)}.")
+            if not np.all(np.isfinite(b)):
+                raise ValueError("box contains NaN or infinite values.")
+            if b[2] < b[0] or b[3] < b[1]:
+                raise ValueError(f"box {b.tolist()} must be x0, y0, x1, y1 with x0 <= x1 and y0 <= y1.")
+            if b[0] < 0 or b[1] < 0 or b[2] > w or b[3] > h:
+                raise ValueError(f"box {b.tolist()} is not inside the {w}x{h} image.")
+            coords_list.append(apply_coords(b.reshape(2, 2), original_size, self.model.prompt_frame))
+            labels_list.append(np.array([2, 3], np.float32))
+        else:
+            coords_list.append(np.zeros((1, 2), np.float32))
+            labels_list.append(np.array([-1], np.float32))
+        if len(coords_list) == 1 and box is None:
+            raise ValueError("no prompt: give at least one point or a box.")
+        coords = np.concatenate(coords_list)[None].astype(np.float32)
+        labels = np.concatenate(labels_list)[None].astype(np.float32)
+        return coords, labels
+
+    def _mask_input(self, mask_input):
+        if mask_input is None:
+            return None
+        size = self.model.low_res_size
+        m = np.asarray(mask_input)
+        if m.size != size * size or m.shape[-2:] != (size, size):
+            raise ValueError(f"mask_input must be 1x{size}x{size} low-res logits (low_res_masks of a previous "
+                             f"prediction, one mask), got shape {m.shape}.")
+        return m.astype(np.float32, copy=False).reshape(1, 1, size, size)

@@ -1,0 +1,78 @@
+"""Image and prompt transforms matching the official SAM / EfficientViT-SAM pipelines."""
+
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image
+
+_PIL_FILTERS = {
+    "nearest": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+}
+
+
+def resize_shape(h: int, w: int, long_side: int) -> Tuple[int, int]:
+    """(h, w) scaled so that the longest side is `long_side`, rounded as the official code does."""
+    scale = long_side * 1.0 / max(h, w)
+    return int(h * scale + 0.5), int(w * scale + 0.5)
+
+
+def check_image(image, image_format: str = "RGB") -> np.ndarray:
+    """Validates an HxWx3 uint8 image and returns it as contiguous RGB."""
+    if image_format not in ("RGB", "BGR"):
+        raise ValueError(f"image_format must be 'RGB' or 'BGR', not {image_format!r}.")
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array (HxWx3 uint8), not {type(image).__name__}.")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must have shape HxWx3 (RGB), got {image.shape}; convert grey or RGBA images to RGB first.")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 with values 0..255, got dtype {image.dtype}.")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image is empty (shape {image.shape}).")
+    if image_format == "BGR":
+        image = image[..., ::-1]
+    return np.ascontiguousarray(image)
+
+
+def encoder_input(
+    image: np.ndarray,
+    size: int,
+    pixel_mean,
+    interpolation: str = "bilinear",
+    out: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """The encoder's float32 [size, size, 3] input: Pillow-resized to the long side, padded with pixel_mean."""
+    h, w = image.shape[:2]
+    new_h, new_w = resize_shape(h, w, size)
+    if (new_h, new_w) != (h, w):
+        try:
+            resample = _PIL_FILTERS[interpolation]
+        except KeyError:
+            raise ValueError(f"unknown interpolation {interpolation!r} in model.json.") from None
+        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
+    if out is None:
+        out = np.empty((size, size, 3), np.float32)
+    out[...] = np.asarray(pixel_mean, np.float32)
+    out[:new_h, :new_w] = image
+    return out
+
+
+def apply_coords(coords: np.ndarray, original_size: Tuple[int, int], frame: int) -> np.ndarray:
+    """Pixel (x, y) coordinates -> the model's prompt frame, as ResizeLongestSide.apply_coords."""
+    old_h, old_w = original_size
+    new_h, new_w = resize_shape(old_h, old_w, frame)
+    coords = np.array(coords, dtype=np.float64, copy=True)
+    coords[..., 0] *= new_w / old_w
+    coords[..., 1] *= new_h / old_h
+    return coords.astype(np.float32)
+
+
+def load_image(path) -> np.ndarray:
+    """Reads an image file as HxWx3 uint8 RGB, EXIF orientation applied (as browsers show it)."""
+    from PIL import ImageOps
+
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        return np.asarray(img.convert("RGB"))
