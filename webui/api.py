@@ -3,7 +3,6 @@
 Errors are `{"error": "<one sentence>"}` with a 4xx status and nothing stored.
 """
 
-import io
 import re
 import tempfile
 import zipfile
@@ -279,22 +278,28 @@ def _mask_json(mask) -> dict:
 # -- export --------------------------------------------------------------------------------
 @bp.get("/export/<fmt>")
 def export(fmt):
-    from edgemask.webui import dataset
+    """A zip of the annotations in a dataset format (without the image files, which the user
+    has already; `edgemask dataset export` copies them too)."""
+    from edgemask.webui import dataset, transfer
 
     if fmt not in dataset.FORMATS:
         raise ApiError(404, f"Unknown export format {fmt!r}; use one of: {', '.join(dataset.FORMATS)}.")
     ctx = _ctx()
-    from edgemask.webui.datasets import export_to
-
-    with tempfile.TemporaryDirectory(prefix="edgemask-export-") as tmp:
-        out = Path(tmp) / fmt
-        export_to(ctx.store, ctx.folder, fmt, out)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(out.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(out).as_posix())
-    buffer.seek(0)
+    archive = tempfile.TemporaryFile(suffix=".zip")  # deleted when Flask closes it
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgemask-export-") as tmp:
+            out, _ = transfer.export_store(ctx.store, ctx.folder, fmt, Path(tmp) / fmt, copy_images=False)
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(out.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, path.relative_to(out).as_posix())
+    except ValueError as exc:
+        archive.close()
+        raise ApiError(409, f"The annotations cannot be exported: {objs.sentence(exc)}") from None
+    except BaseException:
+        archive.close()
+        raise
+    archive.seek(0)
     stem = ctx.folder.root.name or "dataset"
-    return send_file(buffer, mimetype="application/zip", as_attachment=True,
+    return send_file(archive, mimetype="application/zip", as_attachment=True,
                      download_name=f"{stem}-{fmt}.zip")

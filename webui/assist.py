@@ -47,7 +47,6 @@ class Assistant:
         self._lock = threading.Lock()
         self._current = None  # (image name, mtime) the predictor holds
         self._logits = OrderedDict()  # (session, image) -> 1x256x256 float32
-        self._prefetcher = None
 
     @classmethod
     def from_model_dir(cls, model_dir, device: str = "auto") -> "Assistant":
@@ -67,14 +66,17 @@ class Assistant:
         return self.predictor is not None
 
     def embed(self, folder, name: str, following=()) -> tuple:
-        """Makes the predictor hold this image's embedding; returns (ms, cached). Then computes
-        the embeddings of up to PREFETCH `following` images in the background if the predictor
-        has a cache for them (`prefetch`)."""
+        """Makes the predictor hold this image's embedding; returns (ms, cached). Then asks the
+        predictor to prefetch (encode into its cache, in its own thread) up to PREFETCH
+        `following` images."""
         start = time.perf_counter()
         with self._lock:
             cached = self._set_image(folder, name)
         ms = (time.perf_counter() - start) * 1000
-        self._prefetch(folder, list(following)[:PREFETCH])
+        prefetch = getattr(self.predictor, "prefetch", None)
+        paths = [str(p) for p in (folder.path(n) for n in list(following)[:PREFETCH]) if p is not None]
+        if prefetch is not None and paths:
+            prefetch(paths)
         return ms, cached
 
     def predict(self, folder, name: str, coords, labels, box=None, refine=False, session=""):
@@ -86,26 +88,25 @@ class Assistant:
             self._set_image(folder, name)
             mask_input = self._logits.get(key) if refine else None
             multimask = len(coords) == 1 and box is None and mask_input is None
-            masks, scores, low_res = self.predictor.predict(
+            prompt = dict(
                 point_coords=np.asarray(coords, np.float32).reshape(-1, 2) if coords else None,
                 point_labels=np.asarray(labels, np.float32) if coords else None,
                 box=np.asarray(box, np.float32) if box is not None else None,
                 mask_input=mask_input,
                 multimask_output=multimask,
             )
-            best = int(np.argmax(scores)) if multimask else 0
-            self._logits[key] = np.asarray(low_res[best], np.float32)[None]
+            if hasattr(self.predictor, "predict_mask"):  # upscales only the best mask
+                mask, score, low_res = self.predictor.predict_mask(**prompt)
+            else:
+                masks, scores, low_res = self.predictor.predict(**prompt)
+                best = int(np.argmax(scores)) if multimask else 0
+                mask, score, low_res = masks[best], scores[best], low_res[best:best + 1]
+            self._logits[key] = np.asarray(low_res, np.float32).reshape(1, *np.shape(low_res)[-2:])
             self._logits.move_to_end(key)
             while len(self._logits) > MAX_SESSIONS:
                 self._logits.popitem(last=False)
         ms = (time.perf_counter() - start) * 1000
-        return np.asarray(masks[best], bool), float(scores[best]), ms
-
-    def forget(self, name: str) -> None:
-        """Drops the refine logits of an image (all sessions)."""
-        with self._lock:
-            for key in [k for k in self._logits if k[1] == name]:
-                del self._logits[key]
+        return np.asarray(mask, bool), float(score), ms
 
     # -- internals ------------------------------------------------------------------------
     def _set_image(self, folder, name) -> bool:
@@ -116,37 +117,9 @@ class Assistant:
         stamp = (name, path.stat().st_mtime_ns if path else None)
         if self._current == stamp:
             return True
-        rgb = folder.read_rgb(name)
-        was_cached = _is_cached(self.predictor, rgb)
-        self.predictor.set_image(rgb)
+        self.predictor.set_image(folder.read_rgb(name))
         self._current = stamp
-        return was_cached
-
-    def _prefetch(self, folder, names) -> None:
-        prefetch = getattr(self.predictor, "prefetch", None)
-        if prefetch is None or not names:
-            return
-
-        def work():
-            for other in names:
-                try:
-                    rgb = folder.read_rgb(other)
-                    with self._lock:
-                        prefetch(rgb)
-                except Exception:  # a prefetch is only a hint
-                    pass
-
-        thread = threading.Thread(target=work, name="edgemask-prefetch", daemon=True)
-        thread.start()
-        self._prefetcher = thread
-
-
-def _is_cached(predictor, rgb) -> bool:
-    probe = getattr(predictor, "is_cached", None)
-    try:
-        return bool(probe(rgb)) if probe is not None else False
-    except Exception:
-        return False
+        return bool(getattr(self.predictor, "embedding_cached", False))
 
 
 def _model_name(model_dir: Path) -> str:

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from edgemask.runtime.transforms import load_image
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 _EXIF_ORIENTATION = 0x0112
@@ -100,15 +102,17 @@ def image_size(path) -> tuple:
 
 
 def read_rgb(path) -> np.ndarray:
-    """Decodes an image file to HxWx3 uint8 RGB, EXIF orientation applied."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:  # formats OpenCV lacks: fall back to Pillow
-        from PIL import ImageOps
+    """Decodes an image file to HxWx3 uint8 RGB, EXIF orientation applied.
 
-        with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    Uses the runtime's loader, so that the pixels (and so the embedding cache keys) are the
+    same as those of images the predictor prefetches by path; OpenCV reads what Pillow cannot."""
+    try:
+        return load_image(path)
+    except Exception:
+        bgr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"{Path(path).name} is not an image this program can read") from None
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _inside(path: Path, root: Path) -> bool:

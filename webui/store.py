@@ -304,6 +304,43 @@ class Store:
                   json.dumps([int(v) for v in o.bbox])) for o in objects])
         return new_version
 
+    def add_objects(self, labels, images, replace: bool = False) -> dict:
+        """Imports in one transaction: adds the (name, color) `labels` it lacks, then for each
+        (image name, width, height, [(label name, ObjectRow)]) in `images` appends the objects
+        above the image's existing ones (or replaces them with `replace`) and bumps its version.
+        Returns {image name: new version}."""
+        versions = {}
+        with self._write() as db:
+            for name, color in labels:
+                if db.execute("SELECT 1 FROM labels WHERE name=?", (name,)).fetchone() is None:
+                    pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM labels").fetchone()[0]
+                    db.execute("INSERT INTO labels (position, name, color) VALUES (?, ?, ?)",
+                               (pos, name, color))
+            ids = {r[1]: r[0] for r in db.execute("SELECT id, name FROM labels")}
+            for name, width, height, pairs in images:
+                row = db.execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
+                version = (row[0] if row else 0) + 1
+                db.execute(
+                    "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
+                    "version=excluded.version", (name, width, height, version))
+                if replace:
+                    db.execute("DELETE FROM objects WHERE image=?", (name,))
+                top = db.execute("SELECT COALESCE(MAX(z), -1) + 1 FROM objects WHERE image=?",
+                                 (name,)).fetchone()[0]
+                for label_name, o in pairs:
+                    if label_name not in ids:
+                        raise StoreError(f"Label {label_name!r} is not in the label list.")
+                    db.execute(
+                        "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (name, o.id, ids[label_name], o.kind, top + int(o.z), int(bool(o.hidden)),
+                         json.dumps(o.polygon) if o.polygon is not None else None,
+                         json.dumps(o.rle) if o.rle is not None else None,
+                         json.dumps([int(v) for v in o.bbox])))
+                versions[name] = version
+        return versions
+
 
 class _Transaction:
     """`with store._write() as db:` -> BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""

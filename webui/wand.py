@@ -13,7 +13,7 @@ def flood_fill(rgb: np.ndarray, x: int, y: int, tolerance: int) -> np.ndarray:
     if not (0 <= x < w and 0 <= y < h):
         raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image")
     tolerance = int(np.clip(tolerance, 0, 255))
-    image = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+    image = np.array(rgb[..., :3], dtype=np.uint8, order="C")  # a writable copy for OpenCV
     mask = np.zeros((h + 2, w + 2), np.uint8)
     diff = (tolerance,) * 3
     flags = 4 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (255 << 8)

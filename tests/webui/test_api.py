@@ -370,3 +370,31 @@ def test_unknown_endpoint_and_method_are_json_errors(client):
 def test_index_page(client):
     resp = client.get("/")
     assert resp.status_code == 200 and b"<html" in resp.data.lower()
+
+
+# -- export -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt, member", [
+    ("coco", "annotations/instances_default.json"), ("cvat-xml", "annotations.xml"),
+    ("index-png", None), ("color-png", None), ("cvat-mask", None),
+])
+def test_export_zip_holds_saved_images_only(client, fmt, member):
+    lid = _label_id(client, 1)
+    assert _save(client, "sub/portrait.jpg", 0, [
+        {"id": "a", "label_id": lid, "kind": "mask", "mask": mask_to_png_data_url(_mask(60, 40, (2, 3, 20, 30)))},
+    ]).status_code == 200
+    resp = client.get(f"/api/export/{fmt}")
+    assert resp.status_code == 200 and resp.mimetype == "application/zip"
+    assert f"-{fmt}.zip" in resp.headers["Content-Disposition"]
+    names = zipfile.ZipFile(io.BytesIO(resp.data)).namelist()
+    assert not any(n.endswith((".jpg", ".jpeg")) for n in names)  # no image copies
+    assert not any("square" in n for n in names)  # never saved: not exported
+    if member:
+        assert member in names
+        text = zipfile.ZipFile(io.BytesIO(resp.data)).read(member).decode()
+        assert "portrait.jpg" in text and "human divers" in text
+    else:
+        assert any("portrait" in n and n.endswith(".png") for n in names)
+
+
+def test_export_unknown_format_is_404(client):
+    assert "index-png" in _error(client.get("/api/export/yolo"), 404)

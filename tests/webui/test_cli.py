@@ -1,0 +1,225 @@
+"""`edgemask serve` and `edgemask dataset export|import`, run through edgemask.cli.main."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from edgemask.cli import main
+from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
+from edgemask.webui.images import ImageFolder
+from edgemask.webui.objects import polygon_bbox
+from edgemask.webui.store import DB_NAME, ObjectRow, Store
+
+
+def _fill_store(images_dir):
+    """Two labels and, on square.png, an overlapping polygon and mask; portrait.jpg saved empty."""
+    with Store(images_dir / DB_NAME) as store:
+        fish = store.add_label("fish", "#ffff00")
+        reef = store.add_label("reef", "#ff00ff")
+        mask = np.zeros((48, 64), bool)
+        mask[20:40, 30:60] = True
+        poly = [[10, 8], [30, 8], [30, 24], [10, 24]]
+        store.save("square.png", 64, 48, 0, [
+            ObjectRow(id="p", label_id=fish.id, kind="polygon", z=0, polygon=poly,
+                      bbox=polygon_bbox(poly, 64, 48)),
+            ObjectRow(id="m", label_id=reef.id, kind="mask", z=1, rle=mask_to_rle(mask), bbox=[30, 20, 60, 40]),
+        ])
+        store.save("sub/portrait.jpg", 40, 60, 0, [])
+    return poly, mask
+
+
+def _label_masks(store, name, width, height):
+    """{label name: union mask} of one stored image."""
+    names = {row.id: row.name for row in store.labels()}
+    out = {}
+    for o in store.load(name).objects:
+        m = polygons_to_mask([o.polygon], height, width) if o.kind == "polygon" else rle_to_mask(o.rle)
+        out[names[o.label_id]] = out.get(names[o.label_id], np.zeros((height, width), bool)) | m
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["coco", "cvat-xml"])
+def test_export_then_import_round_trip(images_dir, tmp_path, fmt, capsys):
+    poly, mask = _fill_store(images_dir)
+    out = tmp_path / "out"
+    assert main(["dataset", "export", str(images_dir), "--format", fmt, "--out", str(out)]) == 0
+    assert "wrote 2 annotated images" in capsys.readouterr().out
+    assert (out / "images" / "sub" / "portrait.jpg").is_file()  # the images are copied
+    annotation = out / ("annotations/instances_default.json" if fmt == "coco" else "annotations.xml")
+    assert annotation.is_file()
+
+    # import into a fresh database of the same folder
+    db = tmp_path / "fresh.sqlite"
+    assert main(["dataset", "import", str(images_dir), "--format", fmt, "--file", str(annotation),
+                 "--db", str(db)]) == 0
+    assert "new labels: fish, reef" in capsys.readouterr().out
+    with Store(db) as store, Store(images_dir / DB_NAME) as original:
+        assert [(lb.name, lb.color) for lb in store.labels()] == [("fish", "#ffff00"), ("reef", "#ff00ff")]
+        got = _label_masks(store, "square.png", 64, 48)
+        want = _label_masks(original, "square.png", 64, 48)
+        assert got.keys() == want.keys() == {"fish", "reef"}
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+        assert store.load("square.png").version == 1
+
+
+def test_index_png_export_paints_by_z(images_dir, tmp_path):
+    import cv2
+
+    poly, mask = _fill_store(images_dir)
+    out = tmp_path / "out"
+    assert main(["dataset", "export", str(images_dir), "--format", "index-png", "--out", str(out),
+                 "--no-images"]) == 0
+    pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert len(pngs) == 2 and not (out / "images").exists()
+    classes = cv2.imread(str(next(p for p in out.rglob("square.png"))), cv2.IMREAD_UNCHANGED)
+    expected = np.zeros((48, 64), np.uint8)
+    expected[polygons_to_mask([poly], 48, 64)] = 1  # fish, class 1, z 0
+    expected[mask] = 2  # reef, class 2, z 1 paints over
+    np.testing.assert_array_equal(classes, expected)
+
+
+def test_import_adds_to_existing_objects_or_replaces(images_dir, tmp_path):
+    _fill_store(images_dir)
+    out = tmp_path / "out"
+    main(["dataset", "export", str(images_dir), "--format", "coco", "--out", str(out), "--no-images"])
+    file = out / "annotations" / "instances_default.json"
+    assert main(["dataset", "import", str(images_dir), "--format", "coco", "--file", str(file)]) == 0
+    with Store(images_dir / DB_NAME) as store:
+        record = store.load("square.png")
+        assert len(record.objects) == 4 and record.version == 2
+        assert [lb.name for lb in store.labels()] == ["fish", "reef"]  # nothing added twice
+        assert min(o.z for o in record.objects[2:]) > max(o.z for o in record.objects[:2])
+    assert main(["dataset", "import", str(images_dir), "--format", "coco", "--file", str(file), "--replace"]) == 0
+    with Store(images_dir / DB_NAME) as store:
+        assert len(store.load("square.png").objects) == 2
+
+
+def test_import_matches_by_file_name_and_refuses_unknown_names(images_dir, tmp_path, capsys):
+    _fill_store(images_dir)
+    out = tmp_path / "out"
+    main(["dataset", "export", str(images_dir), "--format", "coco", "--out", str(out), "--no-images"])
+    file = out / "annotations" / "instances_default.json"
+    doc = json.loads(file.read_text())
+    for image in doc["images"]:
+        image["file_name"] = "elsewhere/" + image["file_name"].rsplit("/", 1)[-1]
+    file.write_text(json.dumps(doc))
+    db = tmp_path / "by-name.sqlite"
+    assert main(["dataset", "import", str(images_dir), "--format", "coco", "--file", str(file), "--db", str(db)]) == 0
+    with Store(db) as store:
+        assert store.image_names() == ["square.png", "sub/portrait.jpg"]
+
+    doc["images"][0]["file_name"] = "missing.png"
+    file.write_text(json.dumps(doc))
+    db2 = tmp_path / "refused.sqlite"
+    capsys.readouterr()
+    assert main(["dataset", "import", str(images_dir), "--format", "coco", "--file", str(file), "--db", str(db2)]) == 2
+    err = capsys.readouterr().err
+    assert "not in" in err and "missing.png" in err and len(err.strip().splitlines()) == 1
+    with Store(db2) as store:
+        assert store.labels() == [] and store.image_names() == []  # nothing stored
+
+
+def test_import_refuses_wrong_image_size(images_dir, tmp_path, capsys):
+    _fill_store(images_dir)
+    out = tmp_path / "out"
+    main(["dataset", "export", str(images_dir), "--format", "coco", "--out", str(out), "--no-images"])
+    file = out / "annotations" / "instances_default.json"
+    doc = json.loads(file.read_text())
+    doc["images"] = [i for i in doc["images"] if i["file_name"] == "sub/portrait.jpg"]
+    doc["images"][0]["width"] = 41
+    doc["annotations"] = []
+    file.write_text(json.dumps(doc))
+    assert main(["dataset", "import", str(images_dir), "--format", "coco", "--file", str(file),
+                 "--db", str(tmp_path / "x.sqlite")]) == 2
+    assert "41x60" in capsys.readouterr().err
+
+
+def test_dataset_errors_are_one_line(images_dir, tmp_path, capsys):
+    assert main(["dataset", "export", str(tmp_path / "nope"), "--format", "coco", "--out", str(tmp_path / "o")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["dataset", "export", str(images_dir), "--format", "yolo", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown format" in capsys.readouterr().err
+    assert main(["dataset", "import", str(images_dir), "--format", "coco", "--file", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_serve_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for words in ("IMAGES_DIR", "--model", "--labels", "--db", "--host", "--port", "--no-browser",
+                  "edgemask models download efficientvit-sam-l0", "127.0.0.1"):
+        assert words in text
+
+
+def test_serve_argument_errors(images_dir, tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nope"), "--no-browser"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["serve", str(images_dir), "--model", str(tmp_path), "--no-browser"]) == 2
+    assert "no model.json" in capsys.readouterr().err
+    assert main(["serve", str(images_dir), "--labels", str(tmp_path / "x.txt"), "--no-browser"]) == 2
+    assert "label file" in capsys.readouterr().err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_waitress_on_localhost(images_dir, tmp_path):
+    """The real command in a subprocess: prints the URL, answers the API, stores in --db."""
+    port = _free_port()
+    db = tmp_path / "served.sqlite"
+    env = {"EDGEMASK_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "edgemask", "serve", str(images_dir), "--port", str(port),
+                             "--no-browser", "--db", str(db), "--labels", "suim"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if f"http://127.0.0.1:{port}/" in line:
+                break
+        assert any(f"http://127.0.0.1:{port}/" in line for line in lines), "".join(lines)
+        assert any("No model loaded" in line for line in lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/images", timeout=10) as resp:
+            body = json.loads(resp.read())
+        assert body["total"] == 2
+        assert db.is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_demo_generates_samples(tmp_path, monkeypatch):
+    from edgemask.webui.samples import SAMPLES, ensure_samples
+
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    folder = ensure_samples()
+    assert folder == tmp_path / "home" / "demo"
+    listed = ImageFolder(folder)
+    assert sorted(listed.names()) == sorted(name for name, *_ in SAMPLES)
+    sizes = {name: listed.size(name) for name in listed.names()}
+    assert any(w > h for w, h in sizes.values()) and any(h > w for w, h in sizes.values())
+    for name, w, h, _ in SAMPLES:
+        assert sizes[name] == (w, h)
+        rgb = listed.read_rgb(name)
+        assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 1000  # textured, not flat
+    first = (folder / SAMPLES[0][0]).stat().st_mtime_ns
+    ensure_samples()  # already there: not rewritten
+    assert (folder / SAMPLES[0][0]).stat().st_mtime_ns == first
+    shutil.rmtree(folder)

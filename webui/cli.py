@@ -1,0 +1,208 @@
+"""`edgemask serve` and `edgemask dataset export|import`."""
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+SERVE_HELP = """\
+Opens the click-to-mask annotator in your browser on a folder of images
+(jpg, jpeg, png, bmp, tif, webp; sub-folders included). Without IMAGES_DIR it
+opens a demo on a few generated sample images.
+
+Annotations are saved as you work into IMAGES_DIR/.edgemask.sqlite (or --db).
+The AI wand needs a model folder: --model DIR, else the first folder with a
+model.json in the edgemask models cache. Get one with
+  edgemask models download efficientvit-sam-l0
+  edgemask export efficientvit-sam-l0
+Without a model the classic tools (polygon, brush, colour wand) still work.
+"""
+
+DEFAULT_PORT = 8765
+
+
+def register(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="open the web annotator on a folder of images",
+        description=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("images_dir", nargs="?", metavar="IMAGES_DIR",
+                       help="folder of images to annotate (default: a demo with sample images)")
+    serve.add_argument("--model", metavar="DIR",
+                       help="model folder from `edgemask export`, or the name of one in the models cache "
+                            "(default: the first one found there)")
+    serve.add_argument("--no-model", action="store_true", help="start without the AI wand")
+    serve.add_argument("--labels", metavar="FILE|suim",
+                       help="label list to add: a text file (one `name #rrggbb` a line) or the preset "
+                            "`suim`; a new database gets the SUIM labels when this is not given")
+    serve.add_argument("--db", metavar="PATH", help="annotation database (default: IMAGES_DIR/.edgemask.sqlite)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this computer only)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT,
+                       help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--device", default="auto",
+                       help="where the model runs: auto, tensorrt, cuda, coreml, directml or cpu (default auto)")
+    serve.add_argument("--threads", type=int, default=8, help="request threads of the web server (default 8)")
+    serve.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    serve.set_defaults(func=run_serve)
+
+    data = subparsers.add_parser("dataset", help="export or import the annotations of an images folder")
+    sub = data.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+    export = sub.add_parser(
+        "export", help="write the annotations as a dataset",
+        description="Writes every saved image's annotations, with a copy of the image files, as a "
+                    "dataset: index-png (class-index PNGs), color-png (label-colour PNGs), cvat-mask "
+                    "(CVAT Segmentation mask 1.1), coco (COCO instances JSON) or cvat-xml (CVAT for images 1.1).")
+    export.add_argument("images_dir", metavar="IMAGES_DIR")
+    export.add_argument("--format", required=True, dest="fmt", metavar="FORMAT",
+                        help="index-png, color-png, cvat-mask, coco or cvat-xml")
+    export.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    export.add_argument("--db", metavar="PATH", help="annotation database (default: IMAGES_DIR/.edgemask.sqlite)")
+    export.add_argument("--no-images", action="store_true", help="write the annotations only, no image copies")
+    export.set_defaults(func=run_export)
+
+    imp = sub.add_parser(
+        "import", help="add the annotations of a COCO or CVAT file",
+        description="Adds the objects of a COCO instances JSON or a CVAT for images 1.1 XML to the "
+                    "database of IMAGES_DIR. Labels it does not know are added; images are matched by "
+                    "their path in the folder or their file name; a name that is not in the folder "
+                    "stops the import with nothing stored.")
+    imp.add_argument("images_dir", metavar="IMAGES_DIR")
+    imp.add_argument("--format", required=True, choices=("coco", "cvat-xml"), dest="fmt",
+                     help="coco or cvat-xml")
+    imp.add_argument("--file", required=True, metavar="PATH", help="the JSON or XML file")
+    imp.add_argument("--db", metavar="PATH", help="annotation database (default: IMAGES_DIR/.edgemask.sqlite)")
+    imp.add_argument("--replace", action="store_true",
+                     help="replace the objects of the imported images instead of adding to them")
+    imp.set_defaults(func=run_import)
+
+
+# -- serve ---------------------------------------------------------------------------------
+def run_serve(args) -> int:
+    from edgemask.cli import UserError
+
+    images_dir = _images_dir(args.images_dir) if args.images_dir else None
+    if images_dir is None:
+        from edgemask.webui.samples import ensure_samples
+
+        images_dir = ensure_samples()
+        print(f"edgemask: no IMAGES_DIR given, opening the demo images in {images_dir}")
+    model_dir = None if args.no_model else _model_dir(args.model)
+    if args.labels and args.labels.lower() != "suim" and not Path(args.labels).is_file():
+        raise UserError(f"the label file {args.labels} does not exist (or use --labels suim)")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port} is not a port number (0..65535)")
+
+    from edgemask.webui.app import create_app
+
+    if model_dir is not None:
+        print(f"edgemask: loading the model in {model_dir} ...", flush=True)
+    try:
+        app = create_app({"IMAGES_DIR": str(images_dir), "DB_PATH": args.db, "LABELS": args.labels,
+                          "MODEL_DIR": str(model_dir) if model_dir else None, "DEVICE": args.device})
+    except ValueError as exc:  # a bad label file
+        raise UserError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open the annotation database ({exc}); choose another place with --db") from None
+    ctx = app.extensions["edgemask"]
+    print(f"edgemask: {ctx.assistant.message}")
+
+    import waitress
+
+    try:
+        server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                        "is another edgemask running? Pick another port with --port") from None
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+    url = f"http://{shown_host}:{server.effective_port}/"
+    n_images = len(ctx.folder.names())
+    print(f"edgemask: annotating {n_images} images in {ctx.folder.root}")
+    print(f"edgemask: open {url}  (Ctrl+C to stop)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("edgemask: warning: listening beyond this computer; anyone who can reach it can edit "
+              "the annotations", file=sys.stderr)
+    if not args.no_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(0.5, webbrowser.open, [url]).start()
+    try:
+        server.run()
+    finally:
+        ctx.store.close()
+    return 0
+
+
+def _images_dir(value) -> Path:
+    from edgemask.cli import UserError
+
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise UserError(f"{value} is not a folder of images")
+    return path
+
+
+def _model_dir(value):
+    """The model folder to load, or None (no model)."""
+    from edgemask import paths
+    from edgemask.cli import UserError
+    from edgemask.webui.assist import find_default_model
+
+    if value is None:
+        return find_default_model()
+    path = Path(value).expanduser()
+    if not path.is_dir() and (paths.models_dir() / value).is_dir():
+        path = paths.models_dir() / value
+    if not (path / "model.json").is_file():
+        raise UserError(f"{value} is not a model folder (it has no model.json); "
+                        "make one with `edgemask export MODEL`")
+    return path
+
+
+# -- dataset -------------------------------------------------------------------------------
+def _open(args):
+    from edgemask.webui.images import ImageFolder
+    from edgemask.webui.store import DB_NAME, Store
+
+    from edgemask.cli import UserError
+
+    folder = ImageFolder(_images_dir(args.images_dir))
+    db = Path(args.db) if args.db else folder.root / DB_NAME
+    try:
+        return folder, Store(db)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot open the annotation database {db} ({exc})") from None
+
+
+def run_export(args) -> int:
+    from edgemask.cli import UserError
+    from edgemask.webui.transfer import export_store
+
+    folder, store = _open(args)
+    try:
+        out, n = export_store(store, folder, args.fmt, Path(args.out), progress=True,
+                              copy_images=not args.no_images)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"edgemask: wrote {n} annotated images as {args.fmt} to {out}")
+    return 0
+
+
+def run_import(args) -> int:
+    from edgemask.cli import UserError
+    from edgemask.webui.transfer import import_file
+
+    folder, store = _open(args)
+    try:
+        summary = import_file(store, folder, args.fmt, Path(args.file), replace=args.replace, progress=True)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        store.close()
+    added = summary["labels_added"]
+    print(f"edgemask: imported {summary['objects']} objects on {summary['images']} images"
+          + (f"; new labels: {', '.join(added)}" if added else ""))
+    return 0

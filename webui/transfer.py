@@ -1,0 +1,130 @@
+"""Between the store and dataset files: export what is stored, import a COCO / CVAT file into it.
+
+An image is exported once it has been saved (it has a version), also with no objects: that
+says "all background". Images saved earlier but gone from the folder are left out.
+"""
+
+import uuid
+from pathlib import Path, PurePosixPath
+from tqdm import tqdm
+
+from edgemask.runtime import shapes
+from edgemask.webui import dataset
+from edgemask.webui.labels import Label, parse_color
+from edgemask.webui.objects import mask_bbox, polygon_bbox
+from edgemask.webui.store import ObjectRow
+
+IMPORT_FORMATS = ("coco", "cvat-xml")
+
+
+def store_labels(store) -> list:
+    """The store's labels as dataset Labels, in class order."""
+    return [Label(row.name, parse_color(row.color)) for row in store.labels()]
+
+
+def stored_annotations(store, folder, progress: bool = False) -> list:
+    """ImageAnnotations of every saved image still in the folder, by name."""
+    present = set(folder.names())
+    names = [n for n in store.image_names() if n in present]
+    names_by_id = {row.id: row.name for row in store.labels()}
+    out = []
+    for name in tqdm(names, desc="reading annotations", unit="image", disable=not progress):
+        record = store.load(name)
+        objects = []
+        for o in record.objects:
+            obj = {"label": names_by_id[o.label_id], "kind": o.kind, "z": o.z}
+            if o.kind == "polygon":
+                obj["polygon"] = o.polygon
+            else:
+                obj["rle"] = o.rle
+            objects.append(obj)
+        out.append(dataset.ImageAnnotations(name, record.width, record.height, objects))
+    return out
+
+
+def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_images: bool = True) -> tuple:
+    """Writes the stored annotations as dataset `fmt` into out_dir (with the image files unless
+    copy_images is False). Returns (out_dir, number of images). ValueError on an unknown format."""
+    if fmt not in dataset.FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(dataset.FORMATS)}")
+    images = stored_annotations(store, folder, progress)
+    out = dataset.export_dataset(images, store_labels(store), fmt, Path(out_dir),
+                                 images_dir=folder.root if copy_images else None)
+    return out, len(images)
+
+
+def import_file(store, folder, fmt: str, path, replace: bool = False, progress: bool = False) -> dict:
+    """Adds the annotations of a COCO JSON or CVAT XML file to the store in one transaction.
+
+    Labels the store lacks are added. Images are matched by their path relative to the folder,
+    else by file name when that is unique in the folder; a name that matches no image, or an
+    image whose size differs, refuses the whole import (ValueError, nothing stored). Objects are
+    added above the existing ones, or replace them with `replace`.
+    Returns {"images": n, "objects": n, "labels_added": [names]}."""
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"import reads {' or '.join(IMPORT_FORMATS)}, not {fmt!r}")
+    labels, images = dataset.import_dataset(fmt, Path(path))
+    for ann in images:
+        dataset.validate(ann, labels)
+    matched = match_names([ann.name for ann in images], folder)
+    known = {row.name for row in store.labels()}
+    items, n_objects = [], 0
+    for ann in tqdm(images, desc="importing", unit="image", disable=not progress):
+        name = matched[ann.name]
+        width, height = folder.size(name)
+        if (width, height) != (int(ann.width), int(ann.height)):
+            raise ValueError(f"{ann.name} is {ann.width}x{ann.height} in the file but {name} is "
+                             f"{width}x{height} in the images folder")
+        pairs = [(obj["label"], _object_row(obj, width, height)) for obj in ann.objects]
+        n_objects += len(pairs)
+        items.append((name, width, height, pairs))
+    added = [label.name for label in labels if label.name not in known]
+    store.add_objects([(label.name, label.hex) for label in labels], items, replace=replace)
+    return {"images": len(items), "objects": n_objects, "labels_added": added}
+
+
+def match_names(names, folder) -> dict:
+    """{name in the file: image name in the folder}; ValueError listing names it cannot match."""
+    listed = folder.names()
+    exact = set(listed)
+    by_file = {}
+    for name in listed:
+        by_file.setdefault(PurePosixPath(name).name, []).append(name)
+    matched, missing, ambiguous = {}, [], []
+    for name in names:
+        clean = name.replace("\\", "/").lstrip("./")
+        if clean in exact:
+            matched[name] = clean
+            continue
+        candidates = by_file.get(PurePosixPath(clean).name, [])
+        if len(candidates) == 1:
+            matched[name] = candidates[0]
+        elif candidates:
+            ambiguous.append(name)
+        else:
+            missing.append(name)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(f"{len(missing)} image(s) of the file are not in {folder.root}: {shown}")
+    if ambiguous:
+        raise ValueError(f"several images in {folder.root} are named like {ambiguous[0]}; "
+                         "give the file paths relative to the images folder")
+    targets = list(matched.values())
+    if len(set(targets)) != len(targets):
+        twice = next(t for t in targets if targets.count(t) > 1)
+        raise ValueError(f"the file has two entries for the image {twice}")
+    return matched
+
+
+def _object_row(obj: dict, width: int, height: int) -> ObjectRow:
+    oid = uuid.uuid4().hex
+    z = int(obj.get("z", 0))
+    if obj["kind"] == "polygon":
+        polygon = [[min(max(float(x), 0.0), width), min(max(float(y), 0.0), height)]
+                   for x, y in obj["polygon"]]
+        return ObjectRow(id=oid, label_id=None, kind="polygon", z=z, polygon=polygon,
+                         bbox=polygon_bbox(polygon, width, height))
+    mask = shapes.rle_to_mask(obj["rle"])
+    return ObjectRow(id=oid, label_id=None, kind="mask", z=z, rle=shapes.mask_to_rle(mask),
+                     bbox=mask_bbox(mask))
+
