@@ -1,0 +1,214 @@
+"""Helpers for the browser tests: the real app served by waitress in a thread, headless
+Chromium driven by Selenium, and mouse / keyboard actions at image coordinates."""
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def browser_missing_reason():
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium)"
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not Path(path).exists():
+            return f"{path} is missing (apt-get install chromium chromium-driver)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """Serves a Flask app with waitress on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, app):
+        from waitress.server import create_server
+
+        self.app = app
+        self.port = free_port()
+        self.server = create_server(app, host="127.0.0.1", port=self.port, threads=8)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the test server did not start")
+
+    def close(self):
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+def start_chromium(width=1400, height=900):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="edgemask-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--force-device-scale-factor=1", f"--window-size={width},{height}",
+                f"--user-data-dir={profile}"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver._edgemask_profile = profile
+    driver.set_window_size(width, height)
+    return driver
+
+
+def quit_chromium(driver):
+    profile = getattr(driver, "_edgemask_profile", None)
+    driver.quit()
+    if profile:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+class Page:
+    """The annotator page in a driver, with actions at image pixel coordinates."""
+
+    def __init__(self, driver, url):
+        self.driver = driver
+        self.url = url
+
+    # -- loading and waiting ------------------------------------------------------------
+    def open(self, fragment=""):
+        self.driver.get_log("browser")  # drop what earlier pages logged
+        self.driver.get(self.url + fragment)
+        self.wait("window.edgemask && window.edgemask.ready && edgemask.state.image !== null",
+                  what="the page to load an image")
+        self.raise_js_errors()
+        return self
+
+    def js(self, script, *args):
+        return self.driver.execute_script(script, *args)
+
+    def wait(self, condition, timeout=10.0, what=None):
+        """Waits until the JS expression `condition` is truthy; returns its value."""
+        deadline = time.time() + timeout
+        while True:
+            value = self.js(f"return ({condition});")
+            if value:
+                return value
+            if time.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what or condition}")
+            time.sleep(0.05)
+
+    def wait_saved(self):
+        self.wait("edgemask.state.save.status === 'saved' && !edgemask.autosave.hasUnsaved()",
+                  what="autosave to finish")
+
+    def raise_js_errors(self, expected=()):
+        """Fails on errors the page logged (except messages containing an `expected` text)."""
+        severe = [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"
+                  and not any(text in e["message"] for text in expected)]
+        if severe:
+            raise AssertionError(f"browser errors: {severe}")
+
+    # -- state -----------------------------------------------------------------------------
+    def objects(self):
+        """The page's objects as plain dicts (masks as PNG data URLs), by ascending z."""
+        return self.js("""
+            const s = edgemask.state;
+            return [...s.objects].sort((a, b) => a.z - b.z).map((o) => ({
+              id: o.id, label_id: o.label_id, kind: o.kind, z: o.z, hidden: !!o.hidden,
+              polygon: o.polygon || null,
+              mask: o.kind === 'mask' ? edgemask.maskToDataURL(o.canvas) : null}));""")
+
+    def labels(self):
+        return self.js("return edgemask.state.labels;")
+
+    # -- input ----------------------------------------------------------------------------
+    def client_xy(self, x, y):
+        """Viewport coordinates of image point (x, y)."""
+        cx, cy = self.js("""
+            const r = edgemask.view.canvas.getBoundingClientRect(), v = edgemask.view;
+            return [r.left + v.ox + arguments[0] * v.scale, r.top + v.oy + arguments[1] * v.scale];""", x, y)
+        return round(cx), round(cy)
+
+    def _chain(self):
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        return ActionChains(self.driver, duration=0)
+
+    def _move(self, chain, x, y):
+        cx, cy = self.client_xy(x, y)
+        chain.w3c_actions.pointer_action.move_to_location(cx, cy)
+        chain.w3c_actions.key_action.pause()
+        return chain
+
+    def click(self, x, y, button="left", modifier=None):
+        chain = self._move(self._chain(), x, y)
+        if modifier:
+            chain.key_down(modifier)
+        if button == "right":
+            chain.context_click()
+        else:
+            chain.click()
+        if modifier:
+            chain.key_up(modifier)
+        chain.perform()
+
+    def drag(self, points, steps=4):
+        """Presses at points[0], moves through the others (with `steps` moves per segment), releases."""
+        chain = self._move(self._chain(), *points[0])
+        chain.click_and_hold()
+        for (ax, ay), (bx, by) in zip(points, points[1:]):
+            for k in range(1, steps + 1):
+                self._move(chain, ax + (bx - ax) * k / steps, ay + (by - ay) * k / steps)
+        chain.release()
+        chain.perform()
+
+    def hover(self, x, y):
+        self._move(self._chain(), x, y).perform()
+
+    def keys(self, *keys):
+        chain = self._chain()
+        for k in keys:
+            chain.send_keys(k)
+        chain.perform()
+
+    def combo(self, modifiers, key):
+        chain = self._chain()
+        for m in modifiers:
+            chain.key_down(m)
+        chain.send_keys(key)
+        for m in reversed(modifiers):
+            chain.key_up(m)
+        chain.perform()
+
+    def wheel(self, x, y, delta_y):
+        from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+
+        self.hover(x, y)
+        cx, cy = self.client_xy(x, y)
+        canvas = self.driver.find_element("id", "canvas")
+        rect = canvas.rect
+        origin = ScrollOrigin.from_element(canvas, int(cx - rect["x"] - rect["width"] / 2),
+                                           int(cy - rect["y"] - rect["height"] / 2))
+        self._chain().scroll_from_origin(origin, 0, delta_y).perform()
+
+    def button(self, css):
+        self.driver.find_element("css selector", css).click()
+
+    def one_to_one(self):
+        self.keys("0")
+        self.wait("edgemask.view.scale === 1")

@@ -1,0 +1,478 @@
+"""End-to-end tests of the annotator page: the real app under waitress, headless Chromium
+driven with real mouse and keyboard events (Selenium). Shapes are drawn at 1:1 zoom with whole
+pixel vertices so the exported masks can be checked pixel for pixel."""
+
+import base64
+import io
+import json
+import urllib.request
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from browser_util import LiveServer, Page, browser_missing_reason, quit_chromium, start_chromium
+
+_MISSING = browser_missing_reason()
+pytestmark = [pytest.mark.browser] + ([pytest.mark.skip(reason=_MISSING)] if _MISSING else [])
+
+W, H = 320, 240
+BACKGROUND = (40, 140, 60)
+BLOCK = (200, 40, 280, 120)  # x0, y0, x1, y1 (exclusive) of a flat red block
+BLOCK_RGB = (220, 60, 30)
+
+
+def scene(seed=0) -> np.ndarray:
+    """Flat background, one flat block (for the wands), a little texture elsewhere."""
+    rgb = np.empty((H, W, 3), np.uint8)
+    rgb[:] = BACKGROUND
+    rng = np.random.default_rng(seed)
+    rgb[150:, 220:] = rng.integers(0, 255, (H - 150, W - 220, 3), dtype=np.uint8)
+    x0, y0, x1, y1 = BLOCK
+    rgb[y0:y1, x0:x1] = BLOCK_RGB
+    return rgb
+
+
+def write_rgb(path, rgb):
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def driver():
+    drv = start_chromium()
+    yield drv
+    quit_chromium(drv)
+
+
+@pytest.fixture
+def images(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    write_rgb(root / "a_scene.png", scene(0))
+    write_rgb(root / "b_scene.png", scene(1)[:, ::-1].copy())
+    return root
+
+
+@pytest.fixture
+def serve(images, driver):
+    """Factory: predictor (or None) -> LiveServer of create_app over the images folder."""
+    from edgemask.webui import create_app
+
+    started = []
+
+    def start(predictor=None):
+        config = {"IMAGES_DIR": str(images)}
+        if predictor is not None:
+            config["PREDICTOR"] = predictor
+        server = LiveServer(create_app(config))
+        started.append(server)
+        return server
+
+    yield start
+    driver.get("about:blank")  # no request in flight while the servers close
+    for server in started:
+        server.close()
+        server.app.extensions["edgemask"].store.close()
+
+
+@pytest.fixture
+def page(driver, serve):
+    return Page(driver, serve().url).open()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def get_json(url):
+    with urllib.request.urlopen(url) as r:
+        return json.loads(r.read())
+
+
+def put_json(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+def export_index_png(base_url, image="a_scene.png"):
+    """(class map HxW uint8, label names in class order) from GET /api/export/index-png."""
+    with urllib.request.urlopen(base_url + "api/export/index-png") as r:
+        zf = zipfile.ZipFile(io.BytesIO(r.read()))
+    names = zf.read("labels.txt").decode().split("\n")
+    mask_file = "masks/" + image.rsplit(".", 1)[0] + ".png"
+    classes = cv2.imdecode(np.frombuffer(zf.read(mask_file), np.uint8), cv2.IMREAD_UNCHANGED)
+    return classes, [n.strip() for n in names if n.strip()]
+
+
+def class_of(page, label_id):
+    ids = [label["id"] for label in page.labels()]
+    return ids.index(label_id) + 1
+
+
+def data_url_mask(url) -> np.ndarray:
+    png = base64.b64decode(url.split(",", 1)[1])
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    return (img > 0).any(axis=2) if img.ndim == 3 else img > 0
+
+
+def rect_mask(x0, y0, x1, y1):
+    m = np.zeros((H, W), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def pick_label(page, number):
+    page.keys(str(number))
+    return page.wait(f"edgemask.state.currentLabelId === edgemask.state.labels[{number - 1}].id "
+                     f"&& edgemask.state.currentLabelId")
+
+
+def draw_polygon(page, vertices, close="click"):
+    page.keys("p")
+    for x, y in vertices:
+        page.click(x, y)
+    if close == "click":
+        page.click(*vertices[0])
+    else:
+        page.keys("\ue007")  # Enter
+
+
+ENTER, ESCAPE, DELETE = "\ue007", "\ue00c", "\ue017"
+
+
+# -- tests -------------------------------------------------------------------------------------
+def test_polygon_rectangle_and_vertex_editing_export_pixel_exact(page, serve):
+    page.one_to_one()
+    l_shape = [(20, 20), (100, 20), (100, 50), (50, 50), (50, 100), (20, 100)]
+    divers = pick_label(page, 2)
+    draw_polygon(page, l_shape, close="click")
+    page.wait("edgemask.state.objects.length === 1")
+
+    plants = pick_label(page, 3)
+    page.keys("r")
+    page.drag([(120, 140), (180, 200)])
+    page.wait("edgemask.state.objects.length === 2")
+    objs = page.objects()
+    assert [o["kind"] for o in objs] == ["polygon", "polygon"]
+    assert objs[0]["polygon"] == [list(p) for p in l_shape] and objs[0]["label_id"] == divers
+    assert objs[1]["polygon"] == [[120, 140], [180, 140], [180, 200], [120, 200]]
+    assert objs[1]["label_id"] == plants
+
+    # edit the selected rectangle: drag both right vertices, insert a vertex on the top edge,
+    # drag it up, then delete it again with a right click
+    page.keys("v")
+    page.drag([(180, 140), (200, 140)])
+    page.drag([(180, 200), (200, 200)])
+    page.drag([(160, 140), (160, 120)])
+    rect = page.objects()[1]["polygon"]
+    assert rect == [[120, 140], [160, 120], [200, 140], [200, 200], [120, 200]]
+    page.click(160, 120, button="right")
+    page.wait("edgemask.state.objects[1].polygon.length === 4")
+    assert page.objects()[1]["polygon"] == [[120, 140], [200, 140], [200, 200], [120, 200]]
+
+    # a triangle closed with Enter
+    wrecks = pick_label(page, 4)
+    draw_polygon(page, [(230, 20), (300, 60), (240, 100)], close="enter")
+    page.wait("edgemask.state.objects.length === 3")
+    page.wait_saved()
+
+    classes, names = export_index_png(page.url)
+    assert classes.shape == (H, W)
+    expected = np.zeros((H, W), np.uint8)
+    expected[rect_mask(20, 20, 100, 50) | rect_mask(20, 50, 50, 100)] = class_of(page, divers)
+    expected[rect_mask(120, 140, 200, 200)] = class_of(page, plants)
+    from edgemask.runtime.shapes import polygons_to_mask
+
+    expected[polygons_to_mask([[[230, 20], [300, 60], [240, 100]]], H, W)] = class_of(page, wrecks)
+    np.testing.assert_array_equal(classes, expected)
+    assert names[class_of(page, divers)] == page.labels()[1]["name"]
+    page.raise_js_errors()
+
+
+def test_brush_eraser_and_wand_masks_export_as_drawn(page):
+    page.one_to_one()
+    robots = pick_label(page, 5)
+    page.keys("b")
+    page.js("document.getElementById('brush-size').value = 10;"
+            "document.getElementById('brush-size').dispatchEvent(new Event('input'));")
+    page.keys("]", "]")  # 10 -> 12 -> 14
+    assert page.js("return edgemask.state.brushSize") == 14
+    page.hover(60, 180)
+    assert page.js("return getComputedStyle(edgemask.view.canvas).cursor") == "none"
+    page.drag([(40, 180), (120, 180)], steps=8)
+    page.wait("edgemask.state.objects.length === 1")
+    stroke = data_url_mask(page.objects()[0]["mask"])
+    assert stroke[180, 40:121].all() and stroke[174:187, 80].all()
+    assert not stroke[165, 80] and not stroke[180, 140]
+    area = int(stroke.sum())
+    assert 80 * 14 < area < 80 * 14 + 3.2 * 7 * 7 + 60
+
+    # a second stroke with the same label extends the selected mask object
+    page.drag([(40, 200), (60, 200)], steps=2)
+    page.wait(f"edgemask.state.objects.length === 1 && edgemask.history.past.length === 3")
+    extended = data_url_mask(page.objects()[0]["mask"])
+    assert extended[200, 40:61].all() and (extended | stroke).sum() == extended.sum()
+
+    # the eraser cuts across the first stroke
+    page.keys("e")
+    page.drag([(80, 160), (80, 195)], steps=4)
+    page.wait("edgemask.history.past.length === 4")
+    erased = data_url_mask(page.objects()[0]["mask"])
+    assert not erased[180, 78:83].any() and erased[180, 40:70].all() and erased[180, 95:121].all()
+    assert erased.sum() < extended.sum()
+
+    # classic wand on the flat block, accepted with Enter
+    reefs = pick_label(page, 6)
+    page.keys("w")
+    page.click(240, 80)
+    page.wait("edgemask.state.preview && edgemask.state.preview.source === 'wand'")
+    page.keys(ENTER)
+    page.wait("edgemask.state.objects.length === 2 && !edgemask.state.preview")
+    page.wait_saved()
+
+    objs = page.objects()
+    brushed = data_url_mask(objs[0]["mask"])
+    np.testing.assert_array_equal(data_url_mask(objs[1]["mask"]), rect_mask(*BLOCK))
+    classes, _ = export_index_png(page.url)
+    expected = np.zeros((H, W), np.uint8)
+    expected[brushed] = class_of(page, robots)
+    expected[rect_mask(*BLOCK)] = class_of(page, reefs)
+    np.testing.assert_array_equal(classes, expected)
+    page.raise_js_errors()
+
+
+def test_wand_drag_changes_tolerance_and_accept_as_polygon(page):
+    page.one_to_one()
+    page.keys("w")
+    assert page.js("return document.getElementById('wand-tolerance').value") == "32"
+    page.drag([(240, 80), (340, 80)], steps=5)  # +100 px -> tolerance 32 + 50
+    page.wait("edgemask.state.preview && edgemask.state.preview.tolerance === 82")
+    assert page.js("return document.getElementById('wand-tolerance').value") == "82"
+    page.keys(ESCAPE)
+    page.wait("edgemask.state.preview === null")
+    assert page.objects() == []
+
+    page.js("document.getElementById('accept-as').value = 'polygon';")
+    page.click(240, 80)
+    page.wait("edgemask.state.preview !== null")
+    page.keys(ENTER)
+    page.wait("edgemask.state.objects.length === 1")
+    obj = page.objects()[0]
+    assert obj["kind"] == "polygon"
+    xs, ys = [p[0] for p in obj["polygon"]], [p[1] for p in obj["polygon"]]
+    x0, y0, x1, y1 = BLOCK
+    assert abs(min(xs) - x0) <= 1 and abs(max(xs) - x1) <= 1
+    assert abs(min(ys) - y0) <= 1 and abs(max(ys) - y1) <= 1
+
+    # convert to a mask and back from the object list
+    page.button("#object-list li button[data-action='convert']")
+    page.wait("edgemask.state.objects[0].kind === 'mask'")
+    mask = data_url_mask(page.objects()[0]["mask"])
+    assert abs(int(mask.sum()) - (x1 - x0) * (y1 - y0)) <= (x1 - x0 + y1 - y0) * 2
+    page.button("#object-list li button[data-action='convert']")
+    page.wait("edgemask.state.objects[0].kind === 'polygon'")
+    page.wait_saved()
+    page.raise_js_errors()
+
+
+def test_ai_wand_points_box_accept_and_discard(driver, serve, fake_predictor):
+    page = Page(driver, serve(fake_predictor).url).open()
+    page.wait("edgemask.state.embedding === 'ready'", what="the embedding")
+    assert "ready" in page.js("return document.getElementById('ai-state').textContent")
+    assert page.js("return document.getElementById('model-message').hidden")
+    page.one_to_one()
+    page.keys("s")
+    assert page.js("return edgemask.state.tool") == "aiwand"
+
+    page.click(240, 80)
+    page.wait("edgemask.state.preview && edgemask.state.preview.source === 'ai'")
+    first = fake_predictor.predict_calls[-1]
+    assert first["mask_input"] is None and first["point_labels"].tolist() == [1]
+    np.testing.assert_array_equal(page.js("return [240, 80]"), first["point_coords"][0])
+
+    n = len(fake_predictor.predict_calls)
+    page.click(30, 30, modifier="\ue00a")  # Alt: negative point
+    _wait_calls(fake_predictor, n + 1)
+    refined = fake_predictor.predict_calls[-1]
+    assert refined["point_labels"].tolist() == [1, 0] and refined["mask_input"] is not None
+    page.click(35, 35, button="right")
+    _wait_calls(fake_predictor, n + 2)
+    assert fake_predictor.predict_calls[-1]["point_labels"].tolist() == [1, 0, 0]
+    page.click(40, 40, modifier="\ue008")  # Shift: negative point
+    _wait_calls(fake_predictor, n + 3)
+    assert fake_predictor.predict_calls[-1]["point_labels"].tolist() == [1, 0, 0, 0]
+    assert all(c["mask_input"] is not None for c in fake_predictor.predict_calls[n:])
+
+    page.wait("edgemask.state.preview !== null")
+    page.keys(ENTER)
+    page.wait("edgemask.state.objects.length === 1")
+    obj = page.objects()[0]
+    assert obj["kind"] == "mask"
+    # the fake predictor's mask: pixels within 40 of the colour under the first positive point
+    expected = np.abs(scene(0).astype(int) - BLOCK_RGB).max(axis=2) <= 40
+    np.testing.assert_array_equal(data_url_mask(obj["mask"]), expected)
+
+    # a box, then Esc discards it
+    page.drag([(20, 20), (60, 50)], steps=3)
+    page.wait("edgemask.state.preview !== null")
+    last = fake_predictor.predict_calls[-1]
+    assert last["box"].tolist() == [20, 20, 60, 50] and last["mask_input"] is None
+    page.keys(ESCAPE)
+    page.wait("edgemask.state.preview === null")
+    assert len(page.objects()) == 1
+    page.wait_saved()
+    saved = get_json(page.url + "api/images/a_scene.png/annotations")
+    assert [o["kind"] for o in saved["objects"]] == ["mask"]
+    page.raise_js_errors()
+
+
+def _wait_calls(predictor, count, timeout=10):
+    import time
+
+    deadline = time.time() + timeout
+    while len(predictor.predict_calls) < count:
+        assert time.time() < deadline, f"expected {count} predict calls"
+        time.sleep(0.05)
+
+
+def test_without_model_the_page_shows_the_api_message(page):
+    message = get_json(page.url + "api/model")["message"]
+    banner = page.driver.find_element("id", "model-message")
+    assert banner.is_displayed() and banner.text == message
+    assert not page.driver.find_element("css selector", "#tools button[data-tool='aiwand']").is_enabled()
+    page.keys("s")
+    assert page.js("return edgemask.state.tool") == "select"
+
+
+def test_z_order_undo_redo_and_reload(page):
+    page.one_to_one()
+    first = pick_label(page, 2)
+    page.keys("r")
+    page.drag([(20, 20), (80, 80)])
+    second = pick_label(page, 3)
+    page.drag([(50, 50), (110, 110)])
+    page.wait("edgemask.state.objects.length === 2")
+    ids = [o["id"] for o in page.objects()]  # ascending z: first, second
+
+    def z_order():
+        return [o["id"] for o in page.objects()]
+
+    # the second (selected) rectangle down with "-", up with "+", then via the object list
+    page.keys("-")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[1]}').z === 0")
+    assert z_order() == [ids[1], ids[0]]
+    page.keys("+")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[1]}').z === 1")
+    page.button(f"#object-list li[data-id='{ids[0]}'] button[data-action='front']")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[0]}').z === 1")
+    assert z_order() == [ids[1], ids[0]]
+
+    # hide, then undo / redo through every step
+    page.button(f"#object-list li[data-id='{ids[1]}'] button[data-action='hide']")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[1]}').hidden")
+    from selenium.webdriver.common.keys import Keys
+
+    page.combo([Keys.CONTROL], "z")
+    page.wait(f"!edgemask.state.objects.find(o => o.id === '{ids[1]}').hidden")
+    page.combo([Keys.CONTROL], "z")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[1]}').z === 1")
+    page.combo([Keys.CONTROL, Keys.SHIFT], "z")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[0]}').z === 1")
+    page.combo([Keys.CONTROL], "y")
+    page.wait(f"edgemask.state.objects.find(o => o.id === '{ids[1]}').hidden")
+    for _ in range(7):  # six steps, one more than there is to undo
+        page.combo([Keys.CONTROL], "z")
+    page.wait("edgemask.state.objects.length === 0")
+    for _ in range(6):
+        page.combo([Keys.CONTROL], "y")
+    page.wait(f"edgemask.state.objects.length === 2 && "
+              f"edgemask.state.objects.find(o => o.id === '{ids[1]}').hidden")
+    before = page.objects()
+    page.wait_saved()
+
+    page.open()
+    after = page.objects()
+    assert after == before
+    assert page.js("return edgemask.state.imageName") == "a_scene.png"
+    rows = page.driver.find_elements("css selector", "#object-list li")
+    assert [r.get_attribute("data-id") for r in rows] == [ids[0], ids[1]]  # top first
+
+    classes, _ = export_index_png(page.url)
+    expected = np.zeros((H, W), np.uint8)
+    expected[rect_mask(50, 50, 110, 110)] = class_of(page, second)
+    expected[rect_mask(20, 20, 80, 80)] = class_of(page, first)  # on top, hidden still exported
+    np.testing.assert_array_equal(classes, expected)
+    page.raise_js_errors()
+
+
+def test_conflict_shows_the_server_message_and_offers_reload(page):
+    page.one_to_one()
+    page.keys("r")
+    page.drag([(20, 20), (60, 60)])
+    page.wait_saved()
+    url = page.url + "api/images/a_scene.png/annotations"
+    stored = get_json(url)
+    assert len(stored["objects"]) == 1
+    put_json(url, {"version": stored["version"], "objects": []})  # "another tab" clears it
+
+    page.drag([(100, 100), (140, 140)])
+    page.wait("edgemask.state.save.status === 'conflict'")
+    banner = page.driver.find_element("id", "conflict")
+    assert banner.is_displayed()
+    assert "changed in another tab" in banner.text
+    assert get_json(url)["objects"] == []  # nothing overwritten
+    page.button("#btn-conflict-reload")
+    page.wait("edgemask.state.objects.length === 0 && edgemask.state.save.status === 'saved'")
+    assert not banner.is_displayed()
+    page.drag([(100, 100), (140, 140)])
+    page.wait_saved()
+    assert len(get_json(url)["objects"]) == 1
+    page.raise_js_errors(expected=["409 (CONFLICT)"])
+
+
+def test_navigation_labels_progress_zoom_and_help(page):
+    progress = page.driver.find_element("id", "progress-text")
+    assert progress.text == "0 / 2 annotated"
+    page.keys("d")
+    page.wait("edgemask.state.imageName === 'b_scene.png'")
+    page.keys("\ue012")  # Left arrow
+    page.wait("edgemask.state.imageName === 'a_scene.png'")
+    page.keys("\ue014")  # Right arrow
+    page.wait("edgemask.state.imageName === 'b_scene.png'")
+    page.keys("a")
+    page.wait("edgemask.state.imageName === 'a_scene.png'")
+
+    # add a label in the page; it becomes current and digit keys still pick labels
+    count = len(page.labels())
+    page.driver.find_element("id", "new-label-name").send_keys("kelp")
+    page.button("#add-label button[type=submit]")
+    page.wait(f"edgemask.state.labels.length === {count + 1}")
+    assert [lb["name"] for lb in get_json(page.url + "api/labels")["labels"]][-1] == "kelp"
+    assert page.js("return edgemask.state.currentLabelId") == page.labels()[-1]["id"]
+    page.button("#canvas")
+    pick_label(page, 1)
+
+    page.keys("r")
+    page.one_to_one()
+    page.drag([(10, 10), (30, 30)])
+    page.wait_saved()
+    page.wait("document.getElementById('progress-text').textContent === '1 / 2 annotated'")
+
+    # zoom: wheel in and out around the cursor, fit, 1:1
+    page.wheel(100, 100, -300)
+    page.wait("edgemask.view.scale > 1.2")
+    x, y = page.js("return edgemask.view.toImage({clientX: arguments[0], clientY: arguments[1]})",
+                   *page.client_xy(100, 100))
+    assert abs(x - 100) < 1.5 and abs(y - 100) < 1.5
+    page.keys("f")
+    fit = page.wait("edgemask.view.scale !== 1 && edgemask.view.scale")
+    assert abs(fit * W - page.js("return edgemask.view.cssWidth") + 20) < 1 or \
+        abs(fit * H - page.js("return edgemask.view.cssHeight") + 20) < 1
+    page.button("#btn-one")
+    page.wait("edgemask.view.scale === 1")
+
+    page.keys("?")
+    assert page.driver.find_element("id", "help").is_displayed()
+    page.keys(ESCAPE)
+    assert not page.driver.find_element("id", "help").is_displayed()
+    page.raise_js_errors()

@@ -1,0 +1,52 @@
+// Thin client for the JSON API described in docs/webui-api.md.
+
+export class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+const enc = encodeURIComponent;
+// Image names are relative paths with forward slashes; keep the slashes.
+const imagePath = (name) => name.split('/').map(enc).join('/');
+
+async function request(method, url, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let resp;
+  try {
+    resp = await fetch(url, init);
+  } catch (e) {
+    throw new ApiError(0, 'The server cannot be reached (' + e.message + ').', null);
+  }
+  let data = null;
+  const text = await resp.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!resp.ok) {
+    const msg = (data && data.error) || `${method} ${url} failed with HTTP ${resp.status}.`;
+    throw new ApiError(resp.status, msg, data);
+  }
+  return data;
+}
+
+export const api = {
+  images: () => request('GET', '/api/images'),
+  imageUrl: (name) => `/api/images/${imagePath(name)}/file`,
+  labels: () => request('GET', '/api/labels'),
+  addLabel: (name, color) => request('POST', '/api/labels', { name, color }),
+  annotations: (name) => request('GET', `/api/images/${imagePath(name)}/annotations`),
+  saveAnnotations: (name, version, objects) =>
+    request('PUT', `/api/images/${imagePath(name)}/annotations`, { version, objects }),
+  model: () => request('GET', '/api/model'),
+  embedding: (name) => request('POST', `/api/images/${imagePath(name)}/embedding`),
+  predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, body),
+  wand: (name, x, y, tolerance) => request('POST', `/api/images/${imagePath(name)}/wand`, { x, y, tolerance }),
+  polygonize: (mask, tolerance) => request('POST', '/api/polygonize', { mask, tolerance }),
+};

@@ -1,0 +1,440 @@
+// Entry point: wires state, API, view, tools, panels, keyboard and autosave.
+
+import { state, emit, on, labelById, selectedObject, byZ } from './state.js';
+import { api } from './api.js';
+import { View } from './canvas.js';
+import { History } from './history.js';
+import * as autosave from './autosave.js';
+import { renderLabels, renderImages, renderObjects } from './panels.js';
+import { newId, fromJSON, topZ, bottomZ, polygonToMask, maskToDataURL } from './objects.js';
+import { createPolygonEditor } from './tools/edit.js';
+import { createSelectTool } from './tools/select.js';
+import { createPolygonTool } from './tools/polygon.js';
+import { createRectTool } from './tools/rect.js';
+import { createBrushTool } from './tools/brush.js';
+import { createAiWandTool } from './tools/aiwand.js';
+import { createWandTool } from './tools/wand.js';
+
+const $ = (id) => document.getElementById(id);
+const history = new History();
+const canvasEl = $('canvas');
+const view = new View(canvasEl);
+
+let flashTimer = null;
+let toolInfo = '';
+let embedPromise = Promise.resolve();
+let loadSeq = 0;
+
+const app = {
+  view,
+
+  /** Records the current object list as one undoable step and autosaves it. */
+  commit() {
+    byZ(state.objects).forEach((o, i) => { o.z = i; });
+    history.push(state.objects);
+    autosave.schedule();
+    emit('objects');
+    view.render();
+  },
+
+  select(id) {
+    state.selectedId = id;
+    emit('objects');
+    view.render();
+  },
+
+  setLabel(id) {
+    state.currentLabelId = id;
+    emit('labels');
+  },
+
+  /** The current label id, or null after telling the user to add one. */
+  requireLabel() {
+    if (labelById(state.currentLabelId)) return state.currentLabelId;
+    app.flash('Add a label first (label bar, top right).');
+    return null;
+  },
+
+  flash(msg) {
+    const info = $('stage-info');
+    info.textContent = msg;
+    info.classList.add('flash');
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => { info.classList.remove('flash'); info.textContent = toolInfo; }, 4000);
+  },
+
+  setToolInfo(msg) {
+    toolInfo = msg;
+    if (!$('stage-info').classList.contains('flash')) $('stage-info').textContent = msg;
+  },
+
+  embeddingReady() { return embedPromise; },
+
+  getTolerance() { return Number($('wand-tolerance').value); },
+  setTolerance(t) { $('wand-tolerance').value = t; $('wand-tolerance-value').textContent = t; },
+
+  /** Turns an accepted preview mask into an object (mask, or polygons via the server). */
+  async accept(canvas) {
+    const label = app.requireLabel();
+    if (label == null) return;
+    if ($('accept-as').value === 'polygon') {
+      let r;
+      try {
+        r = await api.polygonize(maskToDataURL(canvas), Number($('simplify').value));
+      } catch (e) { app.flash(e.message); return; }
+      const polys = r.polygons.filter((p) => p.length >= 3);
+      if (!polys.length) { app.flash('The mask gave no polygon.'); return; }
+      let z = topZ(state.objects);
+      for (const poly of polys) {
+        const obj = { id: newId(), label_id: label, kind: 'polygon', z: z++, hidden: false, polygon: poly };
+        state.objects.push(obj);
+        state.selectedId = obj.id;
+      }
+    } else {
+      const obj = { id: newId(), label_id: label, kind: 'mask', z: topZ(state.objects), hidden: false, canvas };
+      state.objects.push(obj);
+      state.selectedId = obj.id;
+    }
+    app.commit();
+  },
+
+  setObjectLabel(id, labelId) {
+    const o = state.objects.find((x) => x.id === id);
+    if (!o || o.label_id === labelId) return;
+    o.label_id = labelId;
+    app.commit();
+  },
+
+  async objectAction(id, action) {
+    const o = state.objects.find((x) => x.id === id);
+    if (!o) return;
+    const sorted = byZ(state.objects);
+    const i = sorted.indexOf(o);
+    switch (action) {
+      case 'up': case 'down': {
+        const other = sorted[action === 'up' ? i + 1 : i - 1];
+        if (!other) return;
+        [o.z, other.z] = [other.z, o.z];
+        break;
+      }
+      case 'front': if (i === sorted.length - 1) return; o.z = topZ(state.objects); break;
+      case 'back': if (i === 0) return; o.z = bottomZ(state.objects); break;
+      case 'hide': o.hidden = !o.hidden; break;
+      case 'delete':
+        state.objects = state.objects.filter((x) => x !== o);
+        if (state.selectedId === id) state.selectedId = null;
+        break;
+      case 'convert':
+        if (o.kind === 'polygon') {
+          o.canvas = polygonToMask(o.polygon, state.width, state.height);
+          o.kind = 'mask';
+          delete o.polygon;
+        } else {
+          let r;
+          try {
+            r = await api.polygonize(maskToDataURL(o.canvas), Number($('simplify').value));
+          } catch (e) { app.flash(e.message); return; }
+          const polys = r.polygons.filter((p) => p.length >= 3);
+          if (!polys.length) { app.flash('The mask gave no polygon.'); return; }
+          const at = state.objects.indexOf(o);
+          if (at < 0) return;
+          const pieces = polys.map((poly, k) => ({
+            id: k === 0 ? o.id : newId(), label_id: o.label_id, kind: 'polygon', z: o.z, hidden: o.hidden, polygon: poly,
+          }));
+          state.objects.splice(at, 1, ...pieces);
+          if (polys.length > 1) app.flash(`The mask became ${polys.length} polygons.`);
+        }
+        break;
+      default: return;
+    }
+    app.commit();
+  },
+
+  undo() { restore(history.undo()); },
+  redo() { restore(history.redo()); },
+
+  async openImage(name) {
+    const seq = ++loadSeq;
+    await autosave.flush();
+    let ann, image;
+    try {
+      [ann, image] = await Promise.all([api.annotations(name), loadImage(api.imageUrl(name))]);
+    } catch (e) { app.flash(e.message); return; }
+    const objects = await Promise.all(ann.objects.map((j) => fromJSON(j, ann.width, ann.height)));
+    if (seq !== loadSeq) return;
+    for (const t of Object.values(tools)) t.deactivate && t.deactivate();
+    Object.assign(state, {
+      imageName: name, image, width: ann.width, height: ann.height, version: ann.version,
+      objects, selectedId: null, preview: null,
+    });
+    history.reset(objects);
+    autosave.resetSaves();
+    if (location.hash.slice(1) !== encodeURIComponent(name)) history_replace(name);
+    view.fit();
+    emit('objects', 'images');
+    startEmbedding(name);
+  },
+
+  step(delta) {
+    const i = state.images.findIndex((x) => x.name === state.imageName);
+    const j = i + delta;
+    if (j >= 0 && j < state.images.length) app.openImage(state.images[j].name);
+  },
+
+  setTool(name) {
+    if (name === 'aiwand' && !state.model.loaded) { app.flash(state.model.message || 'No model is loaded.'); return; }
+    if (!tools[name] || name === state.tool) return;
+    const old = tools[state.tool];
+    if (old.deactivate) old.deactivate();
+    state.tool = name;
+    view.overlay = (ctx, v) => tools[state.tool].overlay && tools[state.tool].overlay(ctx, v);
+    canvasEl.style.cursor = tools[name].cursor;
+    emit('tool');
+    view.render();
+  },
+
+  addBackground() {
+    const label = app.requireLabel();
+    if (label == null || !state.image) return;
+    const { width: w, height: h } = state;
+    const obj = { id: newId(), label_id: label, kind: 'polygon', z: bottomZ(state.objects), hidden: false,
+      polygon: [[0, 0], [w, 0], [w, h], [0, h]] };
+    state.objects.push(obj);
+    app.commit();
+  },
+};
+
+function history_replace(name) {
+  window.history.replaceState(null, '', '#' + encodeURIComponent(name));
+}
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error('Could not load the image ' + url));
+    img.src = url;
+  });
+}
+
+function restore(objects) {
+  if (!objects) return;
+  state.objects = objects;
+  if (!state.objects.some((o) => o.id === state.selectedId)) state.selectedId = null;
+  autosave.schedule();
+  emit('objects');
+  view.render();
+}
+
+function startEmbedding(name) {
+  if (!state.model.loaded) { state.embedding = 'none'; emit('model'); return; }
+  state.embedding = 'encoding';
+  emit('model');
+  const t0 = performance.now();
+  embedPromise = api.embedding(name).then((r) => {
+    if (state.imageName !== name) return;
+    state.embedding = 'ready';
+    state.embeddingInfo = `${r.cached ? 'cached' : 'encoded in ' + r.ms.toFixed(0) + ' ms'} (${(performance.now() - t0).toFixed(0)} ms round trip)`;
+    emit('model');
+  }, (e) => {
+    if (state.imageName !== name) return;
+    state.embedding = 'error';
+    state.embeddingInfo = e.message;
+    emit('model');
+    throw e;
+  });
+  embedPromise.catch(() => {});
+}
+
+const editor = createPolygonEditor(app);
+const tools = {
+  select: createSelectTool(app, editor),
+  polygon: createPolygonTool(app, editor),
+  rect: createRectTool(app),
+  brush: createBrushTool(app, false),
+  eraser: createBrushTool(app, true),
+  aiwand: createAiWandTool(app),
+  wand: createWandTool(app),
+};
+view.overlay = (ctx, v) => tools[state.tool].overlay && tools[state.tool].overlay(ctx, v);
+
+// ---- panels and status -------------------------------------------------
+on('labels', () => { renderLabels(app); renderObjects(app); });
+on('images', () => renderImages(app));
+on('objects', () => {
+  renderObjects(app);
+  $('btn-undo').disabled = !history.canUndo;
+  $('btn-redo').disabled = !history.canRedo;
+});
+on('tool', () => {
+  for (const b of document.querySelectorAll('#tools button')) b.classList.toggle('active', b.dataset.tool === state.tool);
+});
+on('save', () => {
+  const s = $('save-status');
+  const text = { saved: 'saved', unsaved: 'unsaved', saving: 'saving...', error: 'save failed', conflict: 'conflict' }[state.save.status];
+  s.textContent = text;
+  s.className = 'status-' + state.save.status;
+  s.title = state.save.message || 'Autosave state';
+  if (state.save.status === 'error') app.flash('Saving failed: ' + state.save.message);
+  $('conflict').hidden = state.save.status !== 'conflict';
+  $('conflict-message').textContent = state.save.message;
+});
+on('model', () => {
+  const m = state.model;
+  const btn = document.querySelector('#tools button[data-tool="aiwand"]');
+  btn.disabled = !m.loaded;
+  btn.title = m.loaded ? `AI wand with ${m.name} (S)` : m.message;
+  $('model-message').hidden = m.loaded;
+  $('model-message').textContent = m.loaded ? '' : m.message;
+  const ai = $('ai-state');
+  ai.dataset.state = state.embedding;
+  ai.textContent = !m.loaded ? 'AI wand: no model'
+    : state.embedding === 'encoding' ? `AI wand: encoding ${state.imageName}...`
+      : state.embedding === 'ready' ? `AI wand: ready, ${state.embeddingInfo}`
+        : state.embedding === 'error' ? `AI wand: ${state.embeddingInfo}` : `AI wand: ${m.name}`;
+});
+view.onZoom = (s) => { $('zoom-label').textContent = `${Math.round(s * 100)}%`; };
+
+// ---- pointer and wheel on the canvas -----------------------------------
+let panning = null;
+let spaceDown = false;
+const tool = () => tools[state.tool];
+
+canvasEl.addEventListener('contextmenu', (ev) => ev.preventDefault());
+canvasEl.addEventListener('pointerdown', (ev) => {
+  canvasEl.focus();
+  if (!state.image) return;
+  canvasEl.setPointerCapture(ev.pointerId);
+  if (ev.button === 1 || spaceDown) {
+    ev.preventDefault();
+    panning = { x: ev.clientX, y: ev.clientY };
+    return;
+  }
+  tool().down(ev, view.toImage(ev));
+});
+canvasEl.addEventListener('pointermove', (ev) => {
+  if (!state.image) return;
+  if (panning) {
+    view.panBy(ev.clientX - panning.x, ev.clientY - panning.y);
+    panning = { x: ev.clientX, y: ev.clientY };
+    return;
+  }
+  tool().move(ev, view.toImage(ev));
+});
+canvasEl.addEventListener('pointerup', (ev) => {
+  if (panning) { panning = null; return; }
+  if (state.image) tool().up(ev, view.toImage(ev));
+});
+canvasEl.addEventListener('pointerleave', () => { if (tool().leave) tool().leave(); });
+canvasEl.addEventListener('wheel', (ev) => {
+  ev.preventDefault();
+  if (!state.image) return;
+  const r = canvasEl.getBoundingClientRect();
+  view.zoomAt(Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
+}, { passive: false });
+
+// ---- keyboard ----------------------------------------------------------
+const TOOL_KEYS = { v: 'select', p: 'polygon', r: 'rect', b: 'brush', e: 'eraser', s: 'aiwand', w: 'wand' };
+
+window.addEventListener('keyup', (ev) => { if (ev.key === ' ') spaceDown = false; });
+window.addEventListener('keydown', (ev) => {
+  const t = ev.target;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
+  const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+  if (!$('help').hidden) {
+    if (ev.key === 'Escape' || ev.key === '?') { $('help').hidden = true; ev.preventDefault(); }
+    return;
+  }
+  if (ev.ctrlKey || ev.metaKey) {
+    if (key === 'z' && !ev.shiftKey) { app.undo(); ev.preventDefault(); }
+    else if ((key === 'z' && ev.shiftKey) || key === 'y') { app.redo(); ev.preventDefault(); }
+    return;
+  }
+  if (ev.altKey) return;
+  if (tool().key && tool().key(ev)) { ev.preventDefault(); return; }
+  let handled = true;
+  if (key === ' ') spaceDown = true;
+  else if (key === '?') $('help').hidden = false;
+  else if (key === 'a' || key === 'ArrowLeft') app.step(-1);
+  else if (key === 'd' || key === 'ArrowRight') app.step(1);
+  else if (/^[1-9]$/.test(key)) { const l = state.labels[Number(key) - 1]; if (l) app.setLabel(l.id); }
+  else if (TOOL_KEYS[key]) app.setTool(TOOL_KEYS[key]);
+  else if (key === 'f') view.fit();
+  else if (key === '0') view.oneToOne();
+  else if (key === '[' || key === ']') setBrushSize(state.brushSize + (key === ']' ? 1 : -1) * Math.max(1, Math.round(state.brushSize * 0.15)));
+  else if (key === '+' || key === '=') { if (state.selectedId) app.objectAction(state.selectedId, 'up'); }
+  else if (key === '-') { if (state.selectedId) app.objectAction(state.selectedId, 'down'); }
+  else if (key === 'h') { if (state.selectedId) app.objectAction(state.selectedId, 'hide'); }
+  else if (key === 'Delete' || key === 'Backspace') {
+    if (!((state.tool === 'select' || state.tool === 'polygon') && editor.deleteHovered()) && state.selectedId) {
+      app.objectAction(state.selectedId, 'delete');
+    }
+  } else if (key === 'Escape') { if (state.selectedId) app.select(null); }
+  else handled = false;
+  if (handled) ev.preventDefault();
+});
+
+// ---- controls -----------------------------------------------------------
+function setBrushSize(v) {
+  state.brushSize = Math.max(1, Math.min(200, Math.round(v)));
+  $('brush-size').value = state.brushSize;
+  $('brush-size-value').textContent = state.brushSize;
+  view.render();
+}
+
+for (const b of document.querySelectorAll('#tools button')) b.addEventListener('click', () => app.setTool(b.dataset.tool));
+$('btn-fit').addEventListener('click', () => view.fit());
+$('btn-one').addEventListener('click', () => view.oneToOne());
+$('btn-undo').addEventListener('click', () => app.undo());
+$('btn-redo').addEventListener('click', () => app.redo());
+$('btn-prev').addEventListener('click', () => app.step(-1));
+$('btn-next').addEventListener('click', () => app.step(1));
+$('btn-background').addEventListener('click', () => app.addBackground());
+$('btn-help').addEventListener('click', () => { $('help').hidden = false; });
+$('btn-help-close').addEventListener('click', () => { $('help').hidden = true; });
+$('btn-conflict-reload').addEventListener('click', () => {
+  autosave.resetSaves();
+  app.openImage(state.imageName);
+});
+$('brush-size').addEventListener('input', (e) => setBrushSize(Number(e.target.value)));
+$('wand-tolerance').addEventListener('input', (e) => app.setTolerance(Number(e.target.value)));
+$('opacity').addEventListener('input', (e) => { state.opacity = Number(e.target.value) / 100; view.render(); });
+$('add-label').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const name = $('new-label-name').value.trim();
+  if (!name) return;
+  try {
+    const l = await api.addLabel(name, $('new-label-color').value);
+    state.labels.push(l);
+    state.currentLabelId = l.id;
+    $('new-label-name').value = '';
+    emit('labels');
+  } catch (e) { app.flash(e.message); }
+});
+window.addEventListener('beforeunload', (ev) => {
+  if (autosave.hasUnsaved()) { autosave.flush(); ev.preventDefault(); ev.returnValue = ''; }
+});
+
+// ---- start ----------------------------------------------------------------
+async function start() {
+  try {
+    const [imgs, labels, model] = await Promise.all([api.images(), api.labels(), api.model()]);
+    state.images = imgs.images;
+    state.labels = labels.labels;
+    state.currentLabelId = state.labels.length ? state.labels[0].id : null;
+    state.model = model;
+  } catch (e) {
+    app.flash(e.message);
+    return;
+  }
+  emit('labels', 'images', 'model', 'tool', 'save', 'objects');
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  const first = state.images.find((i) => i.name === wanted) || state.images[0];
+  if (first) await app.openImage(first.name);
+  else app.flash('No images found in the images folder.');
+  window.edgemask.ready = true;
+}
+
+// Test and debugging hooks (read-only use intended).
+window.edgemask = { state, view, history, app, tools, autosave, maskToDataURL, ready: false };
+start();

@@ -1,0 +1,162 @@
+// The stage: view transform (zoom / pan) and drawing of image, objects,
+// the selection, mask previews and the active tool's overlay.
+
+import { state, labelColor, byZ } from './state.js';
+import { tinted, maskBBox } from './objects.js';
+
+const MIN_SCALE = 0.02, MAX_SCALE = 64;
+
+export class View {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.scale = 1; this.ox = 0; this.oy = 0;   // screen = image * scale + o (CSS px, relative to canvas)
+    this.overlay = null;                        // fn(ctx, view) drawn last, in screen space
+    this.onZoom = null;
+    this._queued = false;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    this.resize();
+  }
+
+  resize() {
+    const dpr = window.devicePixelRatio || 1;
+    const r = this.canvas.getBoundingClientRect();
+    this.canvas.width = Math.max(1, Math.round(r.width * dpr));
+    this.canvas.height = Math.max(1, Math.round(r.height * dpr));
+    this.render();
+  }
+
+  get cssWidth() { return this.canvas.getBoundingClientRect().width; }
+  get cssHeight() { return this.canvas.getBoundingClientRect().height; }
+
+  /** Image coordinates of a mouse event. */
+  toImage(ev) {
+    const r = this.canvas.getBoundingClientRect();
+    return [(ev.clientX - r.left - this.ox) / this.scale, (ev.clientY - r.top - this.oy) / this.scale];
+  }
+
+  toScreen(x, y) { return [x * this.scale + this.ox, y * this.scale + this.oy]; }
+
+  /** Offsets such that image pixel corners land on whole client pixels when scale is 1. */
+  _snap() {
+    const r = this.canvas.getBoundingClientRect();
+    this.ox = Math.round(r.left + this.ox) - r.left;
+    this.oy = Math.round(r.top + this.oy) - r.top;
+  }
+
+  fit() {
+    if (!state.width) return;
+    const w = this.cssWidth, h = this.cssHeight;
+    this.scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, Math.min((w - 20) / state.width, (h - 20) / state.height)));
+    this.ox = (w - state.width * this.scale) / 2;
+    this.oy = (h - state.height * this.scale) / 2;
+    this.changed();
+  }
+
+  oneToOne() {
+    this.scale = 1;
+    this.ox = (this.cssWidth - state.width) / 2;
+    this.oy = (this.cssHeight - state.height) / 2;
+    this._snap();
+    this.changed();
+  }
+
+  /** Zooms by factor keeping the image point under (sx, sy) (canvas CSS px) fixed. */
+  zoomAt(factor, sx, sy) {
+    const s = Math.min(MAX_SCALE, Math.max(MIN_SCALE, this.scale * factor));
+    const ix = (sx - this.ox) / this.scale, iy = (sy - this.oy) / this.scale;
+    this.scale = s;
+    this.ox = sx - ix * s; this.oy = sy - iy * s;
+    if (Math.abs(s - 1) < 1e-9) this._snap();
+    this.changed();
+  }
+
+  panBy(dx, dy) { this.ox += dx; this.oy += dy; this.changed(); }
+
+  changed() {
+    if (this.onZoom) this.onZoom(this.scale);
+    this.render();
+  }
+
+  /** Schedules one redraw on the next animation frame. */
+  render() {
+    if (this._queued) return;
+    this._queued = true;
+    requestAnimationFrame(() => { this._queued = false; this.draw(); });
+  }
+
+  draw() {
+    const { ctx, canvas } = this;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (!state.image) return;
+    ctx.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
+    ctx.imageSmoothingEnabled = this.scale < 1;
+    ctx.drawImage(state.image, 0, 0);
+
+    for (const o of byZ(state.objects)) {
+      if (o.hidden) continue;
+      const color = labelColor(o.label_id);
+      ctx.globalAlpha = state.opacity;
+      if (o.kind === 'mask') {
+        ctx.drawImage(tinted(o.canvas, color), 0, 0);
+      } else {
+        this._path(o.polygon);
+        ctx.fillStyle = color;
+        ctx.fill();
+      }
+      ctx.globalAlpha = 1;
+      if (o.kind === 'polygon') {
+        this._path(o.polygon);
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 1.5 / this.scale;
+        ctx.stroke();
+      }
+    }
+
+    if (state.preview) {
+      ctx.globalAlpha = 0.55;
+      ctx.drawImage(tinted(state.preview.canvas, '#00e5ff'), 0, 0);
+      ctx.globalAlpha = 1;
+    }
+
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const sel = state.objects.find((o) => o.id === state.selectedId);
+    if (sel && !sel.hidden) this._drawSelection(sel);
+    if (this.overlay) this.overlay(ctx, this);
+  }
+
+  _path(poly) {
+    const { ctx } = this;
+    ctx.beginPath();
+    poly.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+  }
+
+  _drawSelection(o) {
+    const { ctx } = this;
+    if (o.kind === 'polygon') {
+      ctx.beginPath();
+      o.polygon.forEach(([x, y], i) => {
+        const [sx, sy] = this.toScreen(x, y);
+        i ? ctx.lineTo(sx, sy) : ctx.moveTo(sx, sy);
+      });
+      ctx.closePath();
+      ctx.strokeStyle = '#fff'; ctx.lineWidth = 2; ctx.setLineDash([5, 4]);
+      ctx.stroke(); ctx.setLineDash([]);
+      for (const [x, y] of o.polygon) {
+        const [sx, sy] = this.toScreen(x, y);
+        ctx.fillStyle = '#fff'; ctx.strokeStyle = '#000'; ctx.lineWidth = 1;
+        ctx.fillRect(sx - 3.5, sy - 3.5, 7, 7); ctx.strokeRect(sx - 3.5, sy - 3.5, 7, 7);
+      }
+    } else {
+      const box = maskBBox(o.canvas);
+      if (!box) return;
+      const [x0, y0] = this.toScreen(box[0], box[1]);
+      const [x1, y1] = this.toScreen(box[2], box[3]);
+      ctx.strokeStyle = '#fff'; ctx.lineWidth = 1.5; ctx.setLineDash([5, 4]);
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0); ctx.setLineDash([]);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// Polygon tool: click vertices; click the first point or press Enter to
+// close; Backspace removes the last point; Esc cancels. While no polygon is
+// being drawn, the selected polygon can be edited.
+
+import { state } from '../state.js';
+import { newId, topZ } from '../objects.js';
+import { clampToImage } from './edit.js';
+
+const CLOSE_PX = 8;
+
+export function createPolygonTool(app, editor) {
+  let pts = [];
+  let hover = null;
+
+  function finish() {
+    if (pts.length < 3) return;
+    const label = app.requireLabel();
+    if (label == null) return;
+    const obj = { id: newId(), label_id: label, kind: 'polygon', z: topZ(state.objects), hidden: false, polygon: pts };
+    pts = [];
+    state.objects.push(obj);
+    state.selectedId = obj.id;
+    app.commit();
+  }
+
+  return {
+    name: 'polygon',
+    cursor: 'crosshair',
+    get drawing() { return pts.length > 0; },
+    down(ev, p) {
+      if (!pts.length && editor.down(ev, p)) return;
+      if (ev.button !== 0) return;
+      if (pts.length >= 3) {
+        const [fx, fy] = app.view.toScreen(...pts[0]);
+        const [sx, sy] = app.view.toScreen(...p);
+        if (Math.hypot(fx - sx, fy - sy) <= CLOSE_PX) { finish(); return; }
+      }
+      pts.push(clampToImage(p));
+      app.view.render();
+    },
+    move(ev, p) {
+      if (!pts.length && editor.move(ev, p)) return;
+      hover = p;
+      if (pts.length) app.view.render();
+    },
+    up() { editor.up(); },
+    key(ev) {
+      if (ev.key === 'Enter' && pts.length) { finish(); return true; }
+      if (ev.key === 'Escape' && pts.length) { pts = []; app.view.render(); return true; }
+      if (ev.key === 'Backspace' && pts.length) { pts.pop(); app.view.render(); return true; }
+      return false;
+    },
+    overlay(ctx, view) {
+      editor.overlay(ctx, view);
+      if (!pts.length) return;
+      ctx.strokeStyle = '#fff'; ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      pts.forEach((q, i) => { const [sx, sy] = view.toScreen(...q); i ? ctx.lineTo(sx, sy) : ctx.moveTo(sx, sy); });
+      if (hover) ctx.lineTo(...view.toScreen(...hover));
+      ctx.stroke();
+      pts.forEach((q, i) => {
+        const [sx, sy] = view.toScreen(...q);
+        ctx.fillStyle = i === 0 ? '#ffeb3b' : '#fff';
+        ctx.beginPath(); ctx.arc(sx, sy, i === 0 ? 5 : 3, 0, Math.PI * 2); ctx.fill();
+      });
+    },
+    deactivate() { pts = []; hover = null; },
+  };
+}

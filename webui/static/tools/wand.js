@@ -1,0 +1,82 @@
+// Classic (colour flood-fill) wand: click to fill from a point with the
+// slider's tolerance; holding the button and dragging sideways changes the
+// tolerance and asks again. Enter accepts, Esc discards.
+
+import { state } from '../state.js';
+import { api } from '../api.js';
+import { maskFromDataURL } from '../objects.js';
+
+export function createWandTool(app) {
+  let seed = null, hold = null, tol = 32;
+  let gen = 0, busy = false, again = false;
+
+  function reset() {
+    seed = null; hold = null; gen++;
+    if (state.preview && state.preview.source === 'wand') state.preview = null;
+    app.setToolInfo('');
+    app.view.render();
+  }
+
+  async function request() {
+    if (busy) { again = true; return; }
+    busy = true;
+    const myGen = gen, name = state.imageName, [x, y] = seed, t = tol;
+    try {
+      const r = await api.wand(name, x, y, t);
+      const canvas = await maskFromDataURL(r.mask, state.width, state.height);
+      if (myGen !== gen || name !== state.imageName) return;
+      state.preview = { canvas, source: 'wand', tolerance: t };
+      app.setToolInfo(`tolerance ${t}, ${r.area} px - Enter accepts, Esc discards`);
+      app.view.render();
+    } catch (e) {
+      app.flash(e.message);
+    } finally {
+      busy = false;
+      if (again) { again = false; request(); }
+    }
+  }
+
+  return {
+    name: 'wand',
+    cursor: 'crosshair',
+    reset,
+    down(ev, p) {
+      if (ev.button !== 0) return;
+      const x = Math.floor(p[0]), y = Math.floor(p[1]);
+      if (x < 0 || y < 0 || x >= state.width || y >= state.height) return;
+      gen++;
+      seed = [x, y];
+      tol = app.getTolerance();
+      hold = { sx: ev.clientX, base: tol };
+      request();
+    },
+    move(ev) {
+      if (!hold) return;
+      const t = Math.max(0, Math.min(255, Math.round(hold.base + (ev.clientX - hold.sx) / 2)));
+      if (t !== tol) {
+        tol = t;
+        app.setTolerance(t);
+        request();
+      }
+    },
+    up() { hold = null; },
+    key(ev) {
+      if (ev.key === 'Enter' && state.preview && state.preview.source === 'wand') {
+        const c = state.preview.canvas;
+        reset();
+        app.accept(c);
+        return true;
+      }
+      if (ev.key === 'Escape' && (seed || state.preview)) { reset(); return true; }
+      return false;
+    },
+    overlay(ctx, view) {
+      if (!seed) return;
+      const [sx, sy] = view.toScreen(seed[0] + 0.5, seed[1] + 0.5);
+      ctx.strokeStyle = '#fff'; ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.moveTo(sx - 6, sy); ctx.lineTo(sx + 6, sy); ctx.moveTo(sx, sy - 6); ctx.lineTo(sx, sy + 6); ctx.stroke();
+      if (hold) { ctx.fillStyle = '#fff'; ctx.font = '12px sans-serif'; ctx.fillText(`tol ${tol}`, sx + 8, sy - 8); }
+    },
+    deactivate() { reset(); },
+  };
+}
