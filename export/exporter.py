@@ -1,6 +1,5 @@
 """`export_model`: official checkpoint -> encoder.onnx + decoder.onnx + model.json."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ import torch
 
 from edgemask import __version__
 from edgemask.export.checkpoint import build_model, load_state_dict
+from edgemask.export.download import file_sha256
 from edgemask.export.graphs import DecoderGraph, EncoderGraph
 from edgemask.export.precision import to_fp16, to_int8
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
@@ -103,14 +103,6 @@ def _onnx_export(graph, args, path: Path, opset, input_names, output_names, dyna
             graph, args, str(path), dynamo=False, opset_version=opset, do_constant_folding=True,
             input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
         )
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path) -> dict:

@@ -14,8 +14,30 @@ def to_fp16(src: Path, dst: Path) -> None:
     from onnxconverter_common import float16
 
     model = onnx.load(str(src))
-    model16 = float16.convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    model16 = float16.convert_float_to_float16(model, keep_io_types=True)
+    _retarget_float_casts(model16)
     _save(model16, dst)
+
+
+def _retarget_float_casts(model) -> None:
+    """Make the model's own Cast-to-float32 nodes cast to float16.
+
+    The converter moves every tensor to float16 but leaves `Cast(to=FLOAT)` nodes (EfficientViT's
+    attention and the prompt encoder's label masks have them), so their outputs no longer match the
+    declared float16 types and the model does not load. The casts the converter itself inserts (around
+    the graph's inputs/outputs and the ops it keeps in float32, like Resize) keep their targets.
+    """
+    import onnx
+
+    io_names = {v.name for v in model.graph.input} | {v.name for v in model.graph.output}
+    for node in model.graph.node:
+        if node.op_type != "Cast" or "_input_cast" in node.name or "_output_cast" in node.name:
+            continue
+        if io_names & (set(node.input) | set(node.output)):
+            continue
+        for attr in node.attribute:
+            if attr.name == "to" and attr.i == onnx.TensorProto.FLOAT:
+                attr.i = onnx.TensorProto.FLOAT16
 
 
 def to_int8(src: Path, dst: Path, part: str) -> None:

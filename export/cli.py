@@ -1,0 +1,101 @@
+"""`edgemask export` and `edgemask models ...` (download, list)."""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from edgemask import paths
+from edgemask.cli import UserError
+from edgemask.export.registry import MODELS, get_spec
+
+
+def register(sub) -> None:
+    names = ", ".join(MODELS)
+    p = sub.add_parser(
+        "export",
+        help="convert an official checkpoint to an ONNX model folder (needs PyTorch)",
+        description="Convert an official SAM / EfficientViT-SAM checkpoint into DIR/encoder.onnx, "
+        "DIR/decoder.onnx and DIR/model.json, which `edgemask serve` and the runtime use without PyTorch. "
+        "Needs the export extra: pip install 'edgemask[export]'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="precisions: fp32 (exact), fp16 (GPUs; halves the files), int8 (CPUs; dynamic quantisation "
+        "of MatMul/Gemm weights)\nexample: edgemask models download efficientvit-sam-l0 && "
+        "edgemask export efficientvit-sam-l0 --precision int8",
+    )
+    p.add_argument("model", metavar="MODEL", help=f"one of: {names}")
+    p.add_argument("--checkpoint", type=Path,
+                   help="checkpoint file (default: the one `edgemask models download MODEL` fetched)")
+    p.add_argument("--out", type=Path, help="output folder (default: the model cache, MODEL-PRECISION)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.set_defaults(func=_export)
+
+    m = sub.add_parser("models", help="download official checkpoints, list models",
+                       description="Manage checkpoints and exported model folders in the cache "
+                       f"({paths.home()}; set EDGEMASK_HOME to move it).")
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    d = msub.add_parser("download", help="fetch an official checkpoint (resumable, verified)",
+                        description="Fetch MODEL's official checkpoint from its official URL into the cache, "
+                        "with a progress bar; an interrupted download resumes when run again.")
+    d.add_argument("model", metavar="MODEL", help=f"one of: {names}")
+    d.add_argument("--url", help="fetch from this address instead (a mirror)")
+    d.add_argument("--sha256", help="expected sha256 (or a prefix of it) to verify")
+    d.add_argument("--dir", type=Path, help="where to save (default: the checkpoint cache)")
+    d.set_defaults(func=_download)
+    ls = msub.add_parser("list", help="known models, downloaded checkpoints and exported folders")
+    ls.set_defaults(func=_list)
+
+
+def _export(args) -> int:
+    try:
+        spec = get_spec(args.model)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    checkpoint = args.checkpoint or paths.checkpoints_dir() / spec.filename
+    if not checkpoint.exists():
+        raise UserError(f"no checkpoint at {checkpoint}: pass --checkpoint PATH or run "
+                        f"`edgemask models download {spec.name}` first")
+    out = args.out or paths.models_dir() / f"{spec.name}-{args.precision}"
+    try:
+        from edgemask.export.checkpoint import CheckpointError
+        from edgemask.export.exporter import export_model
+    except ModuleNotFoundError as exc:
+        raise UserError(f"export needs {exc.name}, which is not installed: pip install 'edgemask[export]'") from None
+    start = time.monotonic()
+
+    def progress(message):
+        print(f"[{time.monotonic() - start:6.1f}s] {message}", flush=True)
+
+    try:
+        export_model(spec.name, checkpoint, out, precision=args.precision, opset=args.opset, progress=progress)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _download(args) -> int:
+    from edgemask.export.download import DownloadError, download_checkpoint
+
+    try:
+        path = download_checkpoint(args.model, dest_dir=args.dir, url=args.url, sha256=args.sha256)
+    except (DownloadError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(path)
+    return 0
+
+
+def _list(args) -> int:
+    ckpts = paths.checkpoints_dir()
+    print(f"{'model':22} {'checkpoint':10} url")
+    for spec in MODELS.values():
+        have = "yes" if (ckpts / spec.filename).exists() else "-"
+        print(f"{spec.name:22} {have:10} {spec.url}")
+    folders = sorted(p.parent for p in paths.models_dir().glob("*/model.json")) if paths.models_dir().exists() else []
+    print(f"\nexported model folders in {paths.models_dir()}:" + ("" if folders else " none"))
+    for folder in folders:
+        meta = json.loads((folder / "model.json").read_text())
+        print(f"  {folder.name:28} {meta.get('model')} {meta.get('precision')}")
+    return 0

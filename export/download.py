@@ -1,0 +1,99 @@
+"""Download official checkpoints (torch-free): resumable, with a progress bar and hash checks."""
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from edgemask import paths
+from edgemask.export.registry import get_spec
+
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """A download that cannot complete; the message is one sentence for the user."""
+
+
+def download_checkpoint(name: str, dest_dir: Optional[Path] = None, url: Optional[str] = None,
+                        sha256: Optional[str] = None, show_progress: bool = True, timeout: float = 30) -> Path:
+    """Fetch model `name`'s official checkpoint into `dest_dir` (default: the checkpoint cache).
+
+    Resumes a partial `.part` file with an HTTP Range request. Verifies the size the server announced
+    and the sha256 (or its prefix) when known: `sha256` here, else the prefix in Meta's file names.
+    Returns the path of the verified file; a file already there and verified is not fetched again.
+    """
+    spec = get_spec(name)
+    url = url or spec.url
+    dest_dir = Path(dest_dir) if dest_dir else paths.checkpoints_dir()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / spec.filename
+    expected = (sha256 or spec.sha256_prefix or "").lower() or None
+    if target.exists():
+        if expected is None or file_sha256(target).startswith(expected):
+            return target
+        target.unlink()
+    part = target.with_name(target.name + ".part")
+    _fetch(url, part, timeout, show_progress)
+    if spec.size_bytes is not None and part.stat().st_size != spec.size_bytes:
+        got = part.stat().st_size
+        part.unlink()
+        raise DownloadError(f"{url} gave {got} bytes, expected {spec.size_bytes}; the partial file was removed, try again")
+    if expected is not None:
+        digest = file_sha256(part)
+        if not digest.startswith(expected):
+            part.unlink()
+            raise DownloadError(f"{url} gave a file whose sha256 {digest[:12]}... does not match the expected "
+                                f"{expected[:12]}...; the file was removed")
+    os.replace(part, target)
+    return target
+
+
+def _fetch(url: str, part: Path, timeout: float, show_progress: bool) -> None:
+    from tqdm import tqdm
+
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "edgemask"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # already complete
+            return
+        raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"cannot reach {urllib.request.urlparse(url).netloc} ({reason}): you seem to be offline; download "
+            f"{url} elsewhere and pass the file to `edgemask export --checkpoint`"
+        ) from None
+    with response:
+        resumed = response.status == 206
+        if not resumed:
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(part, "ab" if resumed else "wb") as out, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=part.name.removesuffix(".part"), disable=not show_progress,
+        ) as bar:
+            try:
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            except (OSError, urllib.error.URLError) as exc:
+                raise DownloadError(f"the download of {url} broke off ({exc}); run the same command again to resume") from None
+    if total is not None and part.stat().st_size < total:
+        raise DownloadError(f"the download of {url} stopped at {part.stat().st_size} of {total} bytes; "
+                            "run the same command again to resume")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
