@@ -88,3 +88,17 @@ def app(images_dir, fake_predictor):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A model folder with tiny real ONNX graphs (tests/runtime/tiny_model.py): the real
+    Predictor runs it in milliseconds; its masks mean nothing, only the plumbing is tested."""
+    import importlib.util
+    from pathlib import Path
+
+    source = Path(__file__).parent.parent / "runtime" / "tiny_model.py"
+    spec = importlib.util.spec_from_file_location("edgemask_tests_tiny_model", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -398,3 +398,42 @@ def test_export_zip_holds_saved_images_only(client, fmt, member):
 
 def test_export_unknown_format_is_404(client):
     assert "index-png" in _error(client.get("/api/export/yolo"), 404)
+
+
+# -- the real runtime Predictor behind the API --------------------------------------------------
+@pytest.fixture
+def runtime_client(images_dir, tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))  # the embedding cache goes here
+    from edgemask.webui import create_app
+
+    app = create_app({"IMAGES_DIR": str(images_dir), "MODEL_DIR": str(tiny_model_dir), "DEVICE": "cpu"})
+    yield app.test_client(), app.extensions["edgemask"].assistant.predictor
+    app.extensions["edgemask"].assistant.predictor.close()
+    app.extensions["edgemask"].store.close()
+
+
+def test_runtime_predictor_embedding_prefetch_predict_refine(runtime_client):
+    client, predictor = runtime_client
+    info = client.get("/api/model").get_json()
+    assert info["loaded"] is True and info["name"] == "tiny-test-model (fp32)"
+    first = client.post("/api/images/square.png/embedding").get_json()
+    assert first["ready"] is True and first["cached"] is False
+    assert predictor.wait_prefetch(timeout=30)
+    runs = predictor.encoder_runs
+    assert runs == 2  # square.png, then sub/portrait.jpg prefetched
+    # the prefetched next image needs no encoder run
+    assert client.post("/api/images/sub/portrait.jpg/embedding").get_json()["cached"] is True
+    assert predictor.encoder_runs == runs
+
+    body = client.post("/api/images/sub/portrait.jpg/predict",
+                       json={"points": [[10, 20, 1]], "session": "s"}).get_json()
+    mask = png_data_url_to_mask(body["mask"], 60, 40)  # original image size, portrait
+    assert body["area"] == int(mask.sum())
+    assert isinstance(body["score"], float) and body["ms"] > 0
+    refined = client.post("/api/images/sub/portrait.jpg/predict",
+                          json={"points": [[10, 20, 1], [30, 50, 0]], "refine": True, "session": "s"})
+    assert refined.status_code == 200
+    png_data_url_to_mask(refined.get_json()["mask"], 60, 40)
+    box = client.post("/api/images/square.png/predict", json={"points": [], "box": [1, 2, 30, 40]})
+    assert box.status_code == 200
+    assert predictor.encoder_runs == runs  # square.png came from the cache
