@@ -120,29 +120,31 @@ def _as_ring(points: Any) -> np.ndarray:
     return ring
 
 
-def _fill_even_odd(rings: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Pixels whose centres lie inside the rings under the even-odd rule."""
+def _fill_even_odd(rings: Sequence[np.ndarray], height: int, width: int) -> Optional[tuple]:
+    """Pixels whose centres lie inside the rings under the even-odd rule, as
+    ``(row0, col0, bool block)`` covering the rings' box, or None when no pixel is inside."""
     edges = np.concatenate([np.stack([r, np.roll(r, -1, axis=0)], axis=1) for r in rings])
     (xa, ya), (xb, yb) = edges[:, 0].T, edges[:, 1].T
     # Rows whose centre y = i + 0.5 lies in [min(ya, yb), max(ya, yb)).
     lo = np.maximum(np.ceil(np.minimum(ya, yb) - 0.5), 0).astype(np.int64)
     hi = np.minimum(np.ceil(np.maximum(ya, yb) - 0.5), height).astype(np.int64)
     counts = np.maximum(hi - lo, 0)
-    inside = np.zeros((height, width), dtype=bool)
-    if counts.sum() == 0:
-        return inside
+    total = int(counts.sum())
+    if total == 0:
+        return None
     edge = np.repeat(np.arange(len(edges)), counts)
-    rows = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + lo[edge]
-    yc = rows + 0.5
-    t = (yc - ya[edge]) / (yb[edge] - ya[edge])
+    rows = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts) + lo[edge]
+    t = (rows + 0.5 - ya[edge]) / (yb[edge] - ya[edge])
     xs = xa[edge] + t * (xb[edge] - xa[edge])
-    # First column whose centre is at or right of the crossing.
+    # Each crossing toggles inside/outside from the first column whose centre is at or
+    # right of it; only the box of the crossings is filled.
     cols = np.clip(np.ceil(xs - 0.5), 0, width).astype(np.int64)
-    order = np.lexsort((cols, rows))
-    rows, cols = rows[order], cols[order]
-    toggles = np.zeros((height, width + 1), dtype=np.int32)
-    np.add.at(toggles, (rows, cols), 1)
-    return (np.cumsum(toggles, axis=1)[:, :width] % 2).astype(bool)
+    row0, col0 = int(rows.min()), int(cols.min())
+    block_h, block_w = int(rows.max()) + 1 - row0, int(cols.max()) + 1 - col0
+    flat = (rows - row0) * block_w + (cols - col0)
+    toggles = (np.bincount(flat, minlength=block_h * block_w) & 1).astype(np.uint8)
+    inside = np.cumsum(toggles.reshape(block_h, block_w), axis=1, dtype=np.uint8) & 1
+    return row0, col0, inside.astype(bool)
 
 
 PolygonLike = Union[dict, Sequence[Sequence[float]], np.ndarray]
@@ -163,7 +165,12 @@ def polygons_to_mask(polygons: Iterable[PolygonLike], height: int, width: int) -
             rings += [_as_ring(hole) for hole in polygon.get("holes", [])]
         else:
             rings = [_as_ring(polygon)]
-        result |= _fill_even_odd(rings, result.shape[0], result.shape[1])
+        filled = _fill_even_odd(rings, result.shape[0], result.shape[1])
+        if filled is not None:
+            row0, col0, block = filled
+            # the last column of the box only holds closing toggles, past the image or empty
+            block = block[:, : max(0, result.shape[1] - col0)]
+            result[row0 : row0 + block.shape[0], col0 : col0 + block.shape[1]] |= block
     return result
 
 

@@ -81,6 +81,10 @@ COCO_OK = {"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
 @pytest.mark.parametrize("document, message", [
     ("{not json", "not valid JSON"),
     ({"images": []}, "lacks categories"),
+    ({**COCO_OK, "images": COCO_OK["images"] * 2}, "image id 1 is listed twice"),
+    ({**COCO_OK, "categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]}, "category id 1 is listed twice"),
+    ({**COCO_OK, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "a"}]}, "duplicate category names"),
+    ({**COCO_OK, "images": [{"id": 1, "file_name": "a.jpg", "width": "wide", "height": 8}]}, "size"),
     ({**COCO_OK, "annotations": [{"id": 1, "image_id": 9, "category_id": 1, "segmentation": [[0, 0, 1, 1, 2, 2]]}]}, "image id 9"),
     ({**COCO_OK, "annotations": [{"id": 1, "image_id": 1, "category_id": 4, "segmentation": [[0, 0, 1, 1, 2, 2]]}]}, "category id 4"),
     ({**COCO_OK, "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 1]]}]}, "at least 3 x, y pairs"),
@@ -124,6 +128,8 @@ def cvat(image_body):
     (cvat("<polygon label='fish' points='1,1;2,x;3,3'/>"), "x,y;x,y"),
     (cvat("<polygon points='1,1;2,2;3,1'/>"), "has no label"),
     ("<annotations><track id='0' label='fish'/></annotations>", "CVAT for video"),
+    ("<annotations><image id='0' name='a.jpg' width='0' height='6'/></annotations>", "invalid size 0x6"),
+    ("<annotations><image id='0' name='a.jpg' height='6'/></annotations>", "lacks the 'width' attribute"),
 ])
 def test_malformed_cvat_xml(tmp_path, body, message):
     with pytest.raises(ValueError, match=message):

@@ -109,19 +109,11 @@ def rasterize(ann: ImageAnnotations, labels: list[Label]) -> np.ndarray:
     return classes
 
 
-def instance_map(ann: ImageAnnotations, labels: list[Label]) -> np.ndarray:
-    """HxW int32 map of object numbers (1-based, painting order), 0 where none."""
-    instances = np.zeros((ann.height, ann.width), np.int32)
-    for number, (_, mask) in enumerate(painted_masks(ann, labels), start=1):
-        instances[mask] = number
-    return instances
-
-
 def palette(colors: list[tuple[int, int, int]], classes: np.ndarray) -> np.ndarray:
-    """RGB image of a class map with ``colors[index]``."""
-    table = np.zeros((256, 3), np.uint8)
-    table[: len(colors)] = np.asarray(colors, np.uint8).reshape(-1, 3)
-    return table[classes]
+    """RGB image of a uint8 class map with ``colors[index]``."""
+    table = np.zeros((256, 1, 3), np.uint8)
+    table[: len(colors), 0] = np.asarray(colors, np.uint8).reshape(-1, 3)
+    return cv2.LUT(cv2.merge([classes, classes, classes]), table)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -185,7 +177,7 @@ def require_keys(obj: Any, keys: tuple[str, ...], where: str) -> None:
 
 def objects_from_class_map(classes: np.ndarray, labels: list[Label], where: str) -> list[dict]:
     """One mask object (z 0) per class index present in a class map."""
-    present = [int(v) for v in np.unique(classes) if v != 0]
+    present = [int(v) for v in np.flatnonzero(np.bincount(classes.reshape(-1), minlength=1)) if v != 0]
     unknown = [v for v in present if v > len(labels)]
     if unknown:
         raise ValueError(f"{where} has class indices {unknown} beyond the {len(labels)} labels")

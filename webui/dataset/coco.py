@@ -113,6 +113,8 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
     given_colors: list[Optional[tuple]] = []
     for cat in document["categories"]:
         require_keys(cat, ("id", "name"), f"{source}: a category")
+        if cat["id"] in categories:
+            raise ValueError(f"{source}: category id {cat['id']} is listed twice")
         categories[cat["id"]] = len(categories)
         color = cat.get("color")
         try:
@@ -127,7 +129,12 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
     images: dict[Any, ImageAnnotations] = {}
     for img in document["images"]:
         require_keys(img, ("id", "file_name", "width", "height"), f"{source}: an image")
-        images[img["id"]] = ImageAnnotations(str(img["file_name"]), int(img["width"]), int(img["height"]), [])
+        if img["id"] in images:
+            raise ValueError(f"{source}: image id {img['id']} is listed twice")
+        width, height = img["width"], img["height"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+            raise ValueError(f"{source}: image {img['file_name']!r} has an invalid size {width!r}x{height!r}")
+        images[img["id"]] = ImageAnnotations(str(img["file_name"]), width, height, [])
     for number, ann in enumerate(document.get("annotations", [])):
         where = f"{source}: annotation {ann.get('id', number) if isinstance(ann, dict) else number}"
         require_keys(ann, ("image_id", "category_id", "segmentation"), where)

@@ -38,16 +38,20 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
 
 def colors_to_classes(rgb: np.ndarray, colors: list[tuple[int, int, int]], where: str) -> np.ndarray:
     """Class map of an RGB image whose pixels are all in ``colors`` (first match wins)."""
-    keys = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
-    lookup: dict[int, int] = {}
-    for index, (r, g, b) in enumerate(colors):
-        lookup.setdefault((r << 16) | (g << 8) | b, index)
-    values, inverse = np.unique(keys, return_inverse=True)
-    unknown = [f"#{int(v):06x}" for v in values if int(v) not in lookup]
-    if unknown:
-        raise ValueError(f"{where} has colours that belong to no label: {', '.join(unknown[:5])}")
-    mapped = np.array([lookup[int(v)] for v in values], np.uint8)
-    return mapped[inverse].reshape(keys.shape)
+    keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    classes = np.zeros(keys.shape, np.uint8)
+    known = np.zeros(keys.shape, bool)
+    for index in range(len(colors) - 1, -1, -1):  # backwards, so the first match is painted last
+        r, g, b = colors[index]
+        hit = keys == ((r << 16) | (g << 8) | b)
+        classes[hit] = index
+        known |= hit
+    if not known.all():
+        unknown = np.unique(keys[~known])[:5]
+        raise ValueError(
+            f"{where} has colours that belong to no label: {', '.join(f'#{int(v):06x}' for v in unknown)}"
+        )
+    return classes
 
 
 def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:

@@ -10,17 +10,19 @@ label whose colour repeats an earlier one (or black, the background) gets a gene
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
+import numpy as np
+
 from edgemask.webui.labels import Label, distinct_colors, load_labels, voc_colormap
 
 from .annotations import (
     ImageAnnotations,
     copy_images,
     image_name_for,
-    instance_map,
+    label_index,
     objects_from_class_map,
     output_paths,
+    painted_masks,
     palette,
-    rasterize,
     read_png,
     write_png,
 )
@@ -47,13 +49,19 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
            images_dir: Optional[Path] = None) -> Path:
     colors = [(0, 0, 0)] + unique_colors(labels)
     ids = output_paths(images, "")
-    for ann, path, item in zip(images, output_paths(images, ".png"), ids):
-        write_png(out_dir / "SegmentationClass" / path, palette(colors, rasterize(ann, labels)))
-        instances = instance_map(ann, labels)
-        if instances.max() > 255:
+    object_colors = [voc_colormap(i) for i in range(256)]
+    index = label_index(labels)
+    for ann, path in zip(images, output_paths(images, ".png")):
+        painted = painted_masks(ann, labels)
+        if len(painted) > 255:
             raise ValueError(f"image {ann.name!r} has over 255 objects, more than a VOC palette holds")
-        object_colors = [voc_colormap(i) for i in range(256)]
-        write_png(out_dir / "SegmentationObject" / path, palette(object_colors, instances.astype("uint8")))
+        classes = np.zeros((ann.height, ann.width), np.uint8)
+        instances = np.zeros((ann.height, ann.width), np.uint8)
+        for number, (obj, mask) in enumerate(painted, start=1):
+            classes[mask] = index[obj["label"]]
+            instances[mask] = number
+        write_png(out_dir / "SegmentationClass" / path, palette(colors, classes))
+        write_png(out_dir / "SegmentationObject" / path, palette(object_colors, instances))
     lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
     lines += [f"{label.name}:{r},{g},{b}::" for label, (r, g, b) in zip(labels, colors[1:])]
     (out_dir / "labelmap.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -181,6 +181,8 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
         if not name:
             raise ValueError(f"{where} has no name")
         image = ImageAnnotations(name, _int(element, "width", where), _int(element, "height", where), [])
+        if image.width <= 0 or image.height <= 0:
+            raise ValueError(f"{where} has an invalid size {image.width}x{image.height}")
         for number, child in enumerate(element):
             obj = _shape(child, image, f"{where} <{child.tag}> #{number}")
             if obj is not None:
