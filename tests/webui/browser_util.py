@@ -212,3 +212,63 @@ class Page:
     def one_to_one(self):
         self.keys("0")
         self.wait("edgemask.view.scale === 1")
+
+
+def take_screenshots(out_dir):
+    """Writes screenshots of the page in use (demo images, classic tools, no model) to out_dir:
+    `python tests/webui/browser_util.py docs/screenshots`."""
+    from edgemask.webui import create_app
+    from edgemask.webui.samples import ensure_samples
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    images = ensure_samples(Path(tempfile.mkdtemp(prefix="edgemask-demo-")))
+    server = LiveServer(create_app({"IMAGES_DIR": str(images)}))
+    driver = start_chromium(1500, 900)
+    try:
+        page = Page(driver, server.url).open("#reef-landscape.jpg")
+        page.keys("w", "3")                      # classic wand, plants
+        page.click(140, 220)
+        page.wait("!!edgemask.state.preview")
+        page.keys("\ue007")
+        page.js("document.getElementById('accept-as').value = 'polygon';")
+        page.keys("4")
+        page.click(330, 140)
+        page.wait("!!edgemask.state.preview")
+        page.keys("\ue007")
+        page.wait("edgemask.state.objects.length === 2")
+        page.keys("p", "5")                      # polygon: the brown star
+        star = [(398, 220), (442, 270), (506, 253), (472, 309), (498, 364), (443, 352),
+                (401, 403), (394, 337), (333, 312), (394, 285)]
+        for x, y in star:
+            page.click(x, y)
+        page.keys("\ue007")
+        page.keys("b", "6")                      # brush on the blob
+        page.js("document.getElementById('brush-size').value = 40;"
+                "document.getElementById('brush-size').dispatchEvent(new Event('input'));")
+        page.drag([(520, 330), (560, 380), (610, 440), (640, 400), (670, 310)], steps=6)
+        page.keys("v")
+        page.click(420, 310)                     # select the star
+        page.wait_saved()
+        page.hover(505, 255)
+        time.sleep(0.3)
+        driver.save_screenshot(str(out_dir / "annotator.png"))
+
+        page.keys("b")
+        page.wheel(600, 380, -400)
+        page.hover(600, 380)
+        time.sleep(0.3)
+        driver.save_screenshot(str(out_dir / "brush-zoomed.png"))
+
+        page.keys("?")
+        time.sleep(0.2)
+        driver.save_screenshot(str(out_dir / "shortcuts.png"))
+    finally:
+        quit_chromium(driver)
+        server.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    take_screenshots(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")

@@ -1,5 +1,7 @@
 """Web UI fixtures: a small folder of real images, a fake predictor, and Flask test clients."""
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -40,6 +42,9 @@ class FakePredictor:
         self.image = None
         self.set_calls = 0
         self.predict_calls = []
+        self.active = 0  # calls running right now: the API must never let two overlap
+        self.max_active = 0
+        self.delay = 0.0
 
     def set_image(self, rgb):
         assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
@@ -49,6 +54,15 @@ class FakePredictor:
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,
                 multimask_output=True):
         assert self.image is not None, "set_image first"
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(self.delay)
+            return self._predict(point_coords, point_labels, box, mask_input, multimask_output)
+        finally:
+            self.active -= 1
+
+    def _predict(self, point_coords, point_labels, box, mask_input, multimask_output):
         self.predict_calls.append({"point_coords": point_coords, "point_labels": point_labels,
                                    "box": box, "mask_input": mask_input,
                                    "multimask_output": multimask_output})

@@ -437,3 +437,49 @@ def test_runtime_predictor_embedding_prefetch_predict_refine(runtime_client):
     box = client.post("/api/images/square.png/predict", json={"points": [], "box": [1, 2, 30, 40]})
     assert box.status_code == 200
     assert predictor.encoder_runs == runs  # square.png came from the cache
+
+
+def test_predictor_calls_are_serialized(client, fake_predictor):
+    """Waitress runs requests in threads; the predictor must see one call at a time."""
+    import threading
+
+    fake_predictor.delay = 0.02
+    app = client.application
+    statuses = []
+
+    def worker(i):
+        c = app.test_client()
+        name = "square.png" if i % 2 else "sub/portrait.jpg"
+        statuses.append(c.post(f"/api/images/{name}/predict", json={"points": [[5, 5, 1]], "session": str(i)}).status_code)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 8
+    assert len(fake_predictor.predict_calls) == 8 and fake_predictor.max_active == 1
+
+
+def test_exif_rotated_image_has_displayed_size(client, images_dir):
+    from PIL import Image
+
+    im = Image.new("RGB", (30, 20), (200, 10, 10))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90: shown 20 wide, 30 high
+    im.save(images_dir / "rotated.jpg", exif=exif)
+    entry = next(i for i in client.get("/api/images").get_json()["images"] if i["name"] == "rotated.jpg")
+    assert (entry["width"], entry["height"]) == (20, 30)
+    body = client.post("/api/images/rotated.jpg/wand", json={"x": 1, "y": 1, "tolerance": 40}).get_json()
+    assert png_data_url_to_mask(body["mask"], 30, 20).all()
+    mask = _mask(30, 20, (0, 0, 5, 5))
+    assert _save(client, "rotated.jpg", 0, [{"id": "a", "label_id": _label_id(client), "kind": "mask",
+                                             "mask": mask_to_png_data_url(mask)}]).status_code == 200
+
+
+def test_empty_mask_is_kept_with_empty_bbox(client):
+    lid = _label_id(client)
+    empty = mask_to_png_data_url(np.zeros((48, 64), bool))
+    assert _save(client, "square.png", 0, [{"id": "e", "label_id": lid, "kind": "mask", "mask": empty}]).status_code == 200
+    obj = client.get("/api/images/square.png/annotations").get_json()["objects"][0]
+    assert obj["bbox"] == [0, 0, 0, 0] and not png_data_url_to_mask(obj["mask"], 48, 64).any()

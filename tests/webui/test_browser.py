@@ -476,3 +476,58 @@ def test_navigation_labels_progress_zoom_and_help(page):
     page.keys(ESCAPE)
     assert not page.driver.find_element("id", "help").is_displayed()
     page.raise_js_errors()
+
+
+def test_vertex_delete_label_change_erasing_a_polygon_and_whole_image(page):
+    from selenium.webdriver.support.select import Select
+
+    page.one_to_one()
+    pick_label(page, 2)
+    page.keys("r")
+    page.drag([(20, 20), (100, 100)])
+    page.wait("edgemask.state.objects.length === 1")
+    page.keys("v")
+    page.hover(100, 20)
+    page.wait("edgemask.tools.select && true")
+    page.keys(DELETE)  # the hovered vertex, not the object
+    page.wait("edgemask.state.objects[0].polygon.length === 3")
+    assert page.objects()[0]["polygon"] == [[20, 20], [100, 100], [20, 100]]
+
+    third = page.labels()[2]
+    obj_id = page.objects()[0]["id"]
+    Select(page.driver.find_element("css selector", f"#object-list li[data-id='{obj_id}'] select")) \
+        .select_by_value(str(third["id"]))
+    page.wait(f"edgemask.state.objects[0].label_id === {third['id']}")
+
+    # the eraser turns the selected polygon into a mask and cuts it
+    page.keys("e")
+    page.drag([(25, 60), (95, 60)], steps=6)
+    page.wait("edgemask.state.objects[0].kind === 'mask'")
+    mask = data_url_mask(page.objects()[0]["mask"])
+    from edgemask.runtime.shapes import polygons_to_mask
+
+    triangle = polygons_to_mask([[[20, 20], [100, 100], [20, 100]]], H, W)
+    assert not mask[60, 30:95].any() and mask[90, 22:80].all()
+    assert not (mask & ~triangle).any()
+    # away from the cut, the conversion follows the server's pixel-centre rule exactly
+    np.testing.assert_array_equal(mask[72:], triangle[72:])
+
+    # the whole image as background goes under everything
+    pick_label(page, 1)
+    page.button("#btn-background")
+    page.wait("edgemask.state.objects.length === 2")
+    bg = page.objects()[0]
+    assert bg["kind"] == "polygon" and bg["polygon"] == [[0, 0], [W, 0], [W, H], [0, H]]
+    assert bg["label_id"] == page.labels()[0]["id"]
+
+    # select the mask in the list and delete it with the Delete key
+    page.button(f"#object-list li[data-id='{obj_id}']")
+    page.wait(f"edgemask.state.selectedId === '{obj_id}'")
+    page.button("#canvas")  # focus back on the canvas (clicks the background: selects it)
+    page.button(f"#object-list li[data-id='{obj_id}']")
+    page.keys(DELETE)
+    page.wait("edgemask.state.objects.length === 1")
+    page.wait_saved()
+    classes, _ = export_index_png(page.url)
+    assert (classes == 1).all()
+    page.raise_js_errors()

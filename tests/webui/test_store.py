@@ -181,3 +181,28 @@ def test_acknowledged_save_is_on_disk_without_close(tmp_path):
     finally:
         other.close()
         store.close()
+
+
+def test_killed_process_keeps_acknowledged_save(tmp_path):
+    """A process that saved and is then SIGKILLed (no close, no atexit) loses nothing."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "db.sqlite"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from edgemask.webui.store import ObjectRow, Store
+        store = Store({str(path)!r})
+        label = store.add_label("fish", "#ffff00")
+        v = store.save("a.png", 10, 8, 0, [ObjectRow(id="p", label_id=label.id, kind="polygon",
+                       polygon=[[1, 1], [9, 1], [9, 7]], bbox=[1, 1, 9, 7])])
+        print("acknowledged", v, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "acknowledged 1" in proc.stdout, proc.stderr
+    with Store(path) as store:
+        record = store.load("a.png")
+        assert record.version == 1 and [o.id for o in record.objects] == ["p"]
