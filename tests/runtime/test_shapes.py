@@ -70,6 +70,16 @@ def test_parts_and_holes_are_separate_rings():
     assert filled[15, 14] and not polygons_to_mask(polygons, 40, 60)[15, 14]
 
 
+def test_pycocotools_reads_traced_polygons_as_the_same_pixels():
+    mask = blobs(np.random.default_rng(2), 90, 130)
+    rings = [np.ravel(r).tolist() for r in mask_to_outer_polygons(mask, tolerance=0)]
+    # outer rings only: compare against the mask with its holes filled
+    filled = polygons_to_mask(mask_to_outer_polygons(mask, tolerance=0), 90, 130)
+    coco = mask_utils.decode(mask_utils.frPyObjects(rings, 90, 130)).max(axis=2).astype(bool)
+    assert np.array_equal(coco, filled)
+    assert filled.sum() > mask.sum()  # the hole was filled
+
+
 def test_island_inside_a_hole_is_kept():
     mask = np.zeros((30, 30), bool)
     mask[2:28, 2:28] = True

@@ -210,3 +210,16 @@ def test_rasterize_paints_by_ascending_z():
     classes = rasterize(ImageAnnotations("a.jpg", 12, 12, objects), LABELS)
     assert classes[2, 2] == 2 and classes[7, 7] == 3 and classes[11, 11] == 0
     assert classes.dtype == np.uint8 and classes.shape == (12, 12)
+
+
+def test_cvat_xml_mask_runs_start_with_zeros(tmp_path):
+    mask = np.zeros((10, 12), bool)
+    mask[2:5, 3:7] = True  # the box starts on a set pixel
+    mask[4, 6] = False
+    ann = ImageAnnotations("r.jpg", 12, 10, [{"label": "rock", "kind": "mask", "z": 0, "rle": mask_to_rle(mask)}])
+    out = export_dataset([ann], LABELS, "cvat-xml", tmp_path)
+    element = ET.parse(out / "annotations.xml").getroot().find("image/mask")
+    assert [element.get(k) for k in ("left", "top", "width", "height")] == ["3", "2", "4", "3"]
+    runs = [int(v) for v in element.get("rle").split(",")]
+    assert runs[0] == 0 and sum(runs) == 12
+    assert np.array_equal(cvat_decode(runs, 3, 2, 4, 10, 12), mask)
