@@ -232,7 +232,10 @@ def predict(name):
     session = body.get("session", "")
     if not isinstance(session, str) or len(session) > 200:
         raise ApiError(400, "\"session\" must be a string of at most 200 characters.")
-    mask, score, ms = assistant.predict(_ctx().folder, name, coords, labels, box, refine, session)
+    try:
+        mask, score, ms = assistant.predict(_ctx().folder, name, coords, labels, box, refine, session)
+    except ValueError as exc:  # the runtime's own prompt checks
+        raise ApiError(400, f"The model cannot use this prompt: {objs.sentence(exc)}") from None
     return jsonify(_mask_json(mask) | {"score": round(score, 4), "ms": round(ms, 2)})
 
 

@@ -120,15 +120,15 @@ def parse_points(raw, width, height):
 
 
 def parse_box(raw, width, height):
-    """[x0, y0, x1, y1] inside the image with x0 < x1 and y0 < y1, or None."""
+    """[x0, y0, x1, y1] inside the image with x0 <= x1 and y0 <= y1, or None."""
     if raw is None:
         return None
     if not isinstance(raw, list) or len(raw) != 4 or not all(_is_number(v) for v in raw):
         raise Invalid("\"box\" must be [x0, y0, x1, y1] or null.")
     x0, y0, x1, y1 = (float(v) for v in raw)
-    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-        raise Invalid(f"The box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] is empty or not inside "
-                      f"the {width}x{height} image.")
+    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+        raise Invalid(f"The box [{x0:g}, {y0:g}, {x1:g}, {y1:g}] must have x0 <= x1 and y0 <= y1 "
+                      f"and lie inside the {width}x{height} image.")
     return [x0, y0, x1, y1]
 
 

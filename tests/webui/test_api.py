@@ -483,3 +483,14 @@ def test_empty_mask_is_kept_with_empty_bbox(client):
     assert _save(client, "square.png", 0, [{"id": "e", "label_id": lid, "kind": "mask", "mask": empty}]).status_code == 200
     obj = client.get("/api/images/square.png/annotations").get_json()["objects"][0]
     assert obj["bbox"] == [0, 0, 0, 0] and not png_data_url_to_mask(obj["mask"], 48, 64).any()
+
+
+def test_flat_box_is_accepted_and_runtime_prompt_errors_are_400(client, fake_predictor, monkeypatch):
+    assert client.post("/api/images/square.png/predict", json={"points": [], "box": [2, 3, 12, 3]}).status_code == 200
+
+    def refuse(**_):
+        raise ValueError("point_labels must be 1 (foreground) or 0 (background)")
+
+    monkeypatch.setattr(fake_predictor, "predict", refuse)
+    message = _error(client.post("/api/images/square.png/predict", json={"points": [[1, 1, 1]]}), 400)
+    assert "cannot use this prompt" in message
