@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { toJSON } from './objects.js';
 
 const DELAY_MS = 300;
+const RETRY_MS = 3000;
 
 let timer = null;
 let dirty = false;
@@ -37,15 +38,15 @@ export function resetSaves() {
 export async function flush() {
   clearTimeout(timer);
   timer = null;
-  if (inflight) {
-    await inflight;
-  }
+  while (inflight) await inflight;   // one PUT at a time: each needs the previous version
   if (!dirty || state.save.status === 'conflict' || !state.imageName) return;
+  clearTimeout(timer);
+  timer = null;
   dirty = false;
   const name = state.imageName;
   const objects = state.objects.map(toJSON);
   setStatus('saving');
-  inflight = (async () => {
+  const job = (async () => {
     try {
       const r = await api.saveAnnotations(name, state.version, objects);
       if (state.imageName === name) state.version = r.version;
@@ -58,12 +59,15 @@ export async function flush() {
       } else {
         dirty = true;
         setStatus('error', e.message);
+        // the server unreachable or failing: try again; a 4xx waits for the next change
+        if (e.status === 0 || e.status >= 500) timer = setTimeout(() => { flush(); }, RETRY_MS);
       }
     } finally {
       inflight = null;
     }
   })();
-  await inflight;
+  inflight = job;
+  await job;
   if (dirty && state.save.status === 'unsaved') return flush();
 }
 

@@ -102,16 +102,30 @@ export function tinted(c, color) {
   return t;
 }
 
-/** Rasterises a polygon into a new alpha mask canvas (pixel centres inside the polygon). */
+/** Rasterises a polygon into a new alpha mask canvas: a pixel is inside when its centre is
+ * (even-odd rule), the same rule as the server's edgemask.runtime.shapes.polygons_to_mask. */
 export function polygonToMask(poly, w, h) {
   const c = makeCanvas(w, h);
   const g = ctx2d(c);
-  g.fillStyle = '#fff';
-  g.beginPath();
-  poly.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
-  g.closePath();
-  g.fill();
-  return binarize(c);
+  const img = g.createImageData(w, h);
+  const d = img.data;
+  const n = poly.length;
+  for (let row = 0; row < h; row++) {
+    const yc = row + 0.5;
+    const cols = [];
+    for (let i = 0; i < n; i++) {
+      const [xa, ya] = poly[i], [xb, yb] = poly[(i + 1) % n];
+      if (yc < Math.min(ya, yb) || yc >= Math.max(ya, yb)) continue;
+      const x = xa + ((yc - ya) / (yb - ya)) * (xb - xa);
+      cols.push(Math.min(w, Math.max(0, Math.ceil(x - 0.5))));
+    }
+    cols.sort((a, b) => a - b);
+    for (let k = 0; k + 1 < cols.length; k += 2) {
+      for (let col = cols[k]; col < cols[k + 1]; col++) d.fill(255, (row * w + col) * 4, (row * w + col) * 4 + 4);
+    }
+  }
+  g.putImageData(img, 0, 0);
+  return c;
 }
 
 export function pointInPolygon(poly, x, y) {
