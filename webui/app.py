@@ -4,13 +4,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
 
 from edgemask.webui.assist import Assistant
 from edgemask.webui.images import ImageFolder
 from edgemask.webui.store import DB_NAME, Store
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a page of full-size PNG masks fits easily
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 @dataclass
@@ -38,13 +39,16 @@ def create_app(config: Optional[dict] = None) -> Flask:
     PREDICTOR    a ready predictor object (tests inject a fake one), or
     MODEL_DIR    a model folder for edgemask.runtime.Predictor; neither: no AI tools
     DEVICE       the runtime device for MODEL_DIR ("auto")
+    LOCAL_ONLY   answer only requests addressed to localhost / 127.0.0.1 / [::1] (what
+                 `edgemask serve` sets when it listens on a loopback address): a web page
+                 elsewhere cannot reach the API through DNS rebinding
     """
     config = dict(config or {})
     if not config.get("IMAGES_DIR"):
         raise ValueError("create_app needs IMAGES_DIR")
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # "//etc/x.png" must reach the name check, not redirect
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.config.update(config)
 
     folder = ImageFolder(config["IMAGES_DIR"])
@@ -70,6 +74,15 @@ def create_app(config: Optional[dict] = None) -> Flask:
     from edgemask.webui.api import bp
 
     app.register_blueprint(bp)
+
+    if config.get("LOCAL_ONLY"):
+        @app.before_request
+        def _local_only():
+            host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+            if host.lower() not in LOCAL_HOSTS:
+                return jsonify({"error": "This annotator only answers requests addressed to this computer "
+                                         "(localhost or 127.0.0.1)."}), 403
+            return None
 
     @app.get("/")
     def index():

@@ -59,7 +59,8 @@ class Assistant:
             predictor = Predictor(model_dir, device=device)
         except Exception as exc:  # shown in /api/model, the classic tools keep working
             return cls(None, None, f"Could not load the model in {model_dir}: {exc}")
-        return cls(predictor, _model_name(model_dir))
+        name = _model_name(model_dir)
+        return cls(predictor, name, f"Model {name} is loaded ({getattr(predictor, 'device', 'cpu')}, from {model_dir}).")
 
     @property
     def loaded(self) -> bool:

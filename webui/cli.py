@@ -19,6 +19,7 @@ Without a model the classic tools (polygon, brush, colour wand) still work.
 """
 
 DEFAULT_PORT = 8765
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(subparsers) -> None:
@@ -98,7 +99,8 @@ def run_serve(args) -> int:
         print(f"edgemask: loading the model in {model_dir} ...", flush=True)
     try:
         app = create_app({"IMAGES_DIR": str(images_dir), "DB_PATH": args.db, "LABELS": args.labels,
-                          "MODEL_DIR": str(model_dir) if model_dir else None, "DEVICE": args.device})
+                          "MODEL_DIR": str(model_dir) if model_dir else None, "DEVICE": args.device,
+                          "LOCAL_ONLY": args.host in LOOPBACK})
     except ValueError as exc:  # a bad label file
         raise UserError(str(exc)) from None
     except sqlite3.Error as exc:
@@ -119,7 +121,7 @@ def run_serve(args) -> int:
     n_images = len(ctx.folder.names())
     print(f"edgemask: annotating {n_images} images in {ctx.folder.root}")
     print(f"edgemask: open {url}  (Ctrl+C to stop)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.host not in LOOPBACK:
         print("edgemask: warning: listening beyond this computer; anyone who can reach it can edit "
               "the annotations", file=sys.stderr)
     if not args.no_browser:

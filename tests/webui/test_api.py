@@ -494,3 +494,17 @@ def test_flat_box_is_accepted_and_runtime_prompt_errors_are_400(client, fake_pre
     monkeypatch.setattr(fake_predictor, "predict", refuse)
     message = _error(client.post("/api/images/square.png/predict", json={"points": [[1, 1, 1]]}), 400)
     assert "cannot use this prompt" in message
+
+
+def test_local_only_refuses_other_host_names(images_dir):
+    from edgemask.webui import create_app
+
+    app = create_app({"IMAGES_DIR": str(images_dir), "LOCAL_ONLY": True})
+    try:
+        client = app.test_client()
+        assert client.get("/api/images", base_url="http://127.0.0.1:8765").status_code == 200
+        assert client.get("/api/images", base_url="http://localhost:8765").status_code == 200
+        assert client.get("/api/images", base_url="http://[::1]:8765").status_code == 200
+        _error(client.get("/api/images", base_url="http://evil.example:8765"), 403)
+    finally:
+        app.extensions["edgemask"].store.close()
