@@ -67,7 +67,7 @@ class OverHttp:
             return json.loads(resp.read())
 
     def close(self):
-        self.server.close()
+        pass  # the server thread is a daemon and ends with the script (closing it mid-loop races)
 
 
 def main(argv=None) -> int:
