@@ -56,13 +56,13 @@ def images(tmp_path):
 
 @pytest.fixture
 def serve(images, driver):
-    """Factory: predictor (or None) -> LiveServer of create_app over the images folder."""
+    """Factory: (predictor or None, **more config) -> LiveServer of create_app over the images."""
     from edgemask.webui import create_app
 
     started = []
 
-    def start(predictor=None):
-        config = {"IMAGES_DIR": str(images)}
+    def start(predictor=None, **extra):
+        config = {"IMAGES_DIR": str(images), **extra}
         if predictor is not None:
             config["PREDICTOR"] = predictor
         server = LiveServer(create_app(config))
@@ -73,7 +73,10 @@ def serve(images, driver):
     driver.get("about:blank")  # no request in flight while the servers close
     for server in started:
         server.close()
-        server.app.extensions["edgemask"].store.close()
+        ctx = server.app.extensions["edgemask"]
+        if hasattr(ctx.assistant.predictor, "close"):
+            ctx.assistant.predictor.close()
+        ctx.store.close()
 
 
 @pytest.fixture
@@ -323,6 +326,29 @@ def test_ai_wand_points_box_accept_and_discard(driver, serve, fake_predictor):
     page.wait_saved()
     saved = get_json(page.url + "api/images/a_scene.png/annotations")
     assert [o["kind"] for o in saved["objects"]] == ["mask"]
+    page.raise_js_errors()
+
+
+def test_ai_wand_with_the_runtime_predictor(driver, serve, tiny_model_dir, tmp_path, monkeypatch):
+    """The real edgemask.runtime Predictor on a tiny random ONNX model: only the plumbing
+    (embedding on open, predict, accept) is checked, not what the mask looks like."""
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    page = Page(driver, serve(MODEL_DIR=str(tiny_model_dir), DEVICE="cpu").url).open()
+    page.wait("edgemask.state.embedding === 'ready'", what="the embedding")
+    page.one_to_one()
+    page.keys("s")
+    page.click(240, 80)
+    page.wait("!!edgemask.state.preview", what="a predicted mask")
+    info = page.js("return document.getElementById('stage-info').textContent")
+    assert info.startswith("score ")
+    preview = data_url_mask(page.js("return edgemask.maskToDataURL(edgemask.state.preview.canvas)"))
+    assert preview.shape == (H, W)
+    page.keys(ENTER)
+    page.wait("edgemask.state.objects.length === 1")
+    obj = page.objects()[0]
+    assert obj["kind"] == "mask"
+    np.testing.assert_array_equal(data_url_mask(obj["mask"]), preview)
+    page.wait_saved()
     page.raise_js_errors()
 
 

@@ -6,7 +6,7 @@ import { View } from './canvas.js';
 import { History } from './history.js';
 import * as autosave from './autosave.js';
 import { renderLabels, renderImages, renderObjects } from './panels.js';
-import { newId, fromJSON, topZ, bottomZ, polygonToMask, maskToDataURL } from './objects.js';
+import { newId, fromJSON, topZ, bottomZ, polygonToMask, maskToDataURL, isEmptyMask } from './objects.js';
 import { createPolygonEditor } from './tools/edit.js';
 import { createSelectTool } from './tools/select.js';
 import { createPolygonTool } from './tools/polygon.js';
@@ -77,6 +77,7 @@ const app = {
   async accept(canvas) {
     const label = app.requireLabel();
     if (label == null) return;
+    if (isEmptyMask(canvas)) { app.flash('The mask is empty: nothing to add.'); return; }
     if ($('accept-as').value === 'polygon') {
       let r;
       try {
@@ -249,7 +250,7 @@ function startEmbedding(name) {
 const editor = createPolygonEditor(app);
 const tools = {
   select: createSelectTool(app, editor),
-  polygon: createPolygonTool(app, editor),
+  polygon: createPolygonTool(app),
   rect: createRectTool(app),
   brush: createBrushTool(app, false),
   eraser: createBrushTool(app, true),
@@ -366,7 +367,7 @@ window.addEventListener('keydown', (ev) => {
   else if (key === '-') { if (state.selectedId) app.objectAction(state.selectedId, 'down'); }
   else if (key === 'h') { if (state.selectedId) app.objectAction(state.selectedId, 'hide'); }
   else if (key === 'Delete' || key === 'Backspace') {
-    if (!((state.tool === 'select' || state.tool === 'polygon') && editor.deleteHovered()) && state.selectedId) {
+    if (!(state.tool === 'select' && editor.deleteHovered()) && state.selectedId) {
       app.objectAction(state.selectedId, 'delete');
     }
   } else if (key === 'Escape') { if (state.selectedId) app.select(null); }
@@ -410,6 +411,11 @@ $('add-label').addEventListener('submit', async (ev) => {
     $('new-label-name').value = '';
     emit('labels');
   } catch (e) { app.flash(e.message); }
+});
+// a clicked button gives the focus back, so Space / Enter keep going to the canvas
+document.addEventListener('pointerup', (ev) => {
+  const b = ev.target.closest && ev.target.closest('button');
+  if (b) setTimeout(() => b.blur(), 0);
 });
 window.addEventListener('beforeunload', (ev) => {
   if (autosave.hasUnsaved()) { autosave.flush(); ev.preventDefault(); ev.returnValue = ''; }

@@ -52,7 +52,7 @@ export function renderObjects(app) {
         return opt;
       }));
     select.addEventListener('click', (e) => e.stopPropagation());
-    select.addEventListener('change', () => app.setObjectLabel(o.id, Number(select.value)));
+    select.addEventListener('change', () => { select.blur(); app.setObjectLabel(o.id, Number(select.value)); });
     const btn = (action, text, title) => el('button', {
       'data-action': action, title,
       onclick: (e) => { e.stopPropagation(); app.objectAction(o.id, action); },

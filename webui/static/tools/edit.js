@@ -79,6 +79,8 @@ export function createPolygonEditor(app) {
 
     get dragging() { return !!drag; },
 
+    reset() { drag = null; hover = -1; },
+
     /** Delete key: removes the hovered vertex; false when no vertex is hovered. */
     deleteHovered() {
       const o = editable();

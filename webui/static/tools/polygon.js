@@ -1,6 +1,7 @@
 // Polygon tool: click vertices; click the first point or press Enter to
-// close; Backspace removes the last point; Esc cancels. While no polygon is
-// being drawn, the selected polygon can be edited.
+// close; Backspace removes the last point; Esc cancels. (Editing existing
+// polygons is the Select tool's job, so new polygons can share their
+// neighbours' edges and vertices without moving them.)
 
 import { state } from '../state.js';
 import { newId, topZ } from '../objects.js';
@@ -8,7 +9,7 @@ import { clampToImage } from './edit.js';
 
 const CLOSE_PX = 8;
 
-export function createPolygonTool(app, editor) {
+export function createPolygonTool(app) {
   let pts = [];
   let hover = null;
 
@@ -28,7 +29,6 @@ export function createPolygonTool(app, editor) {
     cursor: 'crosshair',
     get drawing() { return pts.length > 0; },
     down(ev, p) {
-      if (!pts.length && editor.down(ev, p)) return;
       if (ev.button !== 0) return;
       if (pts.length >= 3) {
         const [fx, fy] = app.view.toScreen(...pts[0]);
@@ -39,11 +39,10 @@ export function createPolygonTool(app, editor) {
       app.view.render();
     },
     move(ev, p) {
-      if (!pts.length && editor.move(ev, p)) return;
       hover = p;
       if (pts.length) app.view.render();
     },
-    up() { editor.up(); },
+    up() {},
     key(ev) {
       if (ev.key === 'Enter' && pts.length) { finish(); return true; }
       if (ev.key === 'Escape' && pts.length) { pts = []; app.view.render(); return true; }
@@ -51,7 +50,6 @@ export function createPolygonTool(app, editor) {
       return false;
     },
     overlay(ctx, view) {
-      editor.overlay(ctx, view);
       if (!pts.length) return;
       ctx.strokeStyle = '#fff'; ctx.lineWidth = 1.5;
       ctx.beginPath();

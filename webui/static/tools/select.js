@@ -36,6 +36,6 @@ export function createSelectTool(app, editor) {
       return false;
     },
     overlay(ctx, view) { editor.overlay(ctx, view); },
-    deactivate() { pan = null; },
+    deactivate() { pan = null; editor.reset(); },
   };
 }
