@@ -50,6 +50,15 @@ def _http_error(exc: HTTPException):
     return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code
 
 
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    """A bug or an environment failure: logged with its traceback, answered as JSON."""
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    current_app.logger.exception("error in %s %s", request.method, request.path)
+    return jsonify({"error": f"The server failed ({type(exc).__name__}: {exc}); see its console."}), 500
+
+
 def _ctx():
     return current_app.extensions["edgemask"]
 

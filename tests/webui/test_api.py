@@ -508,3 +508,12 @@ def test_local_only_refuses_other_host_names(images_dir):
         _error(client.get("/api/images", base_url="http://evil.example:8765"), 403)
     finally:
         app.extensions["edgemask"].store.close()
+
+
+def test_unexpected_server_error_is_json_500(client, fake_predictor, monkeypatch):
+    def crash(**_):
+        raise RuntimeError("session lost")
+
+    monkeypatch.setattr(fake_predictor, "predict", crash)
+    resp = client.post("/api/images/square.png/predict", json={"points": [[1, 1, 1]]})
+    assert resp.status_code == 500 and "session lost" in resp.get_json()["error"]
