@@ -517,3 +517,21 @@ def test_unexpected_server_error_is_json_500(client, fake_predictor, monkeypatch
     monkeypatch.setattr(fake_predictor, "predict", crash)
     resp = client.post("/api/images/square.png/predict", json={"points": [[1, 1, 1]]})
     assert resp.status_code == 500 and "session lost" in resp.get_json()["error"]
+
+
+def test_labels_file_seeds_a_new_store_and_is_kept_on_restart(images_dir, tmp_path):
+    from edgemask.webui import create_app
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("background\ncat #ff0000\ndog\n")
+    db = tmp_path / "labels.sqlite"
+    for config in ({"LABELS": str(labels)}, {}, {"LABELS": "suim"}):
+        app = create_app({"IMAGES_DIR": str(images_dir), "DB_PATH": str(db), **config})
+        body = app.test_client().get("/api/labels").get_json()
+        app.extensions["edgemask"].store.close()
+        names = [lb["name"] for lb in body["labels"]]
+        if "LABELS" in config and config["LABELS"] == "suim":
+            assert names[:2] == ["cat", "dog"] and len(names) == 10  # SUIM names added after
+        else:
+            assert names == ["cat", "dog"] and body["labels"][0]["color"] == "#ff0000"
+            assert body["preset"] is None
