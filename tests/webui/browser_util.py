@@ -71,6 +71,10 @@ def start_chromium(width=1400, height=900):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver._edgemask_profile = profile
+    driver.download_dir = Path(profile) / "downloads"
+    driver.download_dir.mkdir()
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(driver.download_dir)})
     driver.set_window_size(width, height)
     return driver
 
@@ -208,6 +212,20 @@ class Page:
 
     def button(self, css):
         self.driver.find_element("css selector", css).click()
+
+    def wait_download(self, suffix=".zip", timeout=10.0):
+        """The path of a finished download ending in suffix (call clear_downloads() before)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            done = [p for p in self.driver.download_dir.iterdir() if p.name.endswith(suffix)]
+            if done:
+                return done[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no {suffix} download within {timeout} s")
+
+    def clear_downloads(self):
+        for p in self.driver.download_dir.iterdir():
+            p.unlink()
 
     def one_to_one(self):
         self.keys("0")

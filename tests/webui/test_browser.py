@@ -189,6 +189,14 @@ def test_polygon_rectangle_and_vertex_editing_export_pixel_exact(page, serve):
     expected[polygons_to_mask([[[230, 20], [300, 60], [240, 100]]], H, W)] = class_of(page, wrecks)
     np.testing.assert_array_equal(classes, expected)
     assert names[class_of(page, divers)] == page.labels()[1]["name"]
+
+    # the page's Export button downloads the same dataset
+    page.clear_downloads()
+    page.button("#btn-export")
+    with zipfile.ZipFile(page.wait_download()) as zf:
+        downloaded = cv2.imdecode(np.frombuffer(zf.read("masks/a_scene.png"), np.uint8),
+                                  cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(downloaded, expected)
     page.raise_js_errors()
 
 

@@ -391,6 +391,28 @@ $('btn-redo').addEventListener('click', () => app.redo());
 $('btn-prev').addEventListener('click', () => app.step(-1));
 $('btn-next').addEventListener('click', () => app.step(1));
 $('btn-background').addEventListener('click', () => app.addBackground());
+$('btn-export').addEventListener('click', async () => {
+  await autosave.flush();
+  const fmt = $('export-format').value;
+  let blob, filename = `edgemask-${fmt}.zip`;
+  try {
+    const resp = await fetch(`/api/export/${encodeURIComponent(fmt)}`);
+    if (!resp.ok) {
+      const body = await resp.json().catch(() => ({}));
+      throw new Error(body.error || `Export failed with HTTP ${resp.status}.`);
+    }
+    const m = /filename="?([^";]+)"?/.exec(resp.headers.get('Content-Disposition') || '');
+    if (m) filename = m[1];
+    blob = await resp.blob();
+  } catch (e) { app.flash(e.message); return; }
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+});
 $('btn-help').addEventListener('click', () => { $('help').hidden = false; });
 $('btn-help-close').addEventListener('click', () => { $('help').hidden = true; });
 $('btn-conflict-reload').addEventListener('click', () => {
