@@ -1,0 +1,191 @@
+"""`edgemask bench`: encoder and per-click latency of a model folder, side by side with PyTorch when present."""
+
+import gc
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+BENCH_SIZE = (1080, 1920)  # the click benchmark's image: full HD
+
+
+def synthetic_photo(h: int = BENCH_SIZE[0], w: int = BENCH_SIZE[1], seed: int = 0) -> np.ndarray:
+    """A deterministic RGB test picture: gradients, noise and a few filled shapes."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([xx / w * 200, yy / h * 200, (xx + yy) / (w + h) * 120], axis=-1)
+    img += rng.normal(0, 6, img.shape).astype(np.float32)
+    for _ in range(6):
+        color = [int(c) for c in rng.integers(0, 256, 3)]
+        center = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.circle(img, center, int(rng.integers(min(h, w) // 12, min(h, w) // 4)), color, -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def prompts(h: int, w: int) -> dict:
+    """The benchmark's prompts, in pixels of an h x w image."""
+    return {
+        "1 point": dict(point_coords=np.array([[0.4 * w, 0.5 * h]]), point_labels=np.array([1])),
+        "5 points": dict(point_coords=np.array([[0.4 * w, 0.5 * h], [0.5 * w, 0.45 * h], [0.3 * w, 0.6 * h],
+                                                [0.8 * w, 0.2 * h], [0.1 * w, 0.9 * h]]),
+                         point_labels=np.array([1, 1, 1, 0, 0]), multimask_output=False),
+        "box": dict(box=np.array([0.2 * w, 0.25 * h, 0.7 * w, 0.8 * h]), multimask_output=False),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+def timed(fn: Callable, runs: int, warmup: int = 1) -> dict:
+    """Median / p90 / min milliseconds of fn() over `runs` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    a = np.array(times)
+    return {"median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)), "min_ms": float(a.min()),
+            "runs": runs}
+
+
+def bench_runtime(model_dir, device: str = "auto", image: Optional[np.ndarray] = None, encoder_runs: int = 5,
+                  click_runs: int = 30, threads: Optional[int] = None, log=print) -> dict:
+    """Times the onnxruntime side: encoder, decoder per prompt, and the end-to-end click."""
+    from edgemask.runtime.predictor import Predictor
+    from edgemask.runtime.shapes import mask_to_polygons
+    from edgemask.runtime.transforms import encoder_input
+
+    rss_start = rss_mb()
+    t0 = time.perf_counter()
+    predictor = Predictor(model_dir, device=device, cache=False, threads=threads)
+    load_s = time.perf_counter() - t0
+    model = predictor.model
+    image = synthetic_photo() if image is None else image
+    h, w = image.shape[:2]
+    log(f"benchmarking {model.name} ({model.precision}) on {predictor.device}, image {w}x{h} ...")
+    results = {"model": model.name, "precision": model.precision, "device": predictor.device,
+               "providers": predictor.engine.providers[0], "threads": _threads(threads),
+               "image": [w, h], "load_s": load_s}
+    results["preprocess"] = timed(lambda: encoder_input(image, model.encoder_size, model.pixel_mean,
+                                                        model.interpolation), max(encoder_runs, 3))
+    results["encoder"] = timed(lambda: predictor.set_image(image), encoder_runs)
+    embedding = predictor._embedding_value
+    engine = predictor.engine
+    for name, kw in prompts(h, w).items():
+        coords, labels = predictor._prompt(kw.get("point_coords"), kw.get("point_labels"), kw.get("box"),
+                                           (h, w))
+        results[f"decoder {name}"] = timed(lambda: engine.decode(embedding, coords, labels), click_runs, 3)
+    click = prompts(h, w)["1 point"]
+
+    def end_to_end():
+        mask, _, _ = predictor.predict_mask(**click)
+        mask_to_polygons(mask)
+
+    results["click end-to-end"] = timed(end_to_end, click_runs, 3)
+    mask, _, low = predictor.predict_mask(**click)
+    results["upscale+threshold"] = timed(lambda: predictor._upscaler.mask(low[0]), click_runs, 3)
+    results["polygons"] = timed(lambda: mask_to_polygons(mask), click_runs, 3)
+    results["rss_mb"] = rss_mb()
+    results["rss_model_mb"] = results["rss_mb"] - rss_start
+    results["peak_rss_mb"] = peak_rss_mb()
+    predictor.close()
+    del predictor, embedding, engine
+    gc.collect()
+    return results
+
+
+def bench_torch(name: str, checkpoint, image: np.ndarray, encoder_runs: int = 3, click_runs: int = 10,
+                threads: Optional[int] = None, log=print) -> dict:
+    """Times the official PyTorch predictor (eager, CPU) on the same image and prompts."""
+    import torch
+
+    from edgemask.export.checkpoint import build_model, load_state_dict
+    from edgemask.export.registry import get_spec
+    from edgemask.runtime.providers import physical_cores
+
+    torch.set_num_threads(threads or physical_cores())
+    spec = get_spec(name)
+    model = build_model(spec, load_state_dict(Path(checkpoint))).eval()
+    if spec.family == "sam":
+        from segment_anything import SamPredictor
+
+        predictor = SamPredictor(model)
+    else:
+        from efficientsam.models.efficientvit.sam import EfficientViTSamPredictor
+
+        predictor = EfficientViTSamPredictor(model)
+    log(f"benchmarking the official PyTorch {torch.__version__} predictor ...")
+    h, w = image.shape[:2]
+    out = {"torch": torch.__version__}
+    with torch.inference_mode():
+        out["encoder"] = timed(lambda: predictor.set_image(image), encoder_runs)
+        for pname, kw in prompts(h, w).items():
+            out[f"predict {pname}"] = timed(lambda: predictor.predict(**kw), click_runs, 2)
+
+        def click():
+            masks, scores, _ = predictor.predict(**prompts(h, w)["1 point"])
+            from edgemask.runtime.shapes import mask_to_polygons
+
+            mask_to_polygons(masks[int(np.argmax(scores))])
+
+        out["click end-to-end"] = timed(click, click_runs, 2)
+    return out
+
+
+def _threads(threads):
+    from edgemask.runtime.providers import physical_cores
+
+    return threads or int(os.environ.get("EDGEMASK_THREADS", 0)) or physical_cores()
+
+
+ROWS = [
+    ("encoder (set_image, no cache)", "encoder", "encoder"),
+    ("  of which preprocessing", "preprocess", None),
+    ("decoder, 1 point", "decoder 1 point", "predict 1 point"),
+    ("decoder, 5 points", "decoder 5 points", "predict 5 points"),
+    ("decoder, box", "decoder box", "predict box"),
+    ("upscale + threshold (best mask)", "upscale+threshold", None),
+    ("polygons", "polygons", None),
+    ("click end to end (1 point)", "click end-to-end", "click end-to-end"),
+]
+
+
+def format_table(r: dict) -> str:
+    t = r.get("torch")
+    w, h = r["image"]
+    lines = [f"{r['model']} ({r['precision']}) on {r['device']}, {r['threads']} threads, image {w}x{h}"]
+    head = f"{'':34s}{'median ms':>10s}{'p90 ms':>9s}"
+    if t:
+        head += f"{'torch ms':>10s}{'speed-up':>9s}"
+    lines.append(head)
+    for label, key, tkey in ROWS:
+        row = r[key]
+        line = f"{label:34s}{row['median_ms']:10.1f}{row['p90_ms']:9.1f}"
+        if t and tkey and tkey in t:
+            tm = t[tkey]["median_ms"]
+            line += f"{tm:10.1f}{tm / row['median_ms']:8.2f}x"
+        lines.append(line)
+    lines.append(f"{'RSS after the runs (whole process)':34s}{r['rss_mb']:10.0f} MB")
+    lines.append(f"{'peak RSS (before any torch run)':34s}{r['peak_rss_mb']:10.0f} MB")
+    lines.append(f"decoder-only click timings exclude the 1 ms of prompt handling; end to end = predict_mask "
+                 f"(decoder + crop-only upscale to {w}x{h} + threshold) + mask_to_polygons")
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""`edgemask segment`, `edgemask bench` and `edgemask doctor`."""
+
+import argparse
+import json
+from pathlib import Path
+
+from edgemask.cli import UserError
+
+DEVICES = ("auto", "tensorrt", "cuda", "coreml", "directml", "cpu")
+
+
+def _numbers(text: str, count, what: str):
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in count:
+        raise argparse.ArgumentTypeError(f"{what} must be {' or '.join(str(c) for c in count)} comma-separated "
+                                         f"numbers, got {text!r}")
+    return values
+
+
+def _point(text):
+    return _numbers(text, (2, 3), "--point X,Y[,LABEL]")
+
+
+def _box(text):
+    return _numbers(text, (4,), "--box X0,Y0,X1,Y1")
+
+
+def register(sub) -> None:
+    s = sub.add_parser(
+        "segment", help="segment one image from point/box prompts into a mask PNG",
+        description="Run an exported model on IMAGE with point and/or box prompts (image pixels) and "
+        "write the mask as a PNG (0/255), optionally its polygons as JSON. No PyTorch needed.",
+        epilog="example: edgemask segment photo.jpg --model ~/.cache/edgemask/models/efficientvit-sam-l0-fp32 "
+        "--point 320,240 --point 100,80,0 --out mask.png --polygons mask.json")
+    s.add_argument("image", metavar="IMAGE", type=Path)
+    s.add_argument("--model", required=True, metavar="DIR", type=Path, help="model folder (edgemask export)")
+    s.add_argument("--point", type=_point, action="append", default=[], metavar="X,Y[,LABEL]",
+                   help="a prompt point in image pixels; LABEL 1 (default) includes, 0 excludes; repeatable")
+    s.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="a box prompt in image pixels")
+    s.add_argument("--multimask", action="store_true",
+                   help="predict three masks and keep the one with the best predicted IoU")
+    s.add_argument("--out", required=True, type=Path, metavar="MASK.png", help="where to write the mask PNG")
+    s.add_argument("--polygons", type=Path, metavar="OUT.json", help="also write the mask's polygons as JSON")
+    s.add_argument("--device", choices=DEVICES, default="auto")
+    s.set_defaults(func=_segment)
+
+    b = sub.add_parser(
+        "bench", help="measure encoder and per-click latency of a model folder",
+        description="Warm up, then time the encoder (median, p90), the decoder per click (1 point, 5 points, "
+        "box) and a click end to end on a 1920x1080 image (decoder + upscaling + threshold + polygons), and "
+        "report peak RSS. With PyTorch installed and --checkpoint, the official predictor runs side by side.")
+    b.add_argument("--model", required=True, metavar="DIR", type=Path)
+    b.add_argument("--device", choices=DEVICES, default="auto")
+    b.add_argument("--image", type=Path, help="image to use (default: a synthetic 1920x1080 picture)")
+    b.add_argument("--checkpoint", type=Path, help="the model's PyTorch checkpoint, to compare with PyTorch")
+    b.add_argument("--encoder-runs", type=int, default=5, metavar="N")
+    b.add_argument("--click-runs", type=int, default=30, metavar="N")
+    b.add_argument("--threads", type=int, help="onnxruntime (and torch) threads (default: physical cores)")
+    b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
+    b.set_defaults(func=_bench)
+
+    d = sub.add_parser("doctor", help="check onnxruntime, GPUs, models and caches",
+                       description="Report the onnxruntime build and its execution providers, the GPU, CPU "
+                       "threads, the models found in the models folder and the caches' location and size.")
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.set_defaults(func=_doctor)
+
+
+def _load_image(path: Path):
+    from edgemask.runtime.transforms import load_image
+
+    if not path.is_file():
+        raise UserError(f"image {path} does not exist")
+    try:
+        return load_image(path)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises several kinds
+        raise UserError(f"cannot read {path} as an image ({exc})") from None
+
+
+def _predictor(model: Path, device: str, **kw):
+    from edgemask.runtime.predictor import Predictor
+
+    try:
+        return Predictor(model, device=device, **kw)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _segment(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    if not args.point and args.box is None:
+        raise UserError("give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
+    for p in args.point:
+        if len(p) == 3 and p[2] not in (0, 1):
+            raise UserError(f"point label must be 1 (include) or 0 (exclude), got {p[2]:g}")
+    image = _load_image(args.image)
+    predictor = _predictor(args.model, args.device, cache="memory")
+    predictor.set_image(image)
+    coords = np.array([p[:2] for p in args.point], np.float32) if args.point else None
+    labels = np.array([p[2] if len(p) == 3 else 1 for p in args.point], np.float32) if args.point else None
+    try:
+        mask, score, _ = predictor.predict_mask(coords, labels, np.array(args.box) if args.box else None,
+                                                multimask_output=args.multimask)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(args.out)
+    area = int(mask.sum())
+    print(f"wrote {args.out}: {area} pixels ({100 * area / mask.size:.1f}%), predicted IoU {score:.3f}")
+    if args.polygons:
+        from edgemask.runtime.shapes import mask_to_polygons
+
+        polys = [{"exterior": p["exterior"].tolist(), "holes": [h.tolist() for h in p["holes"]]}
+                 for p in mask_to_polygons(mask)]
+        args.polygons.parent.mkdir(parents=True, exist_ok=True)
+        args.polygons.write_text(json.dumps({"image": str(args.image), "width": mask.shape[1],
+                                             "height": mask.shape[0], "score": score, "polygons": polys}))
+        print(f"wrote {args.polygons}: {len(polys)} polygon(s)")
+    return 0
+
+
+def _bench(args) -> int:
+    from edgemask.runtime import bench
+
+    if args.encoder_runs < 1 or args.click_runs < 1:
+        raise UserError("--encoder-runs and --click-runs must be at least 1")
+    image = _load_image(args.image) if args.image else None
+    _predictor(args.model, "cpu", cache=False).close()  # clear errors for a bad folder, before timing
+    results = bench.bench_runtime(args.model, args.device, image, args.encoder_runs, args.click_runs, args.threads)
+    if args.checkpoint:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            print("PyTorch is not installed: skipping the side-by-side run (pip install 'edgemask[export]').")
+        elif not args.checkpoint.is_file():
+            raise UserError(f"checkpoint {args.checkpoint} does not exist")
+        else:
+            img = image if image is not None else bench.synthetic_photo()
+            results["torch"] = bench.bench_torch(results["model"], args.checkpoint, img,
+                                                 max(1, min(args.encoder_runs, 3)), max(1, min(args.click_runs, 10)),
+                                                 args.threads)
+    print(bench.format_table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _doctor(args) -> int:
+    from edgemask.runtime import doctor
+
+    info = doctor.collect()
+    print(json.dumps(info, indent=2) if args.json else doctor.format_report(info))
+    return 0
