@@ -372,10 +372,15 @@ def _wait_calls(predictor, count, timeout=10):
 def test_without_model_the_page_shows_the_api_message(page):
     message = get_json(page.url + "api/model")["message"]
     banner = page.driver.find_element("id", "model-message")
-    assert banner.is_displayed() and banner.text == message
-    assert not page.driver.find_element("css selector", "#tools button[data-tool='aiwand']").is_enabled()
+    assert banner.is_displayed()
+    assert page.driver.find_element("id", "model-message-text").text == message
+    wand_button = page.driver.find_element("css selector", "#tools button[data-tool='aiwand']")
+    assert not wand_button.is_enabled() and wand_button.get_attribute("title") == message
     page.keys("s")
     assert page.js("return edgemask.state.tool") == "select"
+    assert page.js("return document.getElementById('stage-info').textContent") == message
+    page.button("#btn-model-message-close")
+    assert not banner.is_displayed()
 
 
 def test_z_order_undo_redo_and_reload(page):

@@ -24,6 +24,7 @@ let flashTimer = null;
 let toolInfo = '';
 let embedPromise = Promise.resolve();
 let loadSeq = 0;
+let modelMessageClosed = false;
 
 const app = {
   view,
@@ -170,7 +171,7 @@ const app = {
     });
     history.reset(objects);
     autosave.resetSaves();
-    if (location.hash.slice(1) !== encodeURIComponent(name)) history_replace(name);
+    if (location.hash.slice(1) !== encodeURIComponent(name)) setHash(name);
     view.fit();
     emit('objects', 'images');
     startEmbedding(name);
@@ -205,7 +206,7 @@ const app = {
   },
 };
 
-function history_replace(name) {
+function setHash(name) {
   window.history.replaceState(null, '', '#' + encodeURIComponent(name));
 }
 
@@ -285,8 +286,8 @@ on('model', () => {
   const btn = document.querySelector('#tools button[data-tool="aiwand"]');
   btn.disabled = !m.loaded;
   btn.title = m.loaded ? `AI wand with ${m.name} (S)` : m.message;
-  $('model-message').hidden = m.loaded;
-  $('model-message').textContent = m.loaded ? '' : m.message;
+  $('model-message').hidden = m.loaded || modelMessageClosed;
+  $('model-message-text').textContent = m.loaded ? '' : m.message;
   const ai = $('ai-state');
   ai.dataset.state = state.embedding;
   ai.textContent = !m.loaded ? 'AI wand: no model'
@@ -413,6 +414,10 @@ $('btn-export').addEventListener('click', async () => {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 });
+$('btn-model-message-close').addEventListener('click', () => {
+  modelMessageClosed = true;
+  $('model-message').hidden = true;
+});
 $('btn-help').addEventListener('click', () => { $('help').hidden = false; });
 $('btn-help-close').addEventListener('click', () => { $('help').hidden = true; });
 $('btn-conflict-reload').addEventListener('click', () => {
@@ -434,6 +439,10 @@ $('add-label').addEventListener('submit', async (ev) => {
     emit('labels');
   } catch (e) { app.flash(e.message); }
 });
+// sliders and selects give the focus back once changed, so shortcuts keep working
+for (const c of document.querySelectorAll('#tool-options input[type=range], #tool-options select, #export-format')) {
+  c.addEventListener('change', () => c.blur());
+}
 // a clicked button gives the focus back, so Space / Enter keep going to the canvas
 document.addEventListener('pointerup', (ev) => {
   const b = ev.target.closest && ev.target.closest('button');
