@@ -118,6 +118,12 @@ def data_url_mask(url) -> np.ndarray:
     return (img > 0).any(axis=2) if img.ndim == 3 else img > 0
 
 
+def png_levels(url) -> set:
+    """The distinct channel values of a PNG data URL (a binary mask has only 0 and 255)."""
+    png = base64.b64decode(url.split(",", 1)[1])
+    return set(np.unique(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)).tolist())
+
+
 def rect_mask(x0, y0, x1, y1):
     m = np.zeros((H, W), bool)
     m[y0:y1, x0:x1] = True
@@ -213,6 +219,7 @@ def test_brush_eraser_and_wand_masks_export_as_drawn(page):
     page.drag([(40, 180), (120, 180)], steps=8)
     page.wait("edgemask.state.objects.length === 1")
     stroke = data_url_mask(page.objects()[0]["mask"])
+    assert png_levels(page.objects()[0]["mask"]) == {0, 255}  # no soft stroke edges
     assert stroke[180, 40:121].all() and stroke[174:187, 80].all()
     assert not stroke[165, 80] and not stroke[180, 140]
     area = int(stroke.sum())
@@ -229,6 +236,7 @@ def test_brush_eraser_and_wand_masks_export_as_drawn(page):
     page.drag([(80, 160), (80, 195)], steps=4)
     page.wait("edgemask.history.past.length === 4")
     erased = data_url_mask(page.objects()[0]["mask"])
+    assert png_levels(page.objects()[0]["mask"]) == {0, 255}
     assert not erased[180, 78:83].any() and erased[180, 40:70].all() and erased[180, 95:121].all()
     assert erased.sum() < extended.sum()
 

@@ -13,6 +13,7 @@ export function makeCanvas(w, h) {
   const c = document.createElement('canvas');
   c.width = w; c.height = h;
   c._v = 0;
+  setBBox(c, null);   // blank
   return c;
 }
 
@@ -26,27 +27,106 @@ export function touch(c) { c._v = (c._v || 0) + 1; }
 export function cloneCanvas(src) {
   const c = makeCanvas(src.width, src.height);
   ctx2d(c).drawImage(src, 0, 0);
+  const hit = bboxCache.get(src);
+  if (hit && hit.v === src._v) setBBox(c, hit.box);
   return c;
 }
+
+// Mask pixels are 0 (outside) or 0xffffffff (white, opaque) as little-endian RGBA words.
+const ON = 0xffffffff;
+const bboxCache = new WeakMap();   // canvas -> {v, box}
+
+function setBBox(c, box) { bboxCache.set(c, { v: c._v, box }); }
+
+/** Rewrites the pixels of rect [x0, y0, x1, y1] (default: all) to inside / outside by
+ * inside(word); returns the box of the inside pixels found there (or null). */
+function rewrite(c, inside, rect) {
+  const [rx0, ry0, rx1, ry1] = rect || [0, 0, c.width, c.height];
+  const w = rx1 - rx0, h = ry1 - ry0;
+  if (w <= 0 || h <= 0) return null;
+  const g = ctx2d(c);
+  const img = g.getImageData(rx0, ry0, w, h);
+  const px = new Uint32Array(img.data.buffer);
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0, i = 0; y < h; y++) {
+    let first = -1, last = -1;
+    for (let x = 0; x < w; x++, i++) {
+      if (inside(px[i])) { px[i] = ON; if (first < 0) first = x; last = x; } else px[i] = 0;
+    }
+    if (first >= 0) {
+      if (first < x0) x0 = first;
+      if (last > x1) x1 = last;
+      if (y0 > y) y0 = y;
+      y1 = y;
+    }
+  }
+  g.putImageData(img, rx0, ry0);
+  touch(c);
+  return x1 < 0 ? null : [rx0 + x0, ry0 + y0, rx0 + x1 + 1, ry0 + y1 + 1];
+}
+
+const binary = (u) => (u >>> 24) >= 128;
 
 /** Makes every pixel fully inside (white, alpha 255) or outside (transparent); cut at alpha 128. */
 export function binarize(c) {
-  const g = ctx2d(c);
-  const img = g.getImageData(0, 0, c.width, c.height);
-  const d = img.data;
-  for (let i = 0; i < d.length; i += 4) {
-    const v = d[i + 3] >= 128 ? 255 : 0;
-    d[i] = d[i + 1] = d[i + 2] = v; d[i + 3] = v;
-  }
-  g.putImageData(img, 0, 0);
-  touch(c);
+  setBBox(c, rewrite(c, binary));
   return c;
 }
 
-export function isEmptyMask(c) {
+/** binarize() for a mask that only grew inside rect since it had the box `before`. */
+export function binarizeGrown(c, rect, before) {
+  const r = [Math.max(0, Math.floor(rect[0])), Math.max(0, Math.floor(rect[1])),
+    Math.min(c.width, Math.ceil(rect[2])), Math.min(c.height, Math.ceil(rect[3]))];
+  const found = rewrite(c, binary, r);
+  setBBox(c, unionBox(before, found));
+  return c;
+}
+
+function unionBox(a, b) {
+  if (!a) return b;
+  if (!b) return a;
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
+}
+
+/** [x0, y0, x1, y1] (exclusive end) of a mask canvas, or null when empty. */
+export function maskBBox(c) {
+  const hit = bboxCache.get(c);
+  if (hit && hit.v === c._v) return hit.box;
   const d = ctx2d(c).getImageData(0, 0, c.width, c.height).data;
-  for (let i = 3; i < d.length; i += 4) if (d[i]) return false;
-  return true;
+  const px = new Uint32Array(d.buffer);
+  const { width: w, height: h } = c;
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0, i = 0; y < h; y++) {
+    for (let x = 0; x < w; x++, i++) {
+      if (px[i] >>> 24) {
+        if (x < x0) x0 = x; if (x > x1) x1 = x;
+        if (y < y0) y0 = y; y1 = y;
+      }
+    }
+  }
+  const box = x1 < 0 ? null : [x0, y0, x1 + 1, y1 + 1];
+  setBBox(c, box);
+  return box;
+}
+
+/** Grows the recorded box by a painted rectangle (cheap, while a brush stroke goes on). */
+export function growBBox(c, x0, y0, x1, y1) {
+  const hit = bboxCache.get(c);
+  let box = hit ? hit.box : maskBBox(c);
+  x0 = Math.max(0, Math.floor(x0)); y0 = Math.max(0, Math.floor(y0));
+  x1 = Math.min(c.width, Math.ceil(x1)); y1 = Math.min(c.height, Math.ceil(y1));
+  if (x1 > x0 && y1 > y0) box = unionBox(box, [x0, y0, x1, y1]);
+  setBBox(c, box);
+}
+
+/** Keeps the recorded box as it was (an eraser stroke only shrinks the mask). */
+export function keepBBox(c) {
+  const hit = bboxCache.get(c);
+  setBBox(c, hit ? hit.box : maskBBox(c));
+}
+
+export function isEmptyMask(c) {
+  return maskBBox(c) === null;
 }
 
 function loadImage(url) {
@@ -62,16 +142,9 @@ function loadImage(url) {
 export async function maskFromDataURL(url, w, h) {
   const img = await loadImage(url);
   const c = makeCanvas(w, h);
-  const g = ctx2d(c);
-  g.drawImage(img, 0, 0);
-  const im = g.getImageData(0, 0, w, h);
-  const d = im.data;
-  for (let i = 0; i < d.length; i += 4) {
-    const on = d[i + 3] > 0 && (d[i] > 0 || d[i + 1] > 0 || d[i + 2] > 0 || d[i + 3] < 255);
-    const v = on ? 255 : 0;
-    d[i] = d[i + 1] = d[i + 2] = v; d[i + 3] = v;
-  }
-  g.putImageData(im, 0, 0);
+  ctx2d(c).drawImage(img, 0, 0);
+  // opaque grey levels (the server's 0/255 PNGs) or alpha: inside where anything is > 0
+  setBBox(c, rewrite(c, (u) => (u >>> 24) > 0 && ((u & 0xffffff) !== 0 || (u >>> 24) < 255)));
   return c;
 }
 
@@ -108,8 +181,9 @@ export function polygonToMask(poly, w, h) {
   const c = makeCanvas(w, h);
   const g = ctx2d(c);
   const img = g.createImageData(w, h);
-  const d = img.data;
+  const px = new Uint32Array(img.data.buffer);
   const n = poly.length;
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
   for (let row = 0; row < h; row++) {
     const yc = row + 0.5;
     const cols = [];
@@ -121,10 +195,14 @@ export function polygonToMask(poly, w, h) {
     }
     cols.sort((a, b) => a - b);
     for (let k = 0; k + 1 < cols.length; k += 2) {
-      for (let col = cols[k]; col < cols[k + 1]; col++) d.fill(255, (row * w + col) * 4, (row * w + col) * 4 + 4);
+      if (cols[k + 1] <= cols[k]) continue;
+      px.fill(ON, row * w + cols[k], row * w + cols[k + 1]);
+      x0 = Math.min(x0, cols[k]); x1 = Math.max(x1, cols[k + 1] - 1);
+      y0 = Math.min(y0, row); y1 = row;
     }
   }
   g.putImageData(img, 0, 0);
+  setBBox(c, x1 < 0 ? null : [x0, y0, x1 + 1, y1 + 1]);
   return c;
 }
 
@@ -189,27 +267,6 @@ export async function fromJSON(j, w, h) {
   if (j.kind === 'polygon') o.polygon = j.polygon.map(([x, y]) => [x, y]);
   else o.canvas = await maskFromDataURL(j.mask, w, h);
   return o;
-}
-
-const bboxCache = new WeakMap();
-/** [x0, y0, x1, y1] (exclusive end) of a mask canvas, or null when empty. */
-export function maskBBox(c) {
-  const hit = bboxCache.get(c);
-  if (hit && hit.v === c._v) return hit.box;
-  const { width: w, height: h } = c;
-  const d = ctx2d(c).getImageData(0, 0, w, h).data;
-  let x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (d[(y * w + x) * 4 + 3]) {
-        if (x < x0) x0 = x; if (x > x1) x1 = x;
-        if (y < y0) y0 = y; if (y > y1) y1 = y;
-      }
-    }
-  }
-  const box = x1 < 0 ? null : [x0, y0, x1 + 1, y1 + 1];
-  bboxCache.set(c, { v: c._v, box });
-  return box;
 }
 
 export function topZ(objects) {

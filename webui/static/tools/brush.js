@@ -3,10 +3,10 @@
 // cuts from the selected object (a polygon is converted to a mask first).
 
 import { state, selectedObject } from '../state.js';
-import { newId, topZ, makeCanvas, cloneCanvas, binarize, touch, polygonToMask, isEmptyMask } from '../objects.js';
+import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask } from '../objects.js';
 
 export function createBrushTool(app, erase) {
-  let stroke = null;   // {obj, last}
+  let stroke = null;   // {obj, last, before (box), rect (painted area)}
   let cursor = null;   // image point under the mouse
 
   function dab(c, a, b) {
@@ -26,6 +26,11 @@ export function createBrushTool(app, erase) {
     }
     g.restore();
     touch(c);
+    if (erase) keepBBox(c);
+    else {
+      const r = state.brushSize / 2 + 1;
+      growBBox(c, Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r);
+    }
   }
 
   function target() {
@@ -61,7 +66,7 @@ export function createBrushTool(app, erase) {
       if (ev.button !== 0) return;
       const obj = target();
       if (!obj) return;
-      stroke = { obj, last: p };
+      stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]] };
       dab(obj.canvas, p, p);
       app.view.render();
     },
@@ -70,14 +75,20 @@ export function createBrushTool(app, erase) {
       if (stroke) {
         dab(stroke.obj.canvas, stroke.last, p);
         stroke.last = p;
+        const r = stroke.rect;
+        stroke.rect = [Math.min(r[0], p[0]), Math.min(r[1], p[1]), Math.max(r[2], p[0]), Math.max(r[3], p[1])];
       }
       app.view.render();
     },
     up() {
       if (!stroke) return;
-      const { obj } = stroke;
+      const { obj, before, rect } = stroke;
       stroke = null;
-      binarize(obj.canvas);
+      if (erase) binarize(obj.canvas);   // the box may shrink: look at every pixel
+      else {
+        const r = state.brushSize / 2 + 2;
+        binarizeGrown(obj.canvas, [rect[0] - r, rect[1] - r, rect[2] + r, rect[3] + r], before);
+      }
       if (erase && isEmptyMask(obj.canvas)) {
         state.objects = state.objects.filter((o) => o !== obj);
         state.selectedId = null;
