@@ -97,12 +97,26 @@ def _export_decoder(model, spec: ModelSpec, path: Path, opset: int) -> None:
 def _onnx_export(graph, args, path: Path, opset, input_names, output_names, dynamic_axes) -> None:
     # torch 2.14's dynamo exporter fails on the SAM decoder (ValueRangeError); the TorchScript exporter
     # handles both halves of every family.
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            graph, args, str(path), dynamo=False, opset_version=opset, do_constant_folding=True,
-            input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
-        )
+    scratch = Path(tempfile.mkdtemp(dir=path.parent))
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph, args, str(scratch / path.name), dynamo=False, opset_version=opset,
+                do_constant_folding=True, input_names=input_names, output_names=output_names,
+                dynamic_axes=dynamic_axes,
+            )
+        if len(list(scratch.iterdir())) == 1:
+            os.replace(scratch / path.name, path)
+        else:
+            # over 2 GB (sam-vit-h) the exporter writes one file per weight: gather them into one
+            import onnx
+
+            model = onnx.load(str(scratch / path.name))
+            onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=path.name + ".data")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path) -> dict:
