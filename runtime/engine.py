@@ -40,7 +40,8 @@ class Engine:
         model_bytes = sum(p.stat().st_size for p in model.path.iterdir() if p.is_file())
         common = dict(settings=settings, threads=threads, spinning=spinning, model_bytes=model_bytes,
                       session_factory=session_factory)
-        self.encoder, self.encoder_device = prov.create_session(model.encoder_path, devices, **common)
+        self.encoder, self.encoder_device = prov.create_session(model.encoder_path, devices, mem_pattern=False,
+                                                                **common)
         dec_devices = devices[devices.index(self.encoder_device):]
         if dec_devices[0] == "tensorrt":
             dec_devices = dec_devices[1:]

@@ -123,8 +123,12 @@ def provider_chain(device: str, settings: DeviceSettings, model_bytes: int = 0) 
     return out
 
 
-def session_options(device: str, threads: Optional[int] = None, spinning: bool = True):
-    """SessionOptions tuned for latency on `device`: all graph optimisations, physical-core threads."""
+def session_options(device: str, threads: Optional[int] = None, spinning: bool = True, mem_pattern: bool = True):
+    """SessionOptions tuned for latency on `device`: all graph optimisations, physical-core threads.
+
+    mem_pattern=False stops onnxruntime from pre-planning one block for all activations, which
+    costs nothing in speed for the encoder on CPU and keeps ~150 MB less resident (efficientvit-sam-l0).
+    """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -135,13 +139,13 @@ def session_options(device: str, threads: Optional[int] = None, spinning: bool =
     so.log_severity_level = 4  # provider load failures are reported by us, in one line
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if device == "directml":
+    if device == "directml" or not mem_pattern:
         so.enable_mem_pattern = False
     return so
 
 
 def create_session(path: Path, devices: Sequence[str], settings: DeviceSettings, threads=None, spinning=True,
-                   model_bytes: int = 0, session_factory=None):
+                   model_bytes: int = 0, session_factory=None, mem_pattern: bool = True):
     """Creates an InferenceSession on the first device of `devices` that loads.
 
     Returns (session, device). A device whose provider raises or is silently
@@ -157,7 +161,7 @@ def create_session(path: Path, devices: Sequence[str], settings: DeviceSettings,
         chain = provider_chain(device, settings, model_bytes)
         names = [name for name, _ in chain]
         opts = [o for _, o in chain]
-        so = session_options(device, threads, spinning)
+        so = session_options(device, threads, spinning, mem_pattern=mem_pattern or device != "cpu")
         try:
             session = session_factory(str(path), so, providers=names, provider_options=opts, enable_fallback=0)
         except Exception as exc:  # noqa: BLE001 - any provider failure means: try the next one
