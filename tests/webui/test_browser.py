@@ -578,3 +578,47 @@ def test_vertex_delete_label_change_erasing_a_polygon_and_whole_image(page):
     classes, _ = export_index_png(page.url)
     assert (classes == 1).all()
     page.raise_js_errors()
+
+
+def test_mask_helpers_in_the_browser_match_the_server(page):
+    """objects.js: polygon -> mask uses the server's pixel-centre rule (random float polygons),
+    and the tinted copy that is only redone where strokes touched equals a full redo."""
+    from edgemask.runtime.shapes import polygons_to_mask
+
+    rng = np.random.default_rng(7)
+    polygons = [(rng.random((int(rng.integers(3, 9)), 2)) * [W + 20, H + 20] - 10).round(2).tolist()
+                for _ in range(6)]
+    polygons.append([[10, 10], [60.5, 10], [60.5, 40.5], [10, 40.5]])  # centres on the edges
+    page.driver.set_script_timeout(30)
+    masks = page.driver.execute_async_script("""
+        const [polys, w, h, done] = arguments;
+        import('/static/objects.js').then((o) => done(polys.map((p) => o.maskToDataURL(o.polygonToMask(p, w, h)))));
+        """, polygons, W, H)
+    for poly, url in zip(polygons, masks):
+        np.testing.assert_array_equal(data_url_mask(url), polygons_to_mask([poly], H, W),
+                                      err_msg=f"polygon {poly}")
+
+    same = page.driver.execute_async_script("""
+        const [w, h, done] = arguments;
+        import('/static/objects.js').then((o) => {
+          const c = o.makeCanvas(w, h);
+          const g = c.getContext('2d', { willReadFrequently: true });
+          o.tinted(c, '#ff8000');
+          let seed = 3;
+          const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+          for (let i = 0; i < 40; i++) {
+            const x = rand() * w, y = rand() * h, r = 2 + rand() * 15;
+            g.globalCompositeOperation = i % 3 === 2 ? 'destination-out' : 'source-over';
+            g.fillStyle = '#fff'; g.beginPath(); g.arc(x, y, r, 0, 7); g.fill();
+            o.touch(c, [x - r - 1, y - r - 1, x + r + 1, y + r + 1]);
+            if (i % 5 === 0) o.tinted(c, '#ff8000');
+          }
+          const part = o.tinted(c, '#ff8000');
+          const full = o.tinted(o.cloneCanvas(c), '#ff8000');
+          const a = part.getContext('2d').getImageData(0, 0, w, h).data;
+          const b = full.getContext('2d').getImageData(0, 0, w, h).data;
+          let diff = 0;
+          for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
+          done(diff);
+        });""", W, H)
+    assert same == 0

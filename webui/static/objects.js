@@ -21,8 +21,13 @@ function ctx2d(c) {
   return c.getContext('2d', { willReadFrequently: true });
 }
 
-/** Marks a mask canvas as modified (invalidates tint and PNG caches). */
-export function touch(c) { c._v = (c._v || 0) + 1; }
+/** Marks a mask canvas as modified (invalidates the caches); rect [x0, y0, x1, y1] says
+ * where, so that the tinted copy is only redone there. */
+export function touch(c, rect) {
+  c._v = (c._v || 0) + 1;
+  if (!rect || c._dirty === 'all') c._dirty = 'all';
+  else c._dirty = c._dirty ? unionBox(c._dirty, rect) : rect;
+}
 
 export function cloneCanvas(src) {
   const c = makeCanvas(src.width, src.height);
@@ -61,7 +66,7 @@ function rewrite(c, inside, rect) {
     }
   }
   g.putImageData(img, rx0, ry0);
-  touch(c);
+  touch(c, rect ? [rx0, ry0, rx1, ry1] : null);
   return x1 < 0 ? null : [rx0 + x0, ry0 + y0, rx0 + x1 + 1, ry0 + y1 + 1];
 }
 
@@ -158,20 +163,34 @@ export function maskToDataURL(c) {
 }
 
 const tintCache = new WeakMap();
-/** The mask filled with a colour, for drawing (cached per canvas version and colour). */
+/** The mask filled with a colour, for drawing (cached per canvas version and colour; after
+ * touch(c, rect) only rect is redone, which keeps brush strokes on large images fluid). */
 export function tinted(c, color) {
   const hit = tintCache.get(c);
-  if (hit && hit.v === c._v && hit.color === color) return hit.canvas;
-  const t = (hit && hit.canvas.width === c.width && hit.canvas.height === c.height)
-    ? hit.canvas : makeCanvas(c.width, c.height);
+  const usable = hit && hit.color === color && hit.canvas.width === c.width && hit.canvas.height === c.height;
+  if (usable && hit.v === c._v) return hit.canvas;
+  const t = usable ? hit.canvas : makeCanvas(c.width, c.height);
   const g = t.getContext('2d');
-  g.globalCompositeOperation = 'copy';
-  g.drawImage(c, 0, 0);
-  g.globalCompositeOperation = 'source-in';
-  g.fillStyle = color;
-  g.fillRect(0, 0, t.width, t.height);
-  g.globalCompositeOperation = 'source-over';
+  let [x, y, w, h] = [0, 0, t.width, t.height];
+  const partial = usable && c._dirty && c._dirty !== 'all' && hit.v === c._dirtyFrom;
+  g.save();
+  if (partial) {
+    const [x0, y0, x1, y1] = c._dirty;
+    x = Math.max(0, Math.floor(x0)); y = Math.max(0, Math.floor(y0));
+    w = Math.min(t.width, Math.ceil(x1)) - x; h = Math.min(t.height, Math.ceil(y1)) - y;
+    g.beginPath(); g.rect(x, y, w, h); g.clip();
+  }
+  if (w > 0 && h > 0) {
+    g.globalCompositeOperation = 'copy';
+    g.drawImage(c, 0, 0);
+    g.globalCompositeOperation = 'source-in';
+    g.fillStyle = color;
+    g.fillRect(x, y, w, h);
+  }
+  g.restore();
   tintCache.set(c, { v: c._v, color, canvas: t });
+  c._dirty = null;
+  c._dirtyFrom = c._v;
   return t;
 }
 

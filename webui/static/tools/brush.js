@@ -25,12 +25,11 @@ export function createBrushTool(app, erase) {
       g.stroke();
     }
     g.restore();
-    touch(c);
+    const r = state.brushSize / 2 + 2;
+    const area = [Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r];
+    touch(c, area);
     if (erase) keepBBox(c);
-    else {
-      const r = state.brushSize / 2 + 1;
-      growBBox(c, Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r);
-    }
+    else growBBox(c, ...area);
   }
 
   function target() {
