@@ -1,6 +1,6 @@
 // Entry point: wires state, API, view, tools, panels, keyboard and autosave.
 
-import { state, emit, on, labelById, selectedObject, byZ } from './state.js';
+import { state, emit, on, labelById, byZ } from './state.js';
 import { api } from './api.js';
 import { View } from './canvas.js';
 import { History } from './history.js';
@@ -163,6 +163,7 @@ const app = {
       [ann, image] = await Promise.all([api.annotations(name), loadImage(api.imageUrl(name))]);
     } catch (e) { app.flash(e.message); return; }
     const objects = await Promise.all(ann.objects.map((j) => fromJSON(j, ann.width, ann.height)));
+    await autosave.flush();   // edits made to the old image while this one loaded
     if (seq !== loadSeq) return;
     for (const t of Object.values(tools)) t.deactivate && t.deactivate();
     Object.assign(state, {
