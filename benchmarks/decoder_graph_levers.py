@@ -73,7 +73,12 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--save")
     ap.add_argument("--split", action="store_true", help="time the per-image / per-click split instead")
+    ap.add_argument("--write-split", action="store_true",
+                    help="add the per-image / per-click decoder split to MODEL_DIR (the runtime uses it)")
     args = ap.parse_args()
+    if args.write_split:
+        write_split(args.model_dir)
+        return
     if args.split:
         time_split(args.model_dir, args.runs)
         return
@@ -180,6 +185,28 @@ def time_split(model_dir: str, runs: int):
             times[k].append((time.perf_counter() - t0) * 1000)
     for k, t in times.items():
         print(f"{k:45s} median {np.median(t):6.1f} ms  min {np.min(t):6.1f} ms")
+
+
+
+def write_split(model_dir) -> None:
+    """Adds decoder_image.onnx + decoder_click.onnx to a model folder and records them in model.json
+    (decoder.split and files), which the runtime then uses for clicks without mask input."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    import onnx
+
+    folder = Path(model_dir)
+    image_model, click_model, frontier = split_per_image(onnx.load(str(folder / "decoder.onnx")))
+    meta = json.loads((folder / "model.json").read_text())
+    for name, part in (("decoder_image.onnx", image_model), ("decoder_click.onnx", click_model)):
+        onnx.save_model(part, str(folder / name))
+        data = (folder / name).read_bytes()
+        meta["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    meta["decoder"]["split"] = {"image_file": "decoder_image.onnx", "click_file": "decoder_click.onnx",
+                                "tensors": frontier}
+    (folder / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ class Embedding:
 
     host: np.ndarray
     device_value: object = None  # onnxruntime.OrtValue on the session's device, or None on CPU
+    per_image: Optional[dict] = None  # split decoders: the click-independent decoder tensors
 
 
 class Engine:
@@ -53,6 +54,12 @@ class Engine:
         self.io_device = "cuda" if on_cuda else "cpu"
         self.device_id = settings.device_id if on_cuda else 0
         self._lock = threading.Lock()  # IO-binding objects are not thread-safe
+        self.split = None
+        if model.split_click_path is not None and not self.io_binding:
+            dev = [self.decoder_device]
+            image_part, _ = prov.create_session(model.split_image_path, dev, **common)
+            click_part, _ = prov.create_session(model.split_click_path, dev, **common)
+            self.split = (image_part, click_part)
 
     def _check_io(self):
         enc_in = [i.name for i in self.encoder.get_inputs()]
@@ -97,6 +104,12 @@ class Engine:
 
         return Embedding(host, ort.OrtValue.ortvalue_from_numpy(host, self.io_device, self.device_id))
 
+    def prepare(self, embedding: Embedding) -> None:
+        """Runs the per-image part of a split decoder once, so that clicks only run the per-click part."""
+        if self.split is not None and embedding.per_image is None:
+            names = list(self.model.split_tensors)
+            embedding.per_image = dict(zip(names, self.split[0].run(names, {"image_embeddings": embedding.host})))
+
     def decode(self, embedding: Embedding, coords: np.ndarray, labels: np.ndarray,
                mask_input: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Runs the decoder: coords [1,N,2] / labels [1,N] in the prompt frame -> (iou [4], low-res logits [4,256,256])."""
@@ -113,6 +126,12 @@ class Engine:
             "mask_input": mask,
             "has_mask_input": has_mask,
         }
+        if self.split is not None and mask_input is None:
+            self.prepare(embedding)
+            click_feeds = dict(embedding.per_image, point_coords=feeds["point_coords"],
+                               point_labels=feeds["point_labels"])
+            iou, low = self.split[1].run(list(DECODER_OUTPUTS), click_feeds)
+            return iou[0], low[0]
         if not self.io_binding:
             feeds["image_embeddings"] = embedding.host
             iou, low = self.decoder.run(list(DECODER_OUTPUTS), feeds)

@@ -4,7 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 FORMAT = "edgemask-model/1"
 
@@ -31,6 +31,11 @@ class ModelFolder:
     multimask_indices: Tuple[int, ...]
     mask_threshold: float
     config: dict
+    # optional per-image / per-click split of the decoder for clicks without mask input
+    # (model.json decoder.split = {"image_file", "click_file", "tensors"}); None when absent
+    split_image_path: Optional[Path] = None
+    split_click_path: Optional[Path] = None
+    split_tensors: Tuple[str, ...] = ()
 
 
 def _field(config: dict, path: str, kind):
@@ -88,7 +93,20 @@ def load_model_folder(path) -> ModelFolder:
     std = tuple(float(v) for v in _field(config, "encoder.pixel_std", list))
     if len(mean) != 3 or len(std) != 3:
         raise ValueError(f"{meta_path}: pixel_mean and pixel_std must have 3 values.")
+    split = config["decoder"].get("split")
+    split_fields = {}
+    if split:
+        try:
+            split_fields = dict(split_image_path=folder / str(split["image_file"]),
+                                split_click_path=folder / str(split["click_file"]),
+                                split_tensors=tuple(str(t) for t in split["tensors"]))
+        except (KeyError, TypeError):
+            raise ValueError(f"{meta_path}: decoder.split needs image_file, click_file and tensors.") from None
+        for name in (split["image_file"], split["click_file"]):
+            if name not in files:
+                raise ValueError(f"{meta_path} does not list {name!r} in its files.")
     return ModelFolder(
+        **split_fields,
         path=folder,
         name=_field(config, "model", str),
         family=_field(config, "family", str),

@@ -90,6 +90,7 @@ class Predictor:
                 self._foreground -= 1
                 self._foreground_done.notify_all()
         upscaler = MaskUpscaler(image.shape[:2], self.model.prompt_frame, self.model.low_res_size)
+        self.engine.prepare(embedding)  # click-independent decoder work, once per image
         with self._state_lock:
             self._embedding_value = embedding
             self._upscaler = upscaler
