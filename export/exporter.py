@@ -12,7 +12,7 @@ import torch
 from edgemask import __version__
 from edgemask.export.checkpoint import build_model, load_state_dict
 from edgemask.export.download import file_sha256
-from edgemask.export.graphs import DecoderGraph, EncoderGraph
+from edgemask.export.graphs import DecoderGraph, EncoderGraph, chunk_global_attention
 from edgemask.export.precision import to_fp16, to_int8
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
 
@@ -73,6 +73,8 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
 
 
 def _export_encoder(model, spec: ModelSpec, path: Path, opset: int) -> None:
+    if spec.family == "sam":
+        chunk_global_attention(model.image_encoder)
     graph = EncoderGraph(model.image_encoder, SAM_MEAN, SAM_STD).eval()
     s = spec.encoder_size
     dummy = torch.rand(s, s, 3) * 255

@@ -48,3 +48,38 @@ class DecoderGraph(SamOnnxModel):
             dense_prompt_embeddings=dense_embedding,
         )
         return scores, masks
+
+
+class HeadChunkedAttention(nn.Module):
+    """SAM's global attention computed a few heads at a time: the same maths as
+    `segment_anything.modeling.image_encoder.Attention`, but the 4096x4096 attention matrices of one
+    chunk are freed before the next, so onnxruntime's peak memory for ViT-B drops by gigabytes."""
+
+    def __init__(self, attn: nn.Module, heads_per_chunk: int = 1) -> None:
+        super().__init__()
+        self.attn = attn
+        self.heads_per_chunk = heads_per_chunk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
+
+        a = self.attn
+        b, h, w, _ = x.shape
+        qkv = a.qkv(x).reshape(b, h * w, 3, a.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(3, b * a.num_heads, h * w, -1).unbind(0)
+        outputs = []
+        for i in range(0, b * a.num_heads, self.heads_per_chunk):
+            qi, ki, vi = (t[i:i + self.heads_per_chunk] for t in (q, k, v))
+            scores = (qi * a.scale) @ ki.transpose(-2, -1)
+            if a.use_rel_pos:
+                scores = add_decomposed_rel_pos(scores, qi, a.rel_pos_h, a.rel_pos_w, (h, w), (h, w))
+            outputs.append(scores.softmax(dim=-1) @ vi)
+        x = torch.cat(outputs).view(b, a.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
+        return a.proj(x)
+
+
+def chunk_global_attention(image_encoder: nn.Module, heads_per_chunk: int = 1) -> None:
+    """Swap the global-attention blocks of a SAM ViT encoder for HeadChunkedAttention, in place."""
+    for block in getattr(image_encoder, "blocks", []):
+        if getattr(block, "window_size", None) == 0 and not isinstance(block.attn, HeadChunkedAttention):
+            block.attn = HeadChunkedAttention(block.attn, heads_per_chunk)
