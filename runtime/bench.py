@@ -113,41 +113,66 @@ def bench_runtime(model_dir, device: str = "auto", image: Optional[np.ndarray] =
     return results
 
 
-def bench_torch(name: str, checkpoint, image: np.ndarray, encoder_runs: int = 3, click_runs: int = 10,
-                threads: Optional[int] = None, log=print) -> dict:
-    """Times the official PyTorch predictor (eager, CPU) on the same image and prompts."""
+def bench_torch(model_dir, checkpoint, image: np.ndarray, device: str = "auto", encoder_runs: int = 3,
+                click_runs: int = 10, threads: Optional[int] = None, log=print) -> dict:
+    """Times the official PyTorch predictor (eager, CPU) against ours on the same image and prompts.
+
+    Runs alternate between the two (torch, ours, torch, ours, ...) so that a busy machine slows
+    both alike; the ratios come from these interleaved runs.
+    """
     import torch
 
     from edgemask.export.checkpoint import build_model, load_state_dict
     from edgemask.export.registry import get_spec
-    from edgemask.runtime.providers import physical_cores
+    from edgemask.runtime.predictor import Predictor
+    from edgemask.runtime.shapes import mask_to_polygons
 
-    torch.set_num_threads(threads or physical_cores())
-    spec = get_spec(name)
+    n_threads = _threads(threads)
+    torch.set_num_threads(n_threads)
+    ours = Predictor(model_dir, device=device, cache=False, threads=threads)
+    spec = get_spec(ours.model.name)
     model = build_model(spec, load_state_dict(Path(checkpoint))).eval()
     if spec.family == "sam":
         from segment_anything import SamPredictor
 
-        predictor = SamPredictor(model)
+        official = SamPredictor(model)
     else:
         from efficientsam.models.efficientvit.sam import EfficientViTSamPredictor
 
-        predictor = EfficientViTSamPredictor(model)
-    log(f"benchmarking the official PyTorch {torch.__version__} predictor ...")
+        official = EfficientViTSamPredictor(model)
+    log(f"benchmarking the official PyTorch {torch.__version__} predictor, interleaved with ours ...")
     h, w = image.shape[:2]
+    click = prompts(h, w)["1 point"]
+
+    def torch_click():
+        masks, scores, _ = official.predict(**click)
+        mask_to_polygons(masks[int(np.argmax(scores))])
+
+    def our_click():
+        mask, _, _ = ours.predict_mask(**click)
+        mask_to_polygons(mask)
+
+    pairs = {"encoder": ((lambda: official.set_image(image)), (lambda: ours.set_image(image)), encoder_runs)}
+    for pname, kw in prompts(h, w).items():
+        pairs[f"predict {pname}"] = ((lambda kw=kw: official.predict(**kw)), (lambda kw=kw: ours.predict(**kw)),
+                                     click_runs)
+    pairs["click end-to-end"] = (torch_click, our_click, click_runs)
     out = {"torch": torch.__version__}
     with torch.inference_mode():
-        out["encoder"] = timed(lambda: predictor.set_image(image), encoder_runs)
-        for pname, kw in prompts(h, w).items():
-            out[f"predict {pname}"] = timed(lambda: predictor.predict(**kw), click_runs, 2)
-
-        def click():
-            masks, scores, _ = predictor.predict(**prompts(h, w)["1 point"])
-            from edgemask.runtime.shapes import mask_to_polygons
-
-            mask_to_polygons(masks[int(np.argmax(scores))])
-
-        out["click end-to-end"] = timed(click, click_runs, 2)
+        official.set_image(image)
+        ours.set_image(image)
+        for key, (theirs_fn, ours_fn, runs) in pairs.items():
+            times = {"torch": [], "ours": []}
+            for fn in (theirs_fn, ours_fn):
+                fn()  # warm-up
+            for _ in range(runs):
+                for side, fn in (("torch", theirs_fn), ("ours", ours_fn)):
+                    t0 = time.perf_counter()
+                    fn()
+                    times[side].append((time.perf_counter() - t0) * 1000)
+            out[key] = {"median_ms": float(np.median(times["torch"])), "p90_ms": float(np.percentile(times["torch"], 90)),
+                        "ours_median_ms": float(np.median(times["ours"])), "runs": runs}
+    ours.close()
     return out
 
 
@@ -175,14 +200,14 @@ def format_table(r: dict) -> str:
     lines = [f"{r['model']} ({r['precision']}) on {r['device']}, {r['threads']} threads, image {w}x{h}"]
     head = f"{'':34s}{'median ms':>10s}{'p90 ms':>9s}"
     if t:
-        head += f"{'torch ms':>10s}{'speed-up':>9s}"
+        head += f"{'torch ms':>10s}{'speed-up':>9s}  (speed-up from interleaved runs)"
     lines.append(head)
     for label, key, tkey in ROWS:
         row = r[key]
         line = f"{label:34s}{row['median_ms']:10.1f}{row['p90_ms']:9.1f}"
         if t and tkey and tkey in t:
-            tm = t[tkey]["median_ms"]
-            line += f"{tm:10.1f}{tm / row['median_ms']:8.2f}x"
+            tm, om = t[tkey]["median_ms"], t[tkey]["ours_median_ms"]
+            line += f"{tm:10.1f}{tm / om:8.2f}x"
         lines.append(line)
     lines.append(f"{'RSS after the runs (whole process)':34s}{r['rss_mb']:10.0f} MB")
     lines.append(f"{'peak RSS (before any torch run)':34s}{r['peak_rss_mb']:10.0f} MB")

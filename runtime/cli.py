@@ -141,7 +141,7 @@ def _bench(args) -> int:
             raise UserError(f"checkpoint {args.checkpoint} does not exist")
         else:
             img = image if image is not None else bench.synthetic_photo()
-            results["torch"] = bench.bench_torch(results["model"], args.checkpoint, img,
+            results["torch"] = bench.bench_torch(args.model, args.checkpoint, img, args.device,
                                                  max(1, min(args.encoder_runs, 3)), max(1, min(args.click_runs, 10)),
                                                  args.threads)
     print(bench.format_table(results))

@@ -98,3 +98,16 @@ def test_doctor_lists_providers_models_and_cache(tiny_model, tmp_path, capsys):
     assert main(["doctor", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["models"][0]["status"] == "ok" and info["cpu"]["threads"] >= 1
+
+
+@pytest.mark.slow
+def test_bench_side_by_side_with_pytorch(exported_model, random_checkpoint, tmp_path, capsys):
+    pytest.importorskip("torch")
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(exported_model("efficientvit-sam-l0")), "--checkpoint",
+                 str(random_checkpoint("efficientvit-sam-l0")), "--encoder-runs", "1", "--click-runs", "2",
+                 "--json", str(report)]) == 0
+    assert "speed-up" in capsys.readouterr().out
+    torch_part = json.loads(report.read_text())["torch"]
+    for key in ("encoder", "predict 1 point", "click end-to-end"):
+        assert torch_part[key]["median_ms"] > 0 and torch_part[key]["ours_median_ms"] > 0
