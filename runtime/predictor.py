@@ -222,14 +222,20 @@ class Predictor:
                 host = self.cache.get(key)
                 if host is not None:
                     return (self.engine.to_device(host) if foreground else Embedding(host)), True
+            host = None
             with self._inflight_lock:
                 if not foreground:  # let interactive set_image calls go first
                     self._foreground_done.wait_for(lambda: self._foreground == 0)
                 event = self._inflight.get(key) if self.cache is not None else None
                 owner = event is None
-                if owner:
+                if owner and self.cache is not None:
+                    # an owner puts into the cache before it leaves _inflight: check again
+                    host = self.cache.get(key)
+                if owner and host is None:
                     event = threading.Event()
                     self._inflight[key] = event
+            if host is not None:
+                return (self.engine.to_device(host) if foreground else Embedding(host)), True
             if not owner:
                 event.wait()
                 continue  # the owner put it in the cache (or failed: then we try ourselves)
