@@ -36,7 +36,7 @@ def register(sub) -> None:
         epilog="example: edgemask segment photo.jpg --model ~/.cache/edgemask/models/efficientvit-sam-l0-fp32 "
         "--point 320,240 --point 100,80,0 --out mask.png --polygons mask.json")
     s.add_argument("image", metavar="IMAGE", type=Path)
-    s.add_argument("--model", required=True, metavar="DIR", type=Path, help="model folder (edgemask export)")
+    s.add_argument("--model", required=True, metavar="DIR", type=Path, help="model folder (edgemask export), or the name of one in the models cache")
     s.add_argument("--point", type=_point, action="append", default=[], metavar="X,Y[,LABEL]",
                    help="a prompt point in image pixels; LABEL 1 (default) includes, 0 excludes; repeatable")
     s.add_argument("--box", type=_box, metavar="X0,Y0,X1,Y1", help="a box prompt in image pixels")
@@ -80,9 +80,19 @@ def _load_image(path: Path):
         raise UserError(f"cannot read {path} as an image ({exc})") from None
 
 
+def _model_dir(model: Path) -> Path:
+    """A model folder path, or the name of a folder in the models cache (edgemask.paths.models_dir())."""
+    from edgemask import paths
+
+    if not model.exists() and len(model.parts) == 1 and (paths.models_dir() / model).is_dir():
+        return paths.models_dir() / model
+    return model
+
+
 def _predictor(model: Path, device: str, **kw):
     from edgemask.runtime.predictor import Predictor
 
+    model = _model_dir(model)
     try:
         return Predictor(model, device=device, **kw)
     except (FileNotFoundError, ValueError) as exc:
@@ -131,6 +141,7 @@ def _bench(args) -> int:
         raise UserError("--encoder-runs and --click-runs must be at least 1")
     image = _load_image(args.image) if args.image else None
     _predictor(args.model, "cpu", cache=False).close()  # clear errors for a bad folder, before timing
+    args.model = _model_dir(args.model)
     results = bench.bench_runtime(args.model, args.device, image, args.encoder_runs, args.click_runs, args.threads)
     if args.checkpoint:
         import importlib.util

@@ -111,3 +111,12 @@ def test_bench_side_by_side_with_pytorch(exported_model, random_checkpoint, tmp_
     torch_part = json.loads(report.read_text())["torch"]
     for key in ("encoder", "predict 1 point", "click end-to-end"):
         assert torch_part[key]["median_ms"] > 0 and torch_part[key]["ours_median_ms"] > 0
+
+
+def test_model_can_be_named_from_the_models_cache(tiny_model, image_file, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_model, tmp_path / "home" / "models" / "tiny-fp32")
+    out = tmp_path / "mask.png"
+    assert main(["segment", str(image_file), "--model", "tiny-fp32", "--point", "40,30", "--out", str(out)]) == 0
+    assert out.is_file()
