@@ -1,4 +1,4 @@
-"""Measures graph-level levers for the per-click decoder (a proposal for the exporter, not used at run time).
+"""Measures graph-level levers for the decoder and encoder (proposals for the exporter, not used at run time).
 
 Rewrites a decoder.onnx so that each ConvTranspose with kernel 2, stride 2 (SAM's output upscaling)
 becomes a 1x1 Conv to 4x the channels + DepthToSpace(CRD) + bias, checks that the outputs agree,
@@ -75,7 +75,12 @@ def main():
     ap.add_argument("--split", action="store_true", help="time the per-image / per-click split instead")
     ap.add_argument("--write-split", action="store_true",
                     help="add the per-image / per-click decoder split to MODEL_DIR (the runtime uses it)")
+    ap.add_argument("--encoder", action="store_true",
+                    help="time encoder rewrites (FastGelu fusion, bicubic Resize as MatMuls) instead")
     args = ap.parse_args()
+    if args.encoder:
+        time_encoder(args.model_dir, args.runs)
+        return
     if args.write_split:
         write_split(args.model_dir)
         return
@@ -207,6 +212,90 @@ def write_split(model_dir) -> None:
     meta["decoder"]["split"] = {"image_file": "decoder_image.onnx", "click_file": "decoder_click.onnx",
                                 "tensors": frontier}
     (folder / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+
+def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix of torch's bicubic (align_corners=False) 1-D resize, from one-hot inputs."""
+    import torch
+    import torch.nn.functional as F
+
+    eye = torch.eye(n_in).reshape(n_in, 1, 1, n_in)
+    return F.interpolate(eye, size=(1, n_out), mode="bicubic", align_corners=False).reshape(n_in, n_out).T.numpy()
+
+
+def encoder_rewrites(model, resize_inputs: dict):
+    """In place: FastGelu fusion of the tanh-GELU pattern, and cubic Resize nodes with a static input
+    (resize_inputs: tensor name -> shape) -> two MatMuls with fixed interpolation matrices."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnxruntime.transformers.fusion_fastgelu import FusionFastGelu
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    om = OnnxModel(model)
+    FusionFastGelu(om).apply()
+    om.prune_graph()
+    om.topological_sort()
+    model = om.model
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    out_size = {}
+    for node in model.graph.node:
+        if node.op_type == "Resize" and node.input[0] in resize_inputs:
+            out_size[node.name] = None
+    nodes, replaced = [], 0
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "Resize" or node.input[0] not in resize_inputs or attrs.get("mode") != b"cubic":
+            nodes.append(node)
+            continue
+        _, _, h, w = resize_inputs[node.input[0]]
+        oh, ow = 64, 64  # SamNeck upsamples every input to the 64x64 embedding grid
+        name = node.name
+        a_w = resize_matrix(w, ow).T.astype(np.float32)  # w x ow
+        a_h = resize_matrix(h, oh).astype(np.float32)  # oh x h
+        model.graph.initializer.extend([numpy_helper.from_array(a_w, name + "_aw"),
+                                        numpy_helper.from_array(a_h, name + "_ah")])
+        nodes.append(helper.make_node("MatMul", [node.input[0], name + "_aw"], [name + "_rows"], name=name + "_mw"))
+        nodes.append(helper.make_node("MatMul", [name + "_ah", name + "_rows"], [node.output[0]], name=name + "_mh"))
+        replaced += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model, replaced
+
+
+def time_encoder(model_dir: str, runs: int):
+    import onnx
+    import onnxruntime as ort
+
+    from edgemask.runtime.providers import session_options
+
+    path = f"{model_dir}/encoder.onnx"
+    model = onnx.load(path)
+    resize_in = [n.input[0] for n in model.graph.node if n.op_type == "Resize"]
+    probe = onnx.load(path)
+    for name in resize_in:
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    so = session_options("cpu", spinning=False, mem_pattern=False)
+    s = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(0, 255, s.get_inputs()[0].shape).astype(np.float32)
+    shapes = {n: v.shape for n, v in zip(resize_in, s.run(resize_in, {"image": x}))}
+    del s, probe
+    new, n = encoder_rewrites(model, shapes)
+    sessions = {"exported": ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]),
+                f"FastGelu + Resize->MatMul ({n})": ort.InferenceSession(new.SerializeToString(), so,
+                                                                         providers=["CPUExecutionProvider"])}
+    outs = [sess.run(None, {"image": x})[0] for sess in sessions.values()]
+    print(f"max |embedding diff| {np.abs(outs[0] - outs[1]).max():.3g} (scale {np.abs(outs[0]).max():.3g})")
+    times = {k: [] for k in sessions}
+    for _ in range(runs):
+        for k, sess in sessions.items():
+            t0 = time.perf_counter()
+            sess.run(None, {"image": x})
+            times[k].append((time.perf_counter() - t0) * 1000)
+    for k, t in times.items():
+        print(f"{k:45s} median {np.median(t):7.1f} ms  min {np.min(t):7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -132,8 +132,9 @@ class Engine:
         """Runs the decoder: coords [1,N,2] / labels [1,N] in the prompt frame -> (iou [4], low-res logits [4,256,256])."""
         size = self.model.low_res_size
         if mask_input is None:
-            mask = np.zeros((1, 1, size, size), np.float32)
-            has_mask = np.zeros(1, np.float32)
+            if getattr(self, "_no_mask", None) is None:
+                self._no_mask = (np.zeros((1, 1, size, size), np.float32), np.zeros(1, np.float32))
+            mask, has_mask = self._no_mask
         else:
             mask = np.ascontiguousarray(mask_input, dtype=np.float32).reshape(1, 1, size, size)
             has_mask = np.ones(1, np.float32)
