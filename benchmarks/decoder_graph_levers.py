@@ -73,16 +73,12 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--save")
     ap.add_argument("--split", action="store_true", help="time the per-image / per-click split instead")
-    ap.add_argument("--write-split", action="store_true",
-                    help="add the per-image / per-click decoder split to MODEL_DIR (the runtime uses it)")
     ap.add_argument("--encoder", action="store_true",
                     help="time encoder rewrites (FastGelu fusion, bicubic Resize as MatMuls) instead")
     args = ap.parse_args()
     if args.encoder:
         time_encoder(args.model_dir, args.runs)
         return
-    if args.write_split:
-        write_split(args.model_dir)
         return
     if args.split:
         time_split(args.model_dir, args.runs)
@@ -116,54 +112,13 @@ def main():
 
 
 
-def split_per_image(model, prompt_inputs=("point_coords", "point_labels")):
-    """No-mask-input decoder split into (per-image graph, per-click graph), exactly.
-
-    mask_input / has_mask_input become zero constants (the common case: no refine), so every node
-    that does not depend on the prompt points depends only on the image embedding (or on
-    constants) and can run once per image. Returns (image_model, click_model, frontier names).
-    """
-    import onnx
-    from onnx import numpy_helper
-    from onnx.utils import Extractor
-
-    model = onnx.shape_inference.infer_shapes(model)
-    fixed = {"mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}
-    keep = [i for i in model.graph.input if i.name not in fixed]
-    del model.graph.input[:]
-    model.graph.input.extend(keep)
-    for name, value in fixed.items():
-        model.graph.initializer.append(numpy_helper.from_array(value, name))
-    # repeat_interleave(image_embeddings, n_tokens_batches) exports as Tile with repeats computed
-    # from the prompt tensor's shape; the batch is always 1, so the repeats are all 1
-    from onnx import helper
-
-    for i, node in enumerate(model.graph.node):
-        if node.op_type == "Tile":
-            model.graph.node[i].CopyFrom(helper.make_node("Identity", [node.input[0]], list(node.output),
-                                                          name=node.name + "_identity"))
-    tainted = set(prompt_inputs)
-    image_dep = {"image_embeddings"}
-    for node in model.graph.node:  # nodes are topologically sorted
-        if any(i in tainted for i in node.input):
-            tainted.update(node.output)
-        elif any(i in image_dep for i in node.input):
-            image_dep.update(node.output)
-    frontier = []
-    for node in model.graph.node:
-        if any(i in tainted for i in node.input):
-            frontier += [i for i in node.input if i in image_dep and i not in frontier]
-    outputs = [o.name for o in model.graph.output]
-    image_model = Extractor(model).extract_model(["image_embeddings"], frontier)
-    click_model = Extractor(model).extract_model(frontier + list(prompt_inputs), outputs)
-    return image_model, click_model, frontier
-
-
 def time_split(model_dir: str, runs: int):
     import onnx
     import onnxruntime as ort
 
     from edgemask.runtime.providers import session_options
+
+    from edgemask.export.decoder_split import split_per_image
 
     image_model, click_model, frontier = split_per_image(onnx.load(f"{model_dir}/decoder.onnx"))
     so = session_options("cpu")
@@ -190,28 +145,6 @@ def time_split(model_dir: str, runs: int):
             times[k].append((time.perf_counter() - t0) * 1000)
     for k, t in times.items():
         print(f"{k:45s} median {np.median(t):6.1f} ms  min {np.min(t):6.1f} ms")
-
-
-
-def write_split(model_dir) -> None:
-    """Adds decoder_image.onnx + decoder_click.onnx to a model folder and records them in model.json
-    (decoder.split and files), which the runtime then uses for clicks without mask input."""
-    import hashlib
-    import json
-    from pathlib import Path
-
-    import onnx
-
-    folder = Path(model_dir)
-    image_model, click_model, frontier = split_per_image(onnx.load(str(folder / "decoder.onnx")))
-    meta = json.loads((folder / "model.json").read_text())
-    for name, part in (("decoder_image.onnx", image_model), ("decoder_click.onnx", click_model)):
-        onnx.save_model(part, str(folder / name))
-        data = (folder / name).read_bytes()
-        meta["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    meta["decoder"]["split"] = {"image_file": "decoder_image.onnx", "click_file": "decoder_click.onnx",
-                                "tensors": frontier}
-    (folder / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 

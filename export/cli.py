@@ -28,7 +28,8 @@ def register(sub) -> None:
                    help="checkpoint file (default: the one `edgemask models download MODEL` fetched)")
     p.add_argument("--out", type=Path, help="output folder (default: the model cache, MODEL-PRECISION)")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=int, default=20,
+                   help="ONNX opset (default 20; use 17 for TensorRT 8.x, e.g. JetPack 5, which lacks the Gelu op)")
     p.set_defaults(func=_export)
 
     m = sub.add_parser("models", help="download official checkpoints, list models",

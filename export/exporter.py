@@ -11,13 +11,14 @@ import torch
 
 from edgemask import __version__
 from edgemask.export.checkpoint import build_model, load_state_dict
+from edgemask.export.decoder_split import write_split
 from edgemask.export.download import file_sha256
-from edgemask.export.graphs import DecoderGraph, EncoderGraph, chunk_global_attention
+from edgemask.export.graphs import DecoderGraph, EncoderGraph, chunk_global_attention, matrix_upsampling
 from edgemask.export.precision import to_fp16, to_int8
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
 
 PRECISIONS = ("fp32", "fp16", "int8")
-DEFAULT_OPSET = 17
+DEFAULT_OPSET = 20  # Gelu is one op from opset 20: EfficientViT encoders run 1.5-2x faster on CPU
 MIN_OPSET = 16  # GridSample-free graphs, but LayerNorm folding and Resize semantics want >= 16
 
 
@@ -61,7 +62,9 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
             else:
                 progress(f"quantising {part} to int8")
                 to_int8(src, dst, part)
-        manifest = _manifest(spec, precision, opset, checkpoint, final)
+        progress("splitting the decoder into per-image and per-click parts")
+        split = write_split(final)
+        manifest = _manifest(spec, precision, opset, checkpoint, final, split)
         (final / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -73,10 +76,12 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
 
 
 def _export_encoder(model, spec: ModelSpec, path: Path, opset: int) -> None:
+    s = spec.encoder_size
     if spec.family == "sam":
         chunk_global_attention(model.image_encoder)
+    else:
+        matrix_upsampling(model.image_encoder, torch.zeros(1, 3, s, s))
     graph = EncoderGraph(model.image_encoder, SAM_MEAN, SAM_STD).eval()
-    s = spec.encoder_size
     dummy = torch.rand(s, s, 3) * 255
     _onnx_export(graph, (dummy,), path, opset, ["image"], ["image_embeddings"], None)
 
@@ -121,7 +126,7 @@ def _onnx_export(graph, args, path: Path, opset, input_names, output_names, dyna
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path) -> dict:
+def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path, split: dict) -> dict:
     return {
         "format": "edgemask-model/1",
         "model": spec.name,
@@ -136,12 +141,12 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, fol
         },
         "decoder": {
             "file": "decoder.onnx", "prompt_frame": spec.prompt_frame, "low_res_size": 256,
-            "single_mask_index": 0, "multimask_indices": [1, 2, 3],
+            "single_mask_index": 0, "multimask_indices": [1, 2, 3], "split": split,
         },
         "checkpoint": {"file": checkpoint.name, "sha256": file_sha256(checkpoint)},
         "files": {
             f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
-            for f in sorted(folder.iterdir()) if f.name.startswith(("encoder.onnx", "decoder.onnx"))
+            for f in sorted(folder.iterdir()) if f.name.startswith(("encoder", "decoder"))
         },
         "edgemask_version": __version__,
     }

@@ -50,8 +50,19 @@ def to_int8(src: Path, dst: Path, part: str) -> None:
         weight_type=QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=INT8_OPS[part],
+        nodes_to_exclude=_interpolation_matmuls(src),
         use_external_data_format=src.stat().st_size > 1_800_000_000,
     )
+
+
+def _interpolation_matmuls(src: Path) -> list:
+    """MatMul nodes that apply graphs.MatrixResize's interpolation matrices: they are resizes, not
+    learned weights, and quantising them only adds error."""
+    import onnx
+
+    model = onnx.load(str(src), load_external_data=False)
+    matrices = {i.name for i in model.graph.initializer if i.name.endswith((".rows", ".cols_t"))}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and matrices & set(n.input)]
 
 
 def _save(model, dst: Path) -> None:

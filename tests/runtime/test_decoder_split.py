@@ -1,7 +1,8 @@
-"""A decoder split into a per-image and a per-click part (benchmarks/decoder_graph_levers.py
-write_split; recorded in model.json decoder.split) gives the same masks as the whole decoder."""
+"""A decoder split into a per-image and a per-click part (edgemask.export.decoder_split; recorded in
+model.json decoder.split, which every export writes) gives the same masks as the whole decoder."""
 
-import importlib.util
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -12,14 +13,27 @@ from edgemask.runtime import Predictor
 from synthetic import synthetic_image
 
 pytest.importorskip("onnx")
-_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "decoder_graph_levers.py"
 
 
-def write_split(folder):
-    spec = importlib.util.spec_from_file_location("decoder_graph_levers", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.write_split(folder)
+def write_split(folder: Path) -> None:
+    """Adds the split to a folder without one and records it in model.json."""
+    from edgemask.export.decoder_split import write_split as write_parts
+
+    meta = json.loads((folder / "model.json").read_text())
+    meta["decoder"]["split"] = write_parts(folder)
+    for name in ("decoder_image.onnx", "decoder_click.onnx"):
+        data = (folder / name).read_bytes()
+        meta["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "model.json").write_text(json.dumps(meta))
+
+
+def without_split(folder: Path, dest: Path) -> Path:
+    """A copy of an exported folder whose model.json names no split: the whole decoder runs."""
+    shutil.copytree(folder, dest)
+    meta = json.loads((dest / "model.json").read_text())
+    meta["decoder"].pop("split", None)
+    (dest / "model.json").write_text(json.dumps(meta))
+    return dest
 
 
 def prompts(h, w):
@@ -31,10 +45,7 @@ def prompts(h, w):
     ]
 
 
-def compare(whole_dir, tmp_path, h, w, rel):
-    split_dir = tmp_path / "split"
-    shutil.copytree(whole_dir, split_dir)
-    write_split(split_dir)
+def compare(whole_dir, split_dir, h, w, rel):
     whole = Predictor(whole_dir, device="cpu", cache=False)
     split = Predictor(split_dir, device="cpu", cache=False)
     assert split.engine.split is not None and whole.engine.split is None
@@ -53,12 +64,17 @@ def compare(whole_dir, tmp_path, h, w, rel):
 
 
 def test_split_decoder_matches_whole_decoder_on_tiny_model(tiny_model, tmp_path):
-    compare(tiny_model, tmp_path, 50, 70, 1e-6)
+    split_dir = tmp_path / "split"
+    shutil.copytree(tiny_model, split_dir)
+    write_split(split_dir)
+    compare(tiny_model, split_dir, 50, 70, 1e-6)
 
 
 @pytest.mark.slow
-def test_split_decoder_matches_whole_decoder_on_real_export(exported_model, tmp_path):
-    compare(exported_model("efficientvit-sam-l0"), tmp_path, 333, 517, 1e-5)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_split_decoder_matches_whole_decoder_on_real_export(exported_model, tmp_path, precision):
+    exported = exported_model("efficientvit-sam-l0", precision)
+    compare(without_split(exported, tmp_path / "whole"), exported, 333, 517, 1e-5)
 
 
 def test_split_files_must_be_listed(tiny_model, tmp_path):
