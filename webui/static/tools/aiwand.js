@@ -6,13 +6,14 @@ import { state } from '../state.js';
 import { api } from '../api.js';
 import { newId, maskFromDataURL } from '../objects.js';
 import { clampToImage } from './edit.js';
+import { coalesce } from './coalesce.js';
 
 const DRAG_PX = 5;
 const session = newId();   // one per tab
 
 export function createAiWandTool(app) {
   let points = [], box = null, press = null, dragEnd = null;
-  let calls = 0, gen = 0, busy = false, again = false;
+  let calls = 0, gen = 0;
 
   function reset() {
     points = []; box = null; press = null; dragEnd = null; calls = 0; gen++;
@@ -21,9 +22,7 @@ export function createAiWandTool(app) {
     app.view.render();
   }
 
-  async function request() {
-    if (busy) { again = true; return; }
-    busy = true;
+  const request = coalesce(async () => {
     const myGen = gen, name = state.imageName;
     try {
       app.setToolInfo('predicting...');
@@ -40,11 +39,8 @@ export function createAiWandTool(app) {
     } catch (e) {
       app.setToolInfo('');
       app.flash(e.message);
-    } finally {
-      busy = false;
-      if (again) { again = false; request(); }
     }
-  }
+  });
 
   return {
     name: 'aiwand',

@@ -5,10 +5,11 @@
 import { state } from '../state.js';
 import { api } from '../api.js';
 import { maskFromDataURL } from '../objects.js';
+import { coalesce } from './coalesce.js';
 
 export function createWandTool(app) {
   let seed = null, hold = null, tol = 32;
-  let gen = 0, busy = false, again = false;
+  let gen = 0;
 
   function reset() {
     seed = null; hold = null; gen++;
@@ -17,9 +18,7 @@ export function createWandTool(app) {
     app.view.render();
   }
 
-  async function request() {
-    if (busy) { again = true; return; }
-    busy = true;
+  const request = coalesce(async () => {
     const myGen = gen, name = state.imageName, [x, y] = seed, t = tol;
     try {
       const r = await api.wand(name, x, y, t);
@@ -30,11 +29,8 @@ export function createWandTool(app) {
       app.view.render();
     } catch (e) {
       app.flash(e.message);
-    } finally {
-      busy = false;
-      if (again) { again = false; request(); }
     }
-  }
+  });
 
   return {
     name: 'wand',
