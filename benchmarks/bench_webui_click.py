@@ -79,6 +79,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests first (default 3)")
     parser.add_argument("--device", default="auto", help="runtime device (default auto)")
     parser.add_argument("--http", action="store_true", help="real HTTP through waitress instead of the test client")
+    parser.add_argument("--pause", type=float, default=0.15,
+                        help="seconds between requests, as a person clicks (default 0.15; 0 = back to back, "
+                        "where onnxruntime threads still spinning from the previous request slow the next)")
     args = parser.parse_args(argv)
 
     home = tempfile.mkdtemp(prefix="edgemask-bench-")
@@ -136,8 +139,10 @@ def main(argv=None) -> int:
             wall, server = [], []
             for i in range(args.n):
                 if refine:  # the refinement follows a click in the same session
+                    time.sleep(args.pause)
                     client.post(f"/api/images/{name}/predict", click_body(i, False))
                 body = click_body(i, refine)
+                time.sleep(args.pause)
                 t = time.perf_counter()
                 answer = client.post(f"/api/images/{name}/predict", body)
                 wall.append((time.perf_counter() - t) * 1000)

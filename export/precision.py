@@ -1,5 +1,6 @@
 """Post-export precision conversions: fp16 for GPUs, int8 (dynamic quantisation) for CPUs."""
 
+import shutil
 from pathlib import Path
 
 # Which ops dynamic int8 quantisation rewrites, per network. MatMul/Gemm carry the attention and
@@ -44,15 +45,28 @@ def to_int8(src: Path, dst: Path, part: str) -> None:
     """Dynamic int8 quantisation of the weights of `part` ("encoder" or "decoder")."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    excluded = _interpolation_matmuls(src)
+    if not _has_weights_to_quantize(src, INT8_OPS[part], excluded):
+        # EfficientViT's encoders are convolutional: nothing to quantise, keep the fp32 graph as is
+        shutil.copyfile(src, dst)
+        return
     quantize_dynamic(
         str(src),
         str(dst),
         weight_type=QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=INT8_OPS[part],
-        nodes_to_exclude=_interpolation_matmuls(src),
+        nodes_to_exclude=excluded,
         use_external_data_format=src.stat().st_size > 1_800_000_000,
     )
+
+
+def _has_weights_to_quantize(src: Path, op_types, excluded) -> bool:
+    import onnx
+
+    model = onnx.load(str(src), load_external_data=False)
+    weights = {i.name for i in model.graph.initializer}
+    return any(n.op_type in op_types and n.name not in excluded and weights & set(n.input) for n in model.graph.node)
 
 
 def _interpolation_matmuls(src: Path) -> list:

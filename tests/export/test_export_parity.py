@@ -12,7 +12,7 @@ import torch
 from reference_pipeline import close_relative, contract_input, decoder_feeds, sessions
 from synthetic import IMAGE_SHAPES, synthetic_image
 
-MODELS = ["efficientvit-sam-l0", "sam-vit-b"]
+MODELS = ["efficientvit-sam-l0", "efficientvit-sam-xl0", "sam-vit-b"]
 
 
 @pytest.mark.parametrize("name", MODELS)
