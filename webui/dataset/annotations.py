@@ -196,3 +196,19 @@ def image_name_for(mask_path: PurePosixPath, images_root: Path) -> str:
             if candidate.is_file() and candidate.stem == mask_path.stem:
                 return str(mask_path.with_name(candidate.name))
     return str(mask_path)
+
+
+def import_mask_folder(path: Path, labels: list[Label], read_classes) -> list[ImageAnnotations]:
+    """The images of a `masks/` folder of PNGs (index-png, color-png): `read_classes(file)` gives a
+    file's HxW class map; one mask object per class present."""
+    masks_dir = path / "masks"
+    if not masks_dir.is_dir():
+        raise ValueError(f"{path} has no masks/ folder")
+    images = []
+    for mask_file in sorted(masks_dir.rglob("*.png")):
+        rel = PurePosixPath(mask_file.relative_to(masks_dir).as_posix())
+        classes = read_classes(mask_file)
+        h, w = classes.shape
+        objects = objects_from_class_map(classes, labels, str(mask_file))
+        images.append(ImageAnnotations(image_name_for(rel, path / "images"), w, h, objects))
+    return images

@@ -6,7 +6,7 @@ Unannotated pixels are black. On import a colour shared by several labels (or by
 and the black background, as SUIM's waterbody) reads as the first of them.
 """
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -16,8 +16,7 @@ from edgemask.webui.labels import Label, format_labels, load_labels
 from .annotations import (
     ImageAnnotations,
     copy_images,
-    image_name_for,
-    objects_from_class_map,
+    import_mask_folder,
     output_paths,
     palette,
     rasterize,
@@ -57,14 +56,5 @@ def colors_to_classes(rgb: np.ndarray, colors: list[tuple[int, int, int]], where
 def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
     labels = load_labels(path / "labels.txt")
     colors = [(0, 0, 0)] + [label.color for label in labels]
-    masks_dir = path / "masks"
-    if not masks_dir.is_dir():
-        raise ValueError(f"{path} has no masks/ folder")
-    images = []
-    for mask_file in sorted(masks_dir.rglob("*.png")):
-        rel = PurePosixPath(mask_file.relative_to(masks_dir).as_posix())
-        classes = colors_to_classes(read_png(mask_file, color=True), colors, str(mask_file))
-        h, w = classes.shape
-        objects = objects_from_class_map(classes, labels, str(mask_file))
-        images.append(ImageAnnotations(image_name_for(rel, path / "images"), w, h, objects))
-    return labels, images
+    return labels, import_mask_folder(
+        path, labels, lambda f: colors_to_classes(read_png(f, color=True), colors, str(f)))

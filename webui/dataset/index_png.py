@@ -4,7 +4,7 @@ Layout: ``labels.txt`` (line i = name of class i, line 0 ``background``),
 ``masks/<image path with .png>``, and ``images/<image path>`` when images are included.
 """
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Optional
 
 from edgemask.webui.labels import Label, format_labels, load_labels
@@ -12,8 +12,7 @@ from edgemask.webui.labels import Label, format_labels, load_labels
 from .annotations import (
     ImageAnnotations,
     copy_images,
-    image_name_for,
-    objects_from_class_map,
+    import_mask_folder,
     output_paths,
     rasterize,
     read_png,
@@ -32,16 +31,11 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
 
 def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
     labels = load_labels(path / "labels.txt")
-    masks_dir = path / "masks"
-    if not masks_dir.is_dir():
-        raise ValueError(f"{path} has no masks/ folder")
-    images = []
-    for mask_file in sorted(masks_dir.rglob("*.png")):
-        rel = PurePosixPath(mask_file.relative_to(masks_dir).as_posix())
-        classes = read_png(mask_file, color=False)
-        if classes.dtype.itemsize != 1:
-            raise ValueError(f"{mask_file} must be an 8-bit PNG")
-        h, w = classes.shape
-        objects = objects_from_class_map(classes, labels, str(mask_file))
-        images.append(ImageAnnotations(image_name_for(rel, path / "images"), w, h, objects))
-    return labels, images
+    return labels, import_mask_folder(path, labels, _read_classes)
+
+
+def _read_classes(mask_file: Path):
+    classes = read_png(mask_file, color=False)
+    if classes.dtype.itemsize != 1:
+        raise ValueError(f"{mask_file} must be an 8-bit PNG")
+    return classes
