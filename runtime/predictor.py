@@ -221,7 +221,7 @@ class Predictor:
             if self.cache is not None:
                 host = self.cache.get(key)
                 if host is not None:
-                    return (self.engine.to_device(host) if foreground else Embedding(host)), True
+                    return self._held(host, foreground), True
             host = None
             with self._inflight_lock:
                 if not foreground:  # let interactive set_image calls go first
@@ -235,7 +235,7 @@ class Predictor:
                     event = threading.Event()
                     self._inflight[key] = event
             if host is not None:
-                return (self.engine.to_device(host) if foreground else Embedding(host)), True
+                return self._held(host, foreground), True
             if not owner:
                 event.wait()
                 continue  # the owner put it in the cache (or failed: then we try ourselves)
@@ -246,13 +246,16 @@ class Predictor:
                     self.encoder_runs += 1
                 if self.cache is not None:
                     self.cache.put(key, embedding.host)
-                if not foreground:
-                    embedding = Embedding(embedding.host)  # no device memory held for prefetched images
-                return embedding, False
+                return (embedding if foreground else self._held(embedding.host, False)), False
             finally:
                 with self._inflight_lock:
                     self._inflight.pop(key, None)
                 event.set()
+
+    def _held(self, host: np.ndarray, foreground: bool) -> Embedding:
+        """An embedding as set_image holds it (on the device), or as prefetch does (host only, no
+        device memory held for images not yet open)."""
+        return self.engine.to_device(host) if foreground else Embedding(host)
 
     def _decode(self, point_coords, point_labels, box, mask_input, multimask_output):
         with self._state_lock:
