@@ -102,12 +102,17 @@ def test_import_adds_to_existing_objects_or_replaces(images_dir, tmp_path):
         assert len(store.load("square.png").objects) == 2
 
 
-def test_import_matches_by_file_name_and_refuses_unknown_names(images_dir, tmp_path, capsys):
+def _exported_coco(images_dir, tmp_path):
+    """The filled store exported as COCO: (file, parsed document) for a test to alter and import."""
     _fill_store(images_dir)
     out = tmp_path / "out"
     main(["dataset", "export", str(images_dir), "--format", "coco", "--out", str(out), "--no-images"])
     file = out / "annotations" / "instances_default.json"
-    doc = json.loads(file.read_text())
+    return file, json.loads(file.read_text())
+
+
+def test_import_matches_by_file_name_and_refuses_unknown_names(images_dir, tmp_path, capsys):
+    file, doc = _exported_coco(images_dir, tmp_path)
     for image in doc["images"]:
         image["file_name"] = "elsewhere/" + image["file_name"].rsplit("/", 1)[-1]
     file.write_text(json.dumps(doc))
@@ -128,11 +133,7 @@ def test_import_matches_by_file_name_and_refuses_unknown_names(images_dir, tmp_p
 
 
 def test_import_refuses_wrong_image_size(images_dir, tmp_path, capsys):
-    _fill_store(images_dir)
-    out = tmp_path / "out"
-    main(["dataset", "export", str(images_dir), "--format", "coco", "--out", str(out), "--no-images"])
-    file = out / "annotations" / "instances_default.json"
-    doc = json.loads(file.read_text())
+    file, doc = _exported_coco(images_dir, tmp_path)
     doc["images"] = [i for i in doc["images"] if i["file_name"] == "sub/portrait.jpg"]
     doc["images"][0]["width"] = 41
     doc["annotations"] = []
