@@ -85,17 +85,23 @@ def _body() -> dict:
 # -- images --------------------------------------------------------------------------------
 @bp.get("/images")
 def list_images():
+    from edgemask.webui import imagestatus
+
     ctx = _ctx()
     counts = ctx.store.object_counts()
+    marked = imagestatus.marked(ctx.store)
     out = []
     for name in ctx.folder.names():
         try:
             width, height = ctx.folder.size(name)
         except Exception:  # an unreadable file is not an image we can annotate
             continue
-        out.append({"name": name, "width": width, "height": height, "objects": counts.get(name, 0)})
+        n = counts.get(name, 0)
+        out.append({"name": name, "width": width, "height": height, "objects": n,
+                    "status": imagestatus.effective(marked.get(name), n), "marked": marked.get(name)})
     return jsonify({"images": out, "total": len(out),
-                    "annotated": sum(1 for i in out if i["objects"])})
+                    "annotated": sum(1 for i in out if i["objects"]),
+                    "statuses": imagestatus.counts(i["status"] for i in out)})
 
 
 @bp.get("/images/<path:name>/file")
@@ -178,13 +184,26 @@ def update_label(label_id):
 
 @bp.delete("/labels/<int:label_id>")
 def delete_label(label_id):
+    """?objects=delete deletes the label's objects with it, ?objects=relabel&to=ID moves them."""
+    from edgemask.webui import labeltools
+
+    objects = request.args.get("objects")
+    to = request.args.get("to")
+    if to is not None:
+        try:
+            to = int(to)
+        except ValueError:
+            raise ApiError(400, "\"to\" must be a label id.") from None
     try:
-        _ctx().store.delete_label(label_id)
+        changed = labeltools.delete_label(_ctx().store, label_id, objects, to)
+    except ValueError as exc:
+        raise ApiError(400, objs.sentence(exc)) from None
     except NotFound as exc:
         raise ApiError(404, str(exc)) from None
     except Conflict as exc:
         raise ApiError(409, str(exc)) from None
-    return jsonify({"deleted": label_id, **_labels_json()})
+    return jsonify({"deleted": label_id, "objects": changed["objects"], "images": changed["images"],
+                    **_labels_json()})
 
 
 def _label_name(value) -> str:
@@ -279,7 +298,9 @@ def polygonize():
         mask = shapes.png_data_url_to_mask(raw)
     except ValueError as exc:
         raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
-    return jsonify({"polygons": shapes.mask_to_outer_polygons(mask, tolerance=float(tolerance))})
+    from edgemask.webui.polygonize import polygonize as trace
+
+    return jsonify(trace(mask, float(tolerance)))
 
 
 def _mask_json(mask) -> dict:
@@ -300,11 +321,13 @@ def export(fmt):
     archive = tempfile.TemporaryFile(suffix=".zip")  # deleted when Flask closes it
     try:
         with tempfile.TemporaryDirectory(prefix="edgemask-export-") as tmp:
-            out, _ = transfer.export_store(ctx.store, ctx.folder, fmt, Path(tmp) / fmt, copy_images=False)
+            out, plan, _ = transfer.export_store(ctx.store, ctx.folder, fmt, Path(tmp) / fmt, copy_images=False)
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
                 for path in sorted(out.rglob("*")):
                     if path.is_file():
                         zf.write(path, path.relative_to(out).as_posix())
+                if plan.left_out:
+                    zf.writestr("left-out.txt", "".join(f"{n}\t{r}\n" for n, r in plan.left_out))
     except ValueError as exc:
         archive.close()
         raise ApiError(409, f"The annotations cannot be exported: {objs.sentence(exc)}") from None
@@ -313,5 +336,20 @@ def export(fmt):
         raise
     archive.seek(0)
     stem = ctx.folder.root.name or "dataset"
-    return send_file(archive, mimetype="application/zip", as_attachment=True,
+    resp = send_file(archive, mimetype="application/zip", as_attachment=True,
                      download_name=f"{stem}-{fmt}.zip")
+    resp.headers["X-Edgemask-Exported"] = str(len(plan.exported))
+    resp.headers["X-Edgemask-Left-Out"] = str(len(plan.left_out))
+    return resp
+
+
+@bp.get("/export-plan")
+def export_plan():
+    """Which images an export writes, and which it leaves out and why."""
+    from edgemask.webui import transfer
+
+    ctx = _ctx()
+    return jsonify(transfer.export_plan(ctx.store, ctx.folder).as_dict())
+
+
+from edgemask.webui import workflow_api  # noqa: E402,F401  (status, thumbnails, label tools: same blueprint)

@@ -50,8 +50,10 @@ def register(subparsers) -> None:
     sub = data.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     export = sub.add_parser(
         "export", help="write the annotations as a dataset",
-        description="Writes every saved image's annotations, with a copy of the image files, as a "
-                    "dataset: index-png (class-index PNGs), color-png (label-colour PNGs), cvat-mask "
+        description="Writes the annotations, with a copy of the image files, as a dataset. An image "
+                    "is written when it has objects, or when it is marked done with none (all background); "
+                    "the others are listed with the reason they were left out. Images whose EXIF "
+                    "orientation turns them are written upright, like their masks. Formats: index-png (class-index PNGs), color-png (label-colour PNGs), cvat-mask "
                     "(CVAT Segmentation mask 1.1), coco (COCO instances JSON) or cvat-xml (CVAT for images 1.1).")
     export.add_argument("images_dir", metavar="IMAGES_DIR")
     export.add_argument("--format", required=True, dest="fmt", metavar="FORMAT",
@@ -183,13 +185,19 @@ def run_export(args) -> int:
 
     folder, store = _open(args)
     try:
-        out, n = export_store(store, folder, args.fmt, Path(args.out), progress=True,
-                              copy_images=not args.no_images)
+        out, plan, turned = export_store(store, folder, args.fmt, Path(args.out), progress=True,
+                                         copy_images=not args.no_images)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     finally:
         store.close()
-    print(f"edgemask: wrote {n} annotated images as {args.fmt} to {out}")
+    print(f"edgemask: wrote {len(plan.exported)} annotated images as {args.fmt} to {out}")
+    for line in plan.summary().splitlines():
+        print(f"edgemask: {line}")
+    if turned:
+        shown = ", ".join(turned[:10]) + (f" and {len(turned) - 10} more" if len(turned) > 10 else "")
+        print(f"edgemask: wrote {len(turned)} images upright, as their EXIF orientation shows them and "
+              f"as their masks are drawn (re-encoded, JPEG quality 95): {shown}")
     return 0
 
 

@@ -88,14 +88,25 @@ class ImageFolder:
         return read_rgb(path)
 
 
+def exif_orientation(path) -> int:
+    """The EXIF orientation (1 = upright as stored, 2..8 turned or mirrored), from the header."""
+    with Image.open(path) as im:
+        return _orientation(im)
+
+
+def _orientation(im) -> int:
+    try:
+        value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # unreadable EXIF: show as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
 def image_size(path) -> tuple:
     """(width, height) after the EXIF orientation, from the file header."""
     with Image.open(path) as im:
         w, h = im.size
-        try:
-            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-        except Exception:  # unreadable EXIF: show as stored
-            orientation = 1
+        orientation = _orientation(im)
     if orientation in _TRANSPOSED_ORIENTATIONS:
         w, h = h, w
     return int(w), int(h)

@@ -125,6 +125,9 @@ class Store:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        from edgemask.webui import imagestatus
+
+        imagestatus.ensure_table(self)  # per-image workflow status; migrates older stores
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:

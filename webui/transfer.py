@@ -1,15 +1,19 @@
 """Between the store and dataset files: export what is stored, import a COCO / CVAT file into it.
 
-An image is exported once it has been saved (it has a version), also with no objects: that
-says "all background". Images saved earlier but gone from the folder are left out.
+An image is exported when it has objects, or when it is marked done with none (that says "all
+background"; semantic datasets need those). Every other image is left out, and the export says
+which and why: not started, no objects and not marked done, marked skipped, or gone from the folder.
 """
 
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
 from tqdm import tqdm
 
 from edgemask.runtime import shapes
-from edgemask.webui import dataset
+from edgemask.webui import dataset, imagestatus
+from edgemask.webui.images import exif_orientation
 from edgemask.webui.labels import Label, parse_color
 from edgemask.webui.objects import mask_bbox, polygon_bbox
 from edgemask.webui.store import ObjectRow
@@ -22,14 +26,62 @@ def store_labels(store) -> list:
     return [Label(row.name, parse_color(row.color)) for row in store.labels()]
 
 
-def stored_annotations(store, folder, progress: bool = False) -> list:
-    """ImageAnnotations of every saved image still in the folder, by name."""
-    present = set(folder.names())
-    names = [n for n in store.image_names() if n in present]
+@dataclass
+class ExportPlan:
+    """Which images an export writes, and which it leaves out with the reason."""
+
+    exported: list = field(default_factory=list)   # image names
+    left_out: list = field(default_factory=list)   # (image name, reason)
+
+    def as_dict(self) -> dict:
+        return {"exported": self.exported,
+                "left_out": [{"name": n, "reason": r} for n, r in self.left_out]}
+
+    def summary(self, limit: int = 10) -> str:
+        """One line per left-out reason, with up to `limit` names each."""
+        by_reason = {}
+        for name, reason in self.left_out:
+            by_reason.setdefault(reason, []).append(name)
+        lines = []
+        for reason, names in by_reason.items():
+            shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+            lines.append(f"left out {len(names)} ({reason}): {shown}")
+        return "\n".join(lines)
+
+
+def export_plan(store, folder) -> ExportPlan:
+    """What an export of the store would write, by image name."""
+    present = folder.names()
+    counts = store.object_counts()
+    marked = imagestatus.marked(store)
+    saved = set(store.image_names())
+    plan = ExportPlan()
+    for name in present:
+        status, n = marked.get(name), counts.get(name, 0)
+        if status == "skipped":
+            plan.left_out.append((name, "marked skipped"))
+        elif n or status == "done":
+            plan.exported.append(name)
+        elif name in marked or name in saved:
+            plan.left_out.append((name, "no objects and not marked done"))
+        else:
+            plan.left_out.append((name, "not annotated yet"))
+    gone = sorted((set(counts) | {n for n, s in marked.items() if s == "done"}) - set(present))
+    plan.left_out += [(name, "not in the images folder any more") for name in gone]
+    return plan
+
+
+def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan = None) -> list:
+    """ImageAnnotations of the images an export writes (see export_plan), by name."""
+    names = (plan or export_plan(store, folder)).exported
     names_by_id = {row.id: row.name for row in store.labels()}
     out = []
     for name in tqdm(names, desc="reading annotations", unit="image", disable=not progress):
         record = store.load(name)
+        if record is None:  # marked done, never saved: all background
+            width, height = folder.size(name)
+            out.append(dataset.ImageAnnotations(name, width, height, []))
+            continue
         objects = []
         for o in record.objects:
             obj = {"label": names_by_id[o.label_id], "kind": o.kind, "z": o.z}
@@ -43,14 +95,17 @@ def stored_annotations(store, folder, progress: bool = False) -> list:
 
 
 def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_images: bool = True) -> tuple:
-    """Writes the stored annotations as dataset `fmt` into out_dir (with the image files unless
-    copy_images is False). Returns (out_dir, number of images). ValueError on an unknown format."""
+    """Writes the annotations as dataset `fmt` into out_dir (with the image files unless
+    copy_images is False). Returns (out_dir, ExportPlan, names of images written upright because
+    of their EXIF orientation). ValueError on an unknown format."""
     if fmt not in dataset.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(dataset.FORMATS)}")
-    images = stored_annotations(store, folder, progress)
+    plan = export_plan(store, folder)
+    images = stored_annotations(store, folder, progress, plan)
+    turned = [a.name for a in images if copy_images and exif_orientation(folder.path(a.name)) != 1]
     out = dataset.export_dataset(images, store_labels(store), fmt, Path(out_dir),
                                  images_dir=folder.root if copy_images else None)
-    return out, len(images)
+    return out, plan, turned
 
 
 def import_file(store, folder, fmt: str, path, replace: bool = False, progress: bool = False) -> dict:
@@ -59,7 +114,8 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
     Labels the store lacks are added. Images are matched by their path relative to the folder,
     else by file name when that is unique in the folder; a name that matches no image, or an
     image whose size differs, refuses the whole import (ValueError, nothing stored). Objects are
-    added above the existing ones, or replace them with `replace`.
+    added above the existing ones, or replace them with `replace`. An image listed with no
+    objects is marked done (all background) unless it has a status already.
     Returns {"images": n, "objects": n, "labels_added": [names]}."""
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"import reads {' or '.join(IMPORT_FORMATS)}, not {fmt!r}")
@@ -80,6 +136,10 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
         items.append((name, width, height, pairs))
     added = [label.name for label in labels if label.name not in known]
     store.add_objects([(label.name, label.hex) for label in labels], items, replace=replace)
+    marked = imagestatus.marked(store)
+    for name, _, _, pairs in items:  # listed without objects: the file says "all background"
+        if not pairs and name not in marked:
+            imagestatus.set_status(store, name, "done")
     return {"images": len(items), "objects": n_objects, "labels_added": added}
 
 

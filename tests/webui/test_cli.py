@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from edgemask.cli import main
+from edgemask.webui import imagestatus
 from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
 from edgemask.webui.images import ImageFolder
 from edgemask.webui.objects import polygon_bbox
@@ -19,7 +20,8 @@ from edgemask.webui.store import DB_NAME, ObjectRow, Store
 
 
 def _fill_store(images_dir):
-    """Two labels and, on square.png, an overlapping polygon and mask; portrait.jpg saved empty."""
+    """Two labels and, on square.png, an overlapping polygon and mask; portrait.jpg saved empty
+    and marked done (all background)."""
     with Store(images_dir / DB_NAME) as store:
         fish = store.add_label("fish", "#ffff00")
         reef = store.add_label("reef", "#ff00ff")
@@ -32,6 +34,7 @@ def _fill_store(images_dir):
             ObjectRow(id="m", label_id=reef.id, kind="mask", z=1, rle=mask_to_rle(mask), bbox=[30, 20, 60, 40]),
         ])
         store.save("sub/portrait.jpg", 40, 60, 0, [])
+        imagestatus.set_status(store, "sub/portrait.jpg", "done")
     return poly, mask
 
 
@@ -224,3 +227,37 @@ def test_serve_demo_generates_samples(tmp_path, monkeypatch):
     ensure_samples()  # already there: not rewritten
     assert (folder / SAMPLES[0][0]).stat().st_mtime_ns == first
     shutil.rmtree(folder)
+
+
+def test_export_lists_what_it_left_out_and_writes_turned_photos_upright(images_dir, tmp_path, capsys):
+    import cv2
+    from PIL import Image
+
+    # a photo stored 30 wide x 20 high whose EXIF orientation 6 shows it 20 wide x 30 high
+    stored = np.zeros((20, 30, 3), np.uint8)
+    stored[:, :15] = (255, 0, 0)  # the stored left half is the displayed top half
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(images_dir / "turned.jpg", exif=exif.tobytes(), quality=98)
+    _fill_store(images_dir)
+    with Store(images_dir / DB_NAME) as store:
+        store.save("turned.jpg", 20, 30, 0, [ObjectRow(
+            id="t", label_id=store.labels()[0].id, kind="polygon", z=0,
+            polygon=[[0, 0], [20, 0], [20, 15], [0, 15]], bbox=[0, 0, 20, 15])])
+        imagestatus.set_status(store, "square.png", "skipped")
+    out = tmp_path / "out"
+    assert main(["dataset", "export", str(images_dir), "--format", "index-png", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 2 annotated images" in printed
+    assert "left out 1 (marked skipped): square.png" in printed
+    assert "1 images upright" in printed and "turned.jpg" in printed
+    mask = cv2.imread(str(out / "masks" / "turned.png"), cv2.IMREAD_UNCHANGED)
+    with Image.open(out / "images" / "turned.jpg") as written:
+        assert written.getexif().get(0x0112, 1) == 1
+        pixels = np.asarray(written.convert("RGB"))
+    assert pixels.shape[:2] == mask.shape == (30, 20)  # same size as the mask, no EXIF needed
+    assert pixels[5, 10, 0] > 200 and pixels[25, 10, 0] < 60  # the red half on top, as drawn
+    assert (mask[:15] == 1).all() and (mask[15:] == 0).all()
+    assert (out / "images" / "sub" / "portrait.jpg").read_bytes() == \
+        (images_dir / "sub" / "portrait.jpg").read_bytes()  # upright images are copied as they are

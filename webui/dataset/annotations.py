@@ -137,17 +137,56 @@ def read_png(path: Path, color: bool) -> np.ndarray:
     return image
 
 
-def copy_images(images: list[ImageAnnotations], images_dir: Optional[Path], dest: Path) -> None:
-    """Copies each image file from ``images_dir`` to ``dest`` under the same relative path."""
+def copy_images(images: list[ImageAnnotations], images_dir: Optional[Path], dest: Path) -> list[str]:
+    """Copies each image file from ``images_dir`` to ``dest`` under the same relative path.
+
+    The masks are drawn on the image as displayed (EXIF orientation applied), so an image whose
+    EXIF orientation turns or mirrors it is written upright instead of copied (re-encoded, JPEG
+    quality 95, orientation tag reset): a loader that ignores EXIF then still sees the image
+    the mask belongs to. Returns the names of the images written upright."""
     if images_dir is None:
-        return
+        return []
+    turned = []
     for ann in images:
         source = Path(images_dir) / check_name(ann.name)
         if not source.is_file():
             raise ValueError(f"image file {source} does not exist")
         target = dest / check_name(ann.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        if write_upright(source, target):
+            turned.append(ann.name)
+        else:
+            shutil.copy2(source, target)
+    return turned
+
+
+_ORIENTATION = 0x0112
+
+
+def write_upright(source: Path, target: Path) -> bool:
+    """Writes ``source`` with its EXIF orientation applied to ``target`` (same format) and
+    returns True; returns False, writing nothing, when the image is upright already."""
+    from PIL import Image, ImageOps
+
+    with Image.open(source) as im:
+        try:
+            exif = im.getexif()
+            orientation = exif.get(_ORIENTATION, 1)
+        except Exception:  # unreadable EXIF: browsers show it as stored, so do we
+            return False
+        if orientation in (None, 1) or not 2 <= int(orientation) <= 8:
+            return False
+        fmt = im.format
+        upright = ImageOps.exif_transpose(im)
+        exif[_ORIENTATION] = 1
+        options = {"exif": exif.tobytes()}
+        if fmt == "JPEG":
+            options.update(quality=95, subsampling=0)
+            icc = im.info.get("icc_profile")
+            if icc:
+                options["icc_profile"] = icc
+        upright.save(target, format=fmt, **options)
+    return True
 
 
 def with_suffix(name: str, suffix: str) -> PurePosixPath:

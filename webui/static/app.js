@@ -14,6 +14,8 @@ import { createRectTool } from './tools/rect.js';
 import { createBrushTool } from './tools/brush.js';
 import { createAiWandTool } from './tools/aiwand.js';
 import { createWandTool } from './tools/wand.js';
+import { maskToPolygons } from './topolygon.js';
+import { dialogOpen } from './dialog.js';
 
 const $ = (id) => document.getElementById(id);
 const history = new History();
@@ -79,13 +81,9 @@ const app = {
     const label = app.requireLabel();
     if (label == null) return;
     if (isEmptyMask(canvas)) { app.flash('The mask is empty: nothing to add.'); return; }
-    if ($('accept-as').value === 'polygon') {
-      let r;
-      try {
-        r = await api.polygonize(maskToDataURL(canvas), Number($('simplify').value));
-      } catch (e) { app.flash(e.message); return; }
-      const polys = r.polygons.filter((p) => p.length >= 3);
-      if (!polys.length) { app.flash('The mask gave no polygon.'); return; }
+    const polys = $('accept-as').value === 'polygon'
+      ? await maskToPolygons(app, canvas, Number($('simplify').value)) : null;
+    if (polys) {
       let z = topZ(state.objects);
       for (const poly of polys) {
         const obj = { id: newId(), label_id: label, kind: 'polygon', z: z++, hidden: false, polygon: poly };
@@ -132,19 +130,14 @@ const app = {
           o.kind = 'mask';
           delete o.polygon;
         } else {
-          let r;
-          try {
-            r = await api.polygonize(maskToDataURL(o.canvas), Number($('simplify').value));
-          } catch (e) { app.flash(e.message); return; }
-          const polys = r.polygons.filter((p) => p.length >= 3);
-          if (!polys.length) { app.flash('The mask gave no polygon.'); return; }
+          const polys = await maskToPolygons(app, o.canvas, Number($('simplify').value));
+          if (!polys) return;
           const at = state.objects.indexOf(o);
           if (at < 0) return;
           const pieces = polys.map((poly, k) => ({
             id: k === 0 ? o.id : newId(), label_id: o.label_id, kind: 'polygon', z: o.z, hidden: o.hidden, polygon: poly,
           }));
           state.objects.splice(at, 1, ...pieces);
-          if (polys.length > 1) app.flash(`The mask became ${polys.length} polygons.`);
         }
         break;
       default: return;
@@ -172,6 +165,8 @@ const app = {
     });
     history.reset(objects);
     autosave.resetSaves();
+    const entry = state.images.find((i) => i.name === name);
+    if (entry) entry.objects = objects.length;   // the list agrees with what was loaded
     if (location.hash.slice(1) !== encodeURIComponent(name)) setHash(name);
     view.fit();
     emit('objects', 'images');
@@ -344,6 +339,7 @@ window.addEventListener('keydown', (ev) => {
   const t = ev.target;
   if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA')) return;
   const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+  if (dialogOpen()) return;
   if (!$('help').hidden) {
     if (ev.key === 'Escape' || ev.key === '?') { $('help').hidden = true; ev.preventDefault(); }
     return;
@@ -421,9 +417,16 @@ $('btn-model-message-close').addEventListener('click', () => {
 });
 $('btn-help').addEventListener('click', () => { $('help').hidden = false; });
 $('btn-help-close').addEventListener('click', () => { $('help').hidden = true; });
-$('btn-conflict-reload').addEventListener('click', () => {
+$('btn-conflict-theirs').addEventListener('click', () => {
   autosave.resetSaves();
   app.openImage(state.imageName);
+});
+$('btn-conflict-mine').addEventListener('click', async () => {
+  const name = state.imageName;
+  let stored;
+  try { stored = await api.annotations(name); } catch (e) { app.flash(e.message); return; }
+  if (name !== state.imageName) return;
+  await autosave.overwrite(stored.version);
 });
 $('brush-size').addEventListener('input', (e) => setBrushSize(Number(e.target.value)));
 $('wand-tolerance').addEventListener('input', (e) => app.setTolerance(Number(e.target.value)));
@@ -437,6 +440,7 @@ $('add-label').addEventListener('submit', async (ev) => {
     state.labels.push(l);
     state.currentLabelId = l.id;
     $('new-label-name').value = '';
+    $('new-label-name').blur();   // shortcut keys go to the page again, not into the text box
     emit('labels');
   } catch (e) { app.flash(e.message); }
 });

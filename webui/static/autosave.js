@@ -1,6 +1,7 @@
 // Autosave: after each change the whole object list is PUT with the version
 // it was loaded at. A 409 (changed elsewhere) stops saving and shows the
-// server's message with a reload offer; nothing is ever overwritten silently.
+// server's message with the choice of keeping mine (overwrite) or taking theirs;
+// nothing is ever overwritten silently.
 
 import { state, emit } from './state.js';
 import { api } from './api.js';
@@ -69,6 +70,15 @@ export async function flush() {
   inflight = job;
   await job;
   if (dirty && state.save.status === 'unsaved') return flush();
+}
+
+/** "Keep mine": after a conflict, saves the page's objects over `storedVersion` (the version
+ * the server has now, read just before). */
+export function overwrite(storedVersion) {
+  state.version = storedVersion;
+  dirty = true;
+  setStatus('unsaved');
+  return flush();
 }
 
 export const hasUnsaved = () => dirty || !!inflight;

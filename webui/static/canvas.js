@@ -6,6 +6,28 @@ import { tinted, maskBBox } from './objects.js';
 
 const MIN_SCALE = 0.02, MAX_SCALE = 64;
 
+// The preview of a mask awaiting Enter / Esc: orange and near-black diagonal stripes.
+export const PREVIEW_STRIPES = ['#ff8c1a', '#1a1a1a'];
+const PREVIEW_ALPHA = 0.7;
+let stripeTile = null;
+function stripes() {
+  if (stripeTile) return stripeTile;
+  const n = 12;
+  stripeTile = document.createElement('canvas');
+  stripeTile.width = stripeTile.height = n;
+  const g = stripeTile.getContext('2d');
+  const img = g.createImageData(n, n);
+  const rgb = PREVIEW_STRIPES.map((c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)));
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const [r, gg, b] = rgb[((x + y) % n) < n / 2 ? 0 : 1];
+      img.data.set([r, gg, b, 255], (y * n + x) * 4);
+    }
+  }
+  g.putImageData(img, 0, 0);
+  return stripeTile;
+}
+
 export class View {
   constructor(canvas) {
     this.canvas = canvas;
@@ -115,16 +137,38 @@ export class View {
       }
     }
 
-    if (state.preview) {
-      ctx.globalAlpha = 0.55;
-      ctx.drawImage(tinted(state.preview.canvas, '#00e5ff'), 0, 0);
-      ctx.globalAlpha = 1;
-    }
-
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    if (state.preview) this._drawPreview(state.preview.canvas, dpr);
     const sel = state.objects.find((o) => o.id === state.selectedId);
     if (sel && !sel.hidden) this._drawSelection(sel);
     if (this.overlay) this.overlay(ctx, this);
+  }
+
+  /** A mask awaiting Enter / Esc: diagonal stripes fixed on the screen, a style no label's
+   * flat fill can be mistaken for (a flat cyan looked like SUIM's wrecks/ruins). */
+  _drawPreview(mask, dpr) {
+    const { canvas } = this;
+    const layer = this._layer || (this._layer = document.createElement('canvas'));
+    if (layer.width !== canvas.width || layer.height !== canvas.height) {
+      layer.width = canvas.width; layer.height = canvas.height;
+    }
+    const g = layer.getContext('2d');
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.globalCompositeOperation = 'copy';
+    g.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
+    g.imageSmoothingEnabled = this.scale < 1;
+    g.drawImage(mask, 0, 0);
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.globalCompositeOperation = 'source-in';
+    g.fillStyle = g.createPattern(stripes(), 'repeat');
+    g.fillRect(0, 0, layer.width, layer.height);
+    g.globalCompositeOperation = 'source-over';
+    const { ctx } = this;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.globalAlpha = PREVIEW_ALPHA;
+    ctx.drawImage(layer, 0, 0);
+    ctx.globalAlpha = 1;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   }
 
   _path(poly) {

@@ -87,7 +87,7 @@ export function createAiWandTool(app) {
     overlay(ctx, view) {
       if (box) {
         const [ax, ay] = view.toScreen(box[0], box[1]), [bx, by] = view.toScreen(box[2], box[3]);
-        ctx.strokeStyle = '#00e5ff'; ctx.lineWidth = 1.5; ctx.strokeRect(ax, ay, bx - ax, by - ay);
+        ctx.strokeStyle = '#ff8c1a'; ctx.lineWidth = 1.5; ctx.strokeRect(ax, ay, bx - ax, by - ay);
       }
       if (press && press.drag && dragEnd) {
         const [ax, ay] = view.toScreen(...press.p), [bx, by] = view.toScreen(...dragEnd);

@@ -1,5 +1,6 @@
 // Polygon tool: click vertices; click the first point or press Enter to
-// close; Backspace removes the last point; Esc cancels. (Editing existing
+// close; Backspace removes the last point (never an object: Delete does
+// that); Esc cancels. (Editing existing
 // polygons is the Select tool's job, so new polygons can share their
 // neighbours' edges and vertices without moving them.)
 
@@ -46,7 +47,9 @@ export function createPolygonTool(app) {
     key(ev) {
       if (ev.key === 'Enter' && pts.length) { finish(); return true; }
       if (ev.key === 'Escape' && pts.length) { pts = []; app.view.render(); return true; }
-      if (ev.key === 'Backspace' && pts.length) { pts.pop(); app.view.render(); return true; }
+      // Backspace only ever removes points of the polygon being drawn: held down (or pressed
+      // once too often) it must not go on to delete the polygon closed just before.
+      if (ev.key === 'Backspace') { if (pts.length) { pts.pop(); app.view.render(); } return true; }
       return false;
     },
     overlay(ctx, view) {
