@@ -457,7 +457,7 @@ def test_z_order_undo_redo_and_reload(page):
     page.raise_js_errors()
 
 
-def test_conflict_shows_the_server_message_and_offers_reload(page):
+def test_conflict_overlays_the_canvas_and_offers_keep_mine_or_take_theirs(page):
     page.one_to_one()
     page.keys("r")
     page.drag([(20, 20), (60, 60)])
@@ -466,6 +466,7 @@ def test_conflict_shows_the_server_message_and_offers_reload(page):
     stored = get_json(url)
     assert len(stored["objects"]) == 1
     put_json(url, {"version": stored["version"], "objects": []})  # "another tab" clears it
+    canvas_rect = page.js("return JSON.stringify(edgemask.view.canvas.getBoundingClientRect())")
 
     page.drag([(100, 100), (140, 140)])
     page.wait("edgemask.state.save.status === 'conflict'")
@@ -473,12 +474,30 @@ def test_conflict_shows_the_server_message_and_offers_reload(page):
     assert banner.is_displayed()
     assert "changed in another tab" in banner.text
     assert get_json(url)["objects"] == []  # nothing overwritten
-    page.button("#btn-conflict-reload")
-    page.wait("edgemask.state.objects.length === 0 && edgemask.state.save.status === 'saved'")
+    # the banner lies over the stage: the canvas did not move or shrink
+    assert page.js("return JSON.stringify(edgemask.view.canvas.getBoundingClientRect())") == canvas_rect
+
+    def counts_agree(n):
+        page.wait(f"edgemask.state.objects.length === {n} && edgemask.state.save.status === 'saved'")
+        listed = page.driver.find_element("css selector", "#image-list li.current .count").text
+        panel = page.driver.find_element("id", "object-count").text
+        assert (listed, panel) == (str(n), f"({n})")
+
+    page.button("#btn-conflict-mine")  # keep mine: both of my rectangles are saved over theirs
+    counts_agree(2)
+    assert len(get_json(url)["objects"]) == 2 and not banner.is_displayed()
+
+    stored = get_json(url)
+    put_json(url, {"version": stored["version"], "objects": stored["objects"][:1]})
+    page.drag([(150, 150), (170, 170)])
+    page.wait("edgemask.state.save.status === 'conflict'")
+    page.button("#btn-conflict-theirs")  # take theirs: their one object, my edit dropped
+    counts_agree(1)
     assert not banner.is_displayed()
     page.drag([(100, 100), (140, 140)])
     page.wait_saved()
-    assert len(get_json(url)["objects"]) == 1
+    counts_agree(2)
+    assert len(get_json(url)["objects"]) == 2
     page.raise_js_errors(expected=["409 (CONFLICT)"])
 
 

@@ -39,6 +39,14 @@ async function request(method, url, body) {
 export const api = {
   images: () => request('GET', '/api/images'),
   imageUrl: (name) => `/api/images/${imagePath(name)}/file`,
+  thumbnailUrl: (name) => `/api/images/${imagePath(name)}/thumbnail`,
+  setStatus: (name, status) => request('PUT', `/api/images/${imagePath(name)}/status`, { status }),
+  updateLabel: (id, changes) => request('PUT', `/api/labels/${id}`, changes),
+  labelUsage: (id) => request('GET', `/api/labels/${id}/usage`),
+  deleteLabel: (id, objects, to) => request('DELETE', `/api/labels/${id}` +
+    (objects ? `?objects=${enc(objects)}` + (to != null ? `&to=${enc(to)}` : '') : '')),
+  importLabels: (text) => request('POST', '/api/labels/import', { text }),
+  exportPlan: () => request('GET', '/api/export-plan'),
   labels: () => request('GET', '/api/labels'),
   addLabel: (name, color) => request('POST', '/api/labels', { name, color }),
   annotations: (name) => request('GET', `/api/images/${imagePath(name)}/annotations`),

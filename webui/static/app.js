@@ -5,7 +5,8 @@ import { api } from './api.js';
 import { View } from './canvas.js';
 import { History } from './history.js';
 import * as autosave from './autosave.js';
-import { renderLabels, renderImages, renderObjects } from './panels.js';
+import { renderLabels, renderObjects } from './panels.js';
+import { renderImages, setupImageList, neighbour, doneNext, nextTodo } from './imagelist.js';
 import { newId, fromJSON, topZ, bottomZ, polygonToMask, maskToDataURL, isEmptyMask } from './objects.js';
 import { createPolygonEditor } from './tools/edit.js';
 import { createSelectTool } from './tools/select.js';
@@ -58,12 +59,12 @@ const app = {
     return null;
   },
 
-  flash(msg) {
+  flash(msg, ms = 4000) {
     const info = $('stage-info');
     info.textContent = msg;
     info.classList.add('flash');
     clearTimeout(flashTimer);
-    flashTimer = setTimeout(() => { info.classList.remove('flash'); info.textContent = toolInfo; }, 4000);
+    flashTimer = setTimeout(() => { info.classList.remove('flash'); info.textContent = toolInfo; }, ms);
   },
 
   setToolInfo(msg) {
@@ -173,10 +174,10 @@ const app = {
     startEmbedding(name);
   },
 
+  /** Opens the previous (-1) / next (+1) image among those the list shows. */
   step(delta) {
-    const i = state.images.findIndex((x) => x.name === state.imageName);
-    const j = i + delta;
-    if (j >= 0 && j < state.images.length) app.openImage(state.images[j].name);
+    const name = neighbour(delta);
+    if (name) app.openImage(name);
   },
 
   setTool(name) {
@@ -354,6 +355,8 @@ window.addEventListener('keydown', (ev) => {
   let handled = true;
   if (key === ' ') spaceDown = true;
   else if (key === '?') $('help').hidden = false;
+  else if (key === 'd' && ev.shiftKey) doneNext(app);
+  else if (key === 'n') nextTodo(app);
   else if (key === 'a' || key === 'ArrowLeft') app.step(-1);
   else if (key === 'd' || key === 'ArrowRight') app.step(1);
   else if (/^[1-9]$/.test(key)) { const l = state.labels[Number(key) - 1]; if (l) app.setLabel(l.id); }
@@ -388,6 +391,7 @@ $('btn-undo').addEventListener('click', () => app.undo());
 $('btn-redo').addEventListener('click', () => app.redo());
 $('btn-prev').addEventListener('click', () => app.step(-1));
 $('btn-next').addEventListener('click', () => app.step(1));
+setupImageList(app);
 $('btn-background').addEventListener('click', () => app.addBackground());
 $('btn-export').addEventListener('click', async () => {
   await autosave.flush();
@@ -410,6 +414,14 @@ $('btn-export').addEventListener('click', async () => {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  try {
+    const plan = await api.exportPlan();
+    const out = plan.left_out;
+    const shown = out.slice(0, 5).map((e) => `${e.name} (${e.reason})`).join(', ');
+    app.flash(`Exported ${plan.exported.length} images` + (out.length
+      ? `; left out ${out.length}: ${shown}${out.length > 5 ? ` and ${out.length - 5} more (see left-out.txt in the zip)` : ''}.`
+      : '.'), 10000);
+  } catch (e) { app.flash(e.message); }
 });
 $('btn-model-message-close').addEventListener('click', () => {
   modelMessageClosed = true;

@@ -1,4 +1,4 @@
-// The side panels: label bar, image list with progress, object list.
+// The side panels: label bar and object list (the image list is imagelist.js).
 
 import { state, labelColor } from './state.js';
 
@@ -23,22 +23,6 @@ export function renderLabels(app) {
     onclick: () => app.setLabel(l.id),
   }, el('span', { class: 'swatch', style: `background:${l.color}` }),
   l.name, i < 9 ? el('span', { class: 'key' }, String(i + 1)) : '')));
-}
-
-export function renderImages(app) {
-  const list = document.getElementById('image-list');
-  const annotated = state.images.filter((i) => i.objects > 0).length;
-  const total = state.images.length;
-  document.getElementById('progress-text').textContent = `${annotated} / ${total} annotated`;
-  document.getElementById('progress-bar').style.width = total ? `${(100 * annotated) / total}%` : '0';
-  list.replaceChildren(...state.images.map((img) => el('li', {
-    class: (img.name === state.imageName ? 'current' : '') + (img.objects > 0 ? ' done' : ''),
-    'data-name': img.name,
-    title: `${img.name} (${img.width} x ${img.height})`,
-    onclick: () => app.openImage(img.name),
-  }, el('span', { class: 'name' }, img.name), el('span', { class: 'count' }, String(img.objects)))));
-  const cur = list.querySelector('li.current');
-  if (cur) cur.scrollIntoView({ block: 'nearest' });
 }
 
 export function renderObjects(app) {

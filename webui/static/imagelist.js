@@ -1,0 +1,144 @@
+// The image list: per-image status (to do / in progress / done / skipped) with counts,
+// thumbnails, a status filter and a name search; "done, next" and "next to do".
+
+import { state, emit } from './state.js';
+import { api } from './api.js';
+
+export const STATUSES = ['todo', 'in_progress', 'done', 'skipped'];
+export const STATUS_TITLES = { todo: 'to do', in_progress: 'in progress', done: 'done', skipped: 'skipped' };
+
+const $ = (id) => document.getElementById(id);
+const rows = new Map();   // image name -> <li>, kept between renders (thumbnails load once)
+
+/** The status shown: the one the user set, else by whether the image has objects. */
+export function statusOf(img) {
+  return img.marked || (img.objects > 0 ? 'in_progress' : 'todo');
+}
+
+function matches(img) {
+  const want = $('status-filter').value;
+  const text = $('image-search').value.trim().toLowerCase();
+  return (!want || statusOf(img) === want) && (!text || img.name.toLowerCase().includes(text));
+}
+
+function row(app, img) {
+  let li = rows.get(img.name);
+  if (li) return li;
+  li = document.createElement('li');
+  li.dataset.name = img.name;
+  li.title = `${img.name} (${img.width} x ${img.height})`;
+  const thumb = document.createElement('img');
+  thumb.className = 'thumb';
+  thumb.loading = 'lazy';
+  thumb.alt = '';
+  thumb.src = api.thumbnailUrl(img.name);
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = img.name;
+  const badge = document.createElement('span');
+  badge.className = 'status';
+  const count = document.createElement('span');
+  count.className = 'count';
+  li.append(thumb, name, badge, count);
+  li.addEventListener('click', () => app.openImage(img.name));
+  rows.set(img.name, li);
+  return li;
+}
+
+export function renderImages(app) {
+  const list = $('image-list');
+  const annotated = state.images.filter((i) => i.objects > 0).length;
+  const total = state.images.length;
+  $('progress-text').textContent = `${annotated} / ${total} annotated`;
+  $('progress-bar').style.width = total ? `${(100 * annotated) / total}%` : '0';
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  let shown = 0;
+  const items = state.images.map((img) => {
+    const li = row(app, img);
+    const status = statusOf(img);
+    counts[status]++;
+    li.className = (img.name === state.imageName ? 'current' : '') + (img.objects > 0 ? ' done' : '');
+    li.dataset.status = status;
+    li.querySelector('.status').textContent = STATUS_TITLES[status];
+    li.querySelector('.count').textContent = String(img.objects);
+    li.hidden = !matches(img);
+    if (!li.hidden) shown++;
+    return li;
+  });
+  if (list.children.length !== items.length || items.some((li, i) => list.children[i] !== li)) {
+    list.replaceChildren(...items);
+  }
+  $('status-counts').replaceChildren(...STATUSES.map((s) => {
+    const b = document.createElement('button');
+    b.className = 'count-chip' + ($('status-filter').value === s ? ' active' : '');
+    b.dataset.status = s;
+    b.textContent = `${STATUS_TITLES[s]} ${counts[s]}`;
+    b.title = `Show only images ${STATUS_TITLES[s]} (click again for all)`;
+    b.addEventListener('click', () => setFilter($('status-filter').value === s ? '' : s));
+    return b;
+  }));
+  $('list-empty').hidden = shown > 0;
+  const current = state.images.find((i) => i.name === state.imageName);
+  if (current) $('image-status').value = statusOf(current);
+  const cur = list.querySelector('li.current');
+  if (cur && !cur.hidden) cur.scrollIntoView({ block: 'nearest' });
+}
+
+function setFilter(value) {
+  $('status-filter').value = value;
+  emit('images');
+}
+
+/** The image `delta` steps away among those the filter shows (from the open one). */
+export function neighbour(delta) {
+  const i = state.images.findIndex((x) => x.name === state.imageName);
+  for (let j = i + delta; j >= 0 && j < state.images.length; j += delta) {
+    if (matches(state.images[j])) return state.images[j].name;
+  }
+  return null;
+}
+
+export async function setStatus(app, name, status) {
+  const img = state.images.find((x) => x.name === name);
+  if (!img) return false;
+  try {
+    await api.setStatus(name, status);
+  } catch (e) { app.flash(e.message); return false; }
+  img.marked = status;
+  emit('images');
+  return true;
+}
+
+/** Marks the open image done and opens the next one the list shows. */
+export async function doneNext(app) {
+  if (!state.imageName) return;
+  const next = neighbour(1);
+  if (!(await setStatus(app, state.imageName, 'done'))) return;
+  if (next) app.openImage(next);
+  else app.flash('Marked done; this was the last image in the list.');
+}
+
+/** Opens the next image (after the open one, wrapping) whose status is "to do". */
+export function nextTodo(app) {
+  const n = state.images.length;
+  const i = state.images.findIndex((x) => x.name === state.imageName);
+  for (let k = 1; k <= n; k++) {
+    const img = state.images[(i + k + n) % n];
+    if (statusOf(img) === 'todo' && img.name !== state.imageName) { app.openImage(img.name); return; }
+  }
+  app.flash('No other image is left to do.');
+}
+
+export function setupImageList(app) {
+  $('status-filter').addEventListener('change', (e) => { e.target.blur(); emit('images'); });
+  $('image-search').addEventListener('input', () => emit('images'));
+  $('image-search').addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' || e.key === 'Enter') e.target.blur();
+  });
+  $('image-status').addEventListener('change', (e) => {
+    e.target.blur();
+    if (state.imageName) setStatus(app, state.imageName, e.target.value);
+  });
+  $('btn-done-next').addEventListener('click', () => doneNext(app));
+  $('btn-next-todo').addEventListener('click', () => nextTodo(app));
+}
