@@ -186,3 +186,156 @@ def test_status_workflow_list_filter_search_thumbnails_and_export(page):
     info = page.driver.find_element("id", "stage-info").text
     assert "c_ring.png (marked skipped)" in info and "d_other.png (not annotated yet)" in info
     page.raise_js_errors()
+
+
+def _label_row(page, label_id):
+    return page.driver.find_element("css selector", f"#label-list li[data-label-id='{label_id}']")
+
+
+def _label_button(page, label_id, action):
+    _label_row(page, label_id).find_element("css selector", f"button[data-action={action}]").click()
+
+
+def test_labels_rename_recolour_reorder_delete_and_add_from_file(page, tmp_path):
+    page.one_to_one()
+    page.driver.find_element("css selector", "#label-panel summary").click()
+    divers = pick_label(page, 2)
+    page.keys("r")
+    page.drag([(20, 20), (60, 60)])
+    page.wait_saved()
+    api_labels = page.url + "api/labels"
+
+    # rename: label bar, object list and server follow
+    name = _label_row(page, divers).find_element("css selector", "input.label-name")
+    name.send_keys("\ue009a")  # Ctrl+A: the whole name
+    name.send_keys("diver", ENTER)
+    page.wait(f"edgemask.state.labels.find((l) => l.id === {divers}).name === 'diver'")
+    assert [lb["name"] for lb in get_json(api_labels)["labels"]][1] == "diver"
+    assert "diver" in page.driver.find_element("css selector", f"#labels button[data-label-id='{divers}']").text
+    assert page.driver.find_element("css selector", "#object-list li select option:checked").text == "diver"
+    # recolour
+    page.js("const c = arguments[0]; c.value = '#ff8800'; c.dispatchEvent(new Event('change'));",
+            _label_row(page, divers).find_element("css selector", "input[type=color]"))
+    page.wait(f"edgemask.state.labels.find((l) => l.id === {divers}).color === '#ff8800'")
+    assert get_json(api_labels)["labels"][1]["color"] == "#ff8800"
+    # reorder: up one makes it class 1, as the export shows
+    _label_button(page, divers, "up")
+    page.wait(f"edgemask.state.labels[0].id === {divers}")
+    assert get_json(api_labels)["labels"][0]["id"] == divers
+    assert page.driver.find_element("css selector", "#label-list li .index").text == "1"
+    with urllib.request.urlopen(page.url + "api/export/index-png") as r:
+        zf = zipfile.ZipFile(io.BytesIO(r.read()))
+    classes = cv2.imdecode(np.frombuffer(zf.read("masks/a_scene.png"), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert classes[40, 40] == 1
+
+    # delete a label in use: the dialog says what happens to its objects; move them
+    target = pick_label(page, 3)  # the current label is where the objects can go
+    _label_button(page, divers, "delete")
+    page.wait("!document.getElementById('dialog').hidden")
+    assert "used by 1 object(s) on 1 image(s)" in page.driver.find_element("id", "dialog-text").text
+    page.button("#dialog-buttons button[data-choice=relabel]")
+    page.wait(f"!edgemask.state.labels.some((l) => l.id === {divers})")
+    page.wait(f"edgemask.state.objects.length === 1 && edgemask.state.objects[0].label_id === {target}")
+    stored = get_json(page.url + "api/images/a_scene.png/annotations")
+    assert [o["label_id"] for o in stored["objects"]] == [target]
+    page.keys("r")
+    page.drag([(100, 20), (140, 60)])  # the page saves on the new version: no conflict
+    page.wait_saved()
+    # a label no object uses
+    unused = page.labels()[-1]["id"]
+    _label_button(page, unused, "delete")
+    page.wait("!document.getElementById('dialog').hidden")
+    assert "No object uses it" in page.driver.find_element("id", "dialog-text").text
+    page.button("#dialog-buttons button[data-choice=label]")
+    page.wait(f"!edgemask.state.labels.some((l) => l.id === {unused})")
+
+    # add from a file
+    count = len(page.labels())
+    path = tmp_path / "more-labels.txt"
+    path.write_text("kelp #00aa00\nurchin\n")
+    page.driver.find_element("id", "label-file").send_keys(str(path))
+    page.wait(f"edgemask.state.labels.length === {count + 2}")
+    assert [lb["name"] for lb in get_json(api_labels)["labels"]][-2:] == ["kelp", "urchin"]
+    assert "Added 2 label(s)" in page.driver.find_element("id", "stage-info").text
+    page.keys("d")  # keys still reach the page
+    page.wait("edgemask.state.imageName === 'b_scene.png'")
+    page.raise_js_errors()
+
+
+def test_canvas_options_first_view_and_kept_settings(driver, serve):
+    url = serve().url
+    page = Page(driver, url).open()
+    # first view: one line says what to do; the default label shows on dark water
+    hint = page.driver.find_element("id", "first-hint")
+    assert hint.is_displayed() and "Pick a label" in hint.text and "Shift+D" in hint.text
+    assert page.js("const s = edgemask.state; return s.labels.find((l) => l.id === s.currentLabelId).name") \
+        == "plants/sea-grass"
+    page.one_to_one()
+    page.keys("r")
+    page.drag([(20, 20), (60, 60)])  # an object of the default label
+    page.wait_saved()
+    assert not hint.is_displayed()
+    rect_label = page.js("return edgemask.state.objects[0].label_id")
+
+    # the label's name on hover and on the selected object
+    page.keys("v", ESCAPE)  # nothing selected: the hover tag shows
+    page.hover(40, 40)
+    page.wait("edgemask.view.lastTags.below === 'plants/sea-grass'")
+    page.click(40, 40)
+    page.wait("edgemask.view.lastTags.above === 'plants/sea-grass'")
+
+    # outline-only: the inside shows the image, the edge the label colour
+    page.keys(ESCAPE)
+    page.hover(150, 200)
+    inside_before = screen_pixels(page, 40, 40, 1, 1)[0, 0, :3].astype(int)
+    page.driver.find_element("id", "outline-only").click()
+    page.wait("edgemask.state.outlineOnly")
+    time.sleep(0.1)
+    inside = screen_pixels(page, 40, 40, 1, 1)[0, 0, :3].astype(int)
+    assert list(inside) == [40, 140, 60] != list(inside_before)
+    edge = screen_pixels(page, 20, 40, 1, 1)[0, 0, :3].astype(int)
+    assert edge[1] > 200 and edge[0] < 60  # the green outline
+    page.driver.find_element("id", "outline-only").click()
+
+    # brush "only unlabelled pixels": a stroke across the rectangle leaves it alone
+    page.driver.find_element("css selector", "#label-panel summary").click()
+    page.driver.find_element("id", "paint-unlabelled").click()
+    pick_label(page, 5)
+    page.js("const b = document.getElementById('brush-size'); b.value = 10; b.dispatchEvent(new Event('input'));")
+    page.keys(ESCAPE, "b")
+    page.drag([(5, 40), (100, 40)], steps=8)
+    page.wait("edgemask.state.objects.length === 2")
+    page.wait_saved()
+    painted = page.js("const o = edgemask.state.objects.find((x) => x.kind === 'mask');"
+                      "const d = o.canvas.getContext('2d').getImageData(0, 35, 110, 10).data;"
+                      "return Array.from(d).filter((v, i) => i % 4 === 3);")
+    alpha = np.array(painted).reshape(10, 110) > 0
+    assert alpha[5, 5:19].all() and alpha[5, 61:100].all()
+    assert not alpha[:, 20:60].any()  # no pixel of the rectangle painted over
+
+    # show / hide and lock per label
+    _label_button(page, rect_label, "toggle-hidden")
+    page.wait(f"edgemask.state.hiddenLabels.has({rect_label})")
+    time.sleep(0.1)
+    assert list(screen_pixels(page, 30, 55, 1, 1)[0, 0, :3]) == [40, 140, 60]  # not drawn
+    _label_button(page, rect_label, "toggle-hidden")
+    _label_button(page, rect_label, "toggle-lock")
+    page.keys("v")
+    page.click(40, 25)  # a locked label's object is passed over
+    time.sleep(0.1)
+    assert page.js("return edgemask.state.selectedId") is None
+    rect_id = page.js(f"return edgemask.state.objects.find((o) => o.label_id === {rect_label}).id")
+    page.button(f"#object-list li[data-id='{rect_id}'] button[data-action=delete]")
+    page.wait("document.getElementById('stage-info').textContent.includes('is locked')")
+    assert page.js("return edgemask.state.objects.length") == 2
+
+    # brush size, opacity, current label and view settings are kept across a reload
+    page.js("const o = document.getElementById('opacity'); o.value = 70; o.dispatchEvent(new Event('input'));")
+    label5 = page.js("return edgemask.state.currentLabelId")
+    page = Page(driver, url).open()
+    assert page.js("return [edgemask.state.brushSize, edgemask.state.opacity, edgemask.state.currentLabelId,"
+                   " edgemask.state.paintUnlabelled, [...edgemask.state.lockedLabels]]") == \
+        [10, 0.7, label5, True, [rect_label]]
+    assert page.driver.find_element("id", "brush-size-value").text == "10"
+    assert page.driver.find_element("id", "paint-unlabelled").is_selected()
+    page.raise_js_errors()

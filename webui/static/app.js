@@ -1,6 +1,6 @@
 // Entry point: wires state, API, view, tools, panels, keyboard and autosave.
 
-import { state, emit, on, labelById, byZ } from './state.js';
+import { state, emit, on, labelById, byZ, isLocked, luminance } from './state.js';
 import { api } from './api.js';
 import { View } from './canvas.js';
 import { History } from './history.js';
@@ -9,7 +9,7 @@ import { renderLabels, renderObjects } from './panels.js';
 import { renderImages, setupImageList, neighbour, doneNext, nextTodo } from './imagelist.js';
 import { newId, fromJSON, topZ, bottomZ, polygonToMask, maskToDataURL, isEmptyMask } from './objects.js';
 import { createPolygonEditor } from './tools/edit.js';
-import { createSelectTool } from './tools/select.js';
+import { createSelectTool, topObjectAt } from './tools/select.js';
 import { createPolygonTool } from './tools/polygon.js';
 import { createRectTool } from './tools/rect.js';
 import { createBrushTool } from './tools/brush.js';
@@ -17,6 +17,8 @@ import { createAiWandTool } from './tools/aiwand.js';
 import { createWandTool } from './tools/wand.js';
 import { maskToPolygons } from './topolygon.js';
 import { dialogOpen } from './dialog.js';
+import { renderLabelPanel, setupLabelPanel } from './labelpanel.js';
+import { loadPrefs, savePrefs } from './prefs.js';
 
 const $ = (id) => document.getElementById(id);
 const history = new History();
@@ -49,7 +51,16 @@ const app = {
 
   setLabel(id) {
     state.currentLabelId = id;
+    savePrefs();
     emit('labels');
+  },
+
+  /** False (after saying why) when the object's label is locked. */
+  unlocked(o) {
+    if (!isLocked(o)) return true;
+    const l = labelById(o.label_id);
+    app.flash(`"${l ? l.name : 'Its label'}" is locked (Labels panel): unlock it to change its objects.`);
+    return false;
   },
 
   /** The current label id, or null after telling the user to add one. */
@@ -102,6 +113,7 @@ const app = {
   setObjectLabel(id, labelId) {
     const o = state.objects.find((x) => x.id === id);
     if (!o || o.label_id === labelId) return;
+    if (!app.unlocked(o)) { emit('objects'); return; }
     o.label_id = labelId;
     app.commit();
   },
@@ -109,6 +121,7 @@ const app = {
   async objectAction(id, action) {
     const o = state.objects.find((x) => x.id === id);
     if (!o) return;
+    if (action !== 'hide' && !app.unlocked(o)) return;
     const sorted = byZ(state.objects);
     const i = sorted.indexOf(o);
     switch (action) {
@@ -203,6 +216,18 @@ const app = {
   },
 };
 
+/** The first view's one line: what to do first, while the open image has no objects. */
+function updateHint() {
+  const hint = $('first-hint');
+  const show = !!state.image && state.objects.length === 0;
+  hint.hidden = !show;
+  if (!show) return;
+  const l = labelById(state.currentLabelId);
+  const draw = state.model.loaded ? 'click an object with the AI wand (S), or draw it: Polygon (P), Brush (B)'
+    : 'draw an object: Polygon (P), Brush (B), colour Wand (W)';
+  hint.textContent = `Pick a label (1-9; now "${l ? l.name : 'none'}"), ${draw}; Shift+D when the image is done. ? lists every key.`;
+}
+
 function setHash(name) {
   window.history.replaceState(null, '', '#' + encodeURIComponent(name));
 }
@@ -258,10 +283,11 @@ const tools = {
 view.overlay = (ctx, v) => tools[state.tool].overlay && tools[state.tool].overlay(ctx, v);
 
 // ---- panels and status -------------------------------------------------
-on('labels', () => { renderLabels(app); renderObjects(app); });
+on('labels', () => { renderLabels(app); renderObjects(app); renderLabelPanel(app); updateHint(); view.render(); });
 on('images', () => renderImages(app));
 on('objects', () => {
   renderObjects(app);
+  updateHint();
   $('btn-undo').disabled = !history.canUndo;
   $('btn-redo').disabled = !history.canRedo;
 });
@@ -318,13 +344,22 @@ canvasEl.addEventListener('pointermove', (ev) => {
     panning = { x: ev.clientX, y: ev.clientY };
     return;
   }
-  tool().move(ev, view.toImage(ev));
+  const p = view.toImage(ev);
+  tool().move(ev, p);
+  // the label name of the object under the mouse (not while a button is held)
+  const hit = ev.buttons === 0 ? topObjectAt(p, true) : null;
+  const r = canvasEl.getBoundingClientRect();
+  const hover = hit ? { id: hit.id, sx: ev.clientX - r.left, sy: ev.clientY - r.top } : null;
+  if (hover || state.hover) { state.hover = hover; view.render(); }
 });
 canvasEl.addEventListener('pointerup', (ev) => {
   if (panning) { panning = null; return; }
   if (state.image) tool().up(ev, view.toImage(ev));
 });
-canvasEl.addEventListener('pointerleave', () => { if (tool().leave) tool().leave(); });
+canvasEl.addEventListener('pointerleave', () => {
+  if (tool().leave) tool().leave();
+  if (state.hover) { state.hover = null; view.render(); }
+});
 canvasEl.addEventListener('wheel', (ev) => {
   ev.preventDefault();
   if (!state.image) return;
@@ -381,6 +416,7 @@ function setBrushSize(v) {
   state.brushSize = Math.max(1, Math.min(200, Math.round(v)));
   $('brush-size').value = state.brushSize;
   $('brush-size-value').textContent = state.brushSize;
+  savePrefs();
   view.render();
 }
 
@@ -442,7 +478,10 @@ $('btn-conflict-mine').addEventListener('click', async () => {
 });
 $('brush-size').addEventListener('input', (e) => setBrushSize(Number(e.target.value)));
 $('wand-tolerance').addEventListener('input', (e) => app.setTolerance(Number(e.target.value)));
-$('opacity').addEventListener('input', (e) => { state.opacity = Number(e.target.value) / 100; view.render(); });
+$('opacity').addEventListener('input', (e) => { state.opacity = Number(e.target.value) / 100; savePrefs(); view.render(); });
+$('outline-only').addEventListener('change', (e) => { e.target.blur(); state.outlineOnly = e.target.checked; savePrefs(); view.render(); });
+$('paint-unlabelled').addEventListener('change', (e) => { e.target.blur(); state.paintUnlabelled = e.target.checked; savePrefs(); });
+setupLabelPanel(app);
 $('add-label').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const name = $('new-label-name').value.trim();
@@ -451,6 +490,7 @@ $('add-label').addEventListener('submit', async (ev) => {
     const l = await api.addLabel(name, $('new-label-color').value);
     state.labels.push(l);
     state.currentLabelId = l.id;
+    savePrefs();
     $('new-label-name').value = '';
     $('new-label-name').blur();   // shortcut keys go to the page again, not into the text box
     emit('labels');
@@ -475,8 +515,17 @@ async function start() {
     const [imgs, labels, model] = await Promise.all([api.images(), api.labels(), api.model()]);
     state.images = imgs.images;
     state.labels = labels.labels;
-    state.currentLabelId = state.labels.length ? state.labels[0].id : null;
     state.model = model;
+    const kept = loadPrefs();
+    // the label kept from last time, else the first one that shows on dark water (SUIM's
+    // first, black "background waterbody", would not)
+    state.currentLabelId = labelById(kept.currentLabelId) ? kept.currentLabelId
+      : (state.labels.find((l) => luminance(l.color) >= 0.2) || state.labels[0] || { id: null }).id;
+    $('brush-size').value = state.brushSize;
+    $('brush-size-value').textContent = state.brushSize;
+    $('opacity').value = Math.round(state.opacity * 100);
+    $('outline-only').checked = state.outlineOnly;
+    $('paint-unlabelled').checked = state.paintUnlabelled;
   } catch (e) {
     app.flash(e.message);
     return;

@@ -1,8 +1,17 @@
 // The stage: view transform (zoom / pan) and drawing of image, objects,
 // the selection, mask previews and the active tool's overlay.
 
-import { state, labelColor, byZ } from './state.js';
+import { state, labelColor, labelById, byZ, isShown, isLocked, luminance } from './state.js';
 import { tinted, maskBBox } from './objects.js';
+import { maskOutline } from './outline.js';
+
+const DARK = 0.08;   // labels darker than this (black, pure blue) get a light outline
+
+function objectBox(o) {
+  if (o.kind === 'mask') return maskBBox(o.canvas);
+  const xs = o.polygon.map((p) => p[0]), ys = o.polygon.map((p) => p[1]);
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}
 
 const MIN_SCALE = 0.02, MAX_SCALE = 64;
 
@@ -112,36 +121,74 @@ export class View {
     const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
+    this.lastTags = {};   // label tags drawn this frame (read by the tests)
     if (!state.image) return;
     ctx.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
     ctx.imageSmoothingEnabled = this.scale < 1;
     ctx.drawImage(state.image, 0, 0);
 
+    // outline thickness in image pixels: about 1.5 screen pixels at any zoom
+    const t = Math.max(1, Math.round(1.5 / this.scale));
     for (const o of byZ(state.objects)) {
-      if (o.hidden) continue;
+      if (!isShown(o)) continue;
       const color = labelColor(o.label_id);
-      ctx.globalAlpha = state.opacity;
-      if (o.kind === 'mask') {
-        ctx.drawImage(tinted(o.canvas, color), 0, 0);
-      } else {
-        this._path(o.polygon);
-        ctx.fillStyle = color;
-        ctx.fill();
+      // a label too dark to see on dark water gets a light outline as well
+      const edge = luminance(color) < DARK ? '#e8e8e8' : color;
+      if (!state.outlineOnly) {
+        ctx.globalAlpha = state.opacity;
+        if (o.kind === 'mask') {
+          ctx.drawImage(tinted(o.canvas, color), 0, 0);
+        } else {
+          this._path(o.polygon);
+          ctx.fillStyle = color;
+          ctx.fill();
+        }
+        ctx.globalAlpha = 1;
       }
-      ctx.globalAlpha = 1;
       if (o.kind === 'polygon') {
         this._path(o.polygon);
-        ctx.strokeStyle = color;
-        ctx.lineWidth = 1.5 / this.scale;
+        ctx.strokeStyle = edge;
+        ctx.lineWidth = (state.outlineOnly ? 2 : 1.5) / this.scale;
         ctx.stroke();
+      } else if (state.outlineOnly || edge !== color) {
+        ctx.drawImage(maskOutline(o.canvas, edge, t), 0, 0);
       }
     }
 
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (state.preview) this._drawPreview(state.preview.canvas, dpr);
     const sel = state.objects.find((o) => o.id === state.selectedId);
-    if (sel && !sel.hidden) this._drawSelection(sel);
+    if (sel && isShown(sel)) {
+      this._drawSelection(sel);
+      const box = objectBox(sel);
+      if (box) this._tag(sel, ...this.toScreen(box[0], box[1]), 'above');
+    }
+    const hov = state.hover && state.objects.find((o) => o.id === state.hover.id);
+    if (hov && isShown(hov) && hov !== sel) this._tag(hov, state.hover.sx + 14, state.hover.sy + 18, 'below');
     if (this.overlay) this.overlay(ctx, this);
+  }
+
+  /** The label name of an object in a small tag at screen point (x, y). */
+  _tag(o, x, y, where) {
+    const l = labelById(o.label_id);
+    if (!l) return;
+    const { ctx } = this;
+    const text = l.name + (isLocked(o) ? ' (locked)' : '');
+    ctx.font = '12px system-ui, sans-serif';
+    const w = ctx.measureText(text).width + 16, h = 18;
+    const bx = Math.max(2, Math.min(x, this.cssWidth - w - 2));
+    const by = Math.max(2, Math.min(where === 'above' ? y - h - 3 : y, this.cssHeight - h - 2));
+    ctx.fillStyle = 'rgba(0, 0, 0, 0.75)';
+    ctx.fillRect(bx, by, w, h);
+    ctx.fillStyle = l.color;
+    ctx.fillRect(bx + 4, by + 5, 8, 8);
+    ctx.strokeStyle = '#888'; ctx.lineWidth = 1;
+    ctx.strokeRect(bx + 4.5, by + 5.5, 7, 7);
+    ctx.fillStyle = '#fff';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(text, bx + 15, by + h / 2 + 0.5);
+    this.lastTags = this.lastTags || {};
+    this.lastTags[where] = text;
   }
 
   /** A mask awaiting Enter / Esc: diagonal stripes fixed on the screen, a style no label's

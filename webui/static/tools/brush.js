@@ -1,18 +1,35 @@
 // Brush and eraser. A brush stroke extends the selected mask object when it
 // has the current label, otherwise it starts a new mask object. The eraser
 // cuts from the selected object (a polygon is converted to a mask first).
+// With "only unlabelled pixels" the brush leaves pixels of other objects alone.
 
-import { state, selectedObject } from '../state.js';
+import { state, selectedObject, isShown, isLocked } from '../state.js';
 import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask } from '../objects.js';
+
+/** Every pixel some other object covers (hidden ones too: they are exported), as an alpha mask. */
+function othersMask(obj) {
+  const c = document.createElement('canvas');
+  c.width = state.width; c.height = state.height;
+  const g = c.getContext('2d');
+  g.fillStyle = '#fff';
+  for (const o of state.objects) {
+    if (o === obj) continue;
+    if (o.kind === 'mask') g.drawImage(o.canvas, 0, 0);
+    else {
+      g.beginPath();
+      o.polygon.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+      g.closePath();
+      g.fill('evenodd');
+    }
+  }
+  return c;
+}
 
 export function createBrushTool(app, erase) {
   let stroke = null;   // {obj, last, before (box), rect (painted area)}
   let cursor = null;   // image point under the mouse
 
-  function dab(c, a, b) {
-    const g = c.getContext('2d', { willReadFrequently: true });
-    g.save();
-    g.globalCompositeOperation = erase ? 'destination-out' : 'source-over';
+  function line(g, a, b) {
     g.strokeStyle = g.fillStyle = '#fff';
     g.lineWidth = state.brushSize;
     g.lineCap = 'round'; g.lineJoin = 'round';
@@ -24,9 +41,34 @@ export function createBrushTool(app, erase) {
       g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]);
       g.stroke();
     }
-    g.restore();
+  }
+
+  function dab(c, a, b) {
+    const g = c.getContext('2d', { willReadFrequently: true });
     const r = state.brushSize / 2 + 2;
     const area = [Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r];
+    g.save();
+    if (!erase && stroke && stroke.protect) {
+      // "only unlabelled pixels": the dab goes through a scratch canvas from which the other
+      // objects' pixels are cut, so neither they nor this object's own earlier pixels change
+      const x0 = Math.max(0, Math.floor(area[0])), y0 = Math.max(0, Math.floor(area[1]));
+      const w = Math.min(c.width, Math.ceil(area[2])) - x0, h = Math.min(c.height, Math.ceil(area[3])) - y0;
+      if (w > 0 && h > 0) {
+        const scratch = document.createElement('canvas');
+        scratch.width = w; scratch.height = h;
+        const sg = scratch.getContext('2d');
+        sg.translate(-x0, -y0);
+        line(sg, a, b);
+        sg.setTransform(1, 0, 0, 1, 0, 0);
+        sg.globalCompositeOperation = 'destination-out';
+        sg.drawImage(stroke.protect, x0, y0, w, h, 0, 0, w, h);
+        g.drawImage(scratch, x0, y0);
+      }
+    } else {
+      g.globalCompositeOperation = erase ? 'destination-out' : 'source-over';
+      line(g, a, b);
+    }
+    g.restore();
     touch(c, area);
     if (erase) keepBBox(c);
     else growBBox(c, ...area);
@@ -35,7 +77,8 @@ export function createBrushTool(app, erase) {
   function target() {
     const sel = selectedObject();
     if (erase) {
-      if (!sel || sel.hidden) { app.flash('Select the object to erase from first.'); return null; }
+      if (!sel || !isShown(sel)) { app.flash('Select the object to erase from first.'); return null; }
+      if (isLocked(sel)) { app.flash('Its label is locked (Labels panel): unlock it to erase.'); return null; }
       if (sel.kind === 'polygon') {
         sel.kind = 'mask';
         sel.canvas = polygonToMask(sel.polygon, state.width, state.height);
@@ -47,7 +90,7 @@ export function createBrushTool(app, erase) {
     }
     const label = app.requireLabel();
     if (label == null) return null;
-    if (sel && sel.kind === 'mask' && sel.label_id === label && !sel.hidden) {
+    if (sel && sel.kind === 'mask' && sel.label_id === label && isShown(sel) && !isLocked(sel)) {
       sel.canvas = cloneCanvas(sel.canvas);
       return sel;
     }
@@ -65,7 +108,8 @@ export function createBrushTool(app, erase) {
       if (ev.button !== 0) return;
       const obj = target();
       if (!obj) return;
-      stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]] };
+      stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]],
+        protect: !erase && state.paintUnlabelled ? othersMask(obj) : null };
       dab(obj.canvas, p, p);
       app.view.render();
     },

@@ -1,7 +1,7 @@
 // Editing the selected polygon: drag a vertex, click an edge to insert one,
 // right-click (or Delete while hovering) a vertex to remove it.
 
-import { state, selectedObject } from '../state.js';
+import { state, selectedObject, isShown, isLocked } from '../state.js';
 import { nearestVertex, nearestEdge } from '../objects.js';
 
 const VERTEX_PX = 7, EDGE_PX = 5;
@@ -16,7 +16,7 @@ export function createPolygonEditor(app) {
 
   const editable = () => {
     const o = selectedObject();
-    return o && o.kind === 'polygon' && !o.hidden ? o : null;
+    return o && o.kind === 'polygon' && isShown(o) && !isLocked(o) ? o : null;
   };
 
   function removeVertex(o, i) {

@@ -1,8 +1,15 @@
-// Select tool: click an object to select it (topmost first), edit the
+// Select tool: click an object to select it (topmost first; locked labels'
+// objects are passed over), edit the
 // selected polygon, drag empty space to pan.
 
-import { state, emit, byZ } from '../state.js';
+import { state, emit, byZ, isShown, isLocked } from '../state.js';
 import { hitObject } from '../objects.js';
+
+/** The topmost drawn object under image point p that is not locked, or undefined. */
+export function topObjectAt(p, locked = false) {
+  return byZ(state.objects).reverse()
+    .find((o) => isShown(o) && (locked || !isLocked(o)) && hitObject(o, p[0], p[1]));
+}
 
 export function createSelectTool(app, editor) {
   let pan = null;
@@ -12,7 +19,7 @@ export function createSelectTool(app, editor) {
     down(ev, p) {
       if (editor.down(ev, p)) return;
       if (ev.button !== 0) return;
-      const hit = byZ(state.objects).reverse().find((o) => !o.hidden && hitObject(o, p[0], p[1]));
+      const hit = topObjectAt(p);
       if (hit) {
         app.select(hit.id);
       } else {
