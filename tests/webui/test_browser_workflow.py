@@ -312,6 +312,15 @@ def test_canvas_options_first_view_and_kept_settings(driver, serve):
     alpha = np.array(painted).reshape(10, 110) > 0
     assert alpha[5, 5:19].all() and alpha[5, 61:100].all()
     assert not alpha[:, 20:60].any()  # no pixel of the rectangle painted over
+    # a mask in outline-only view: its edge in the label colour, its inside the image
+    page.keys(ESCAPE)
+    page.hover(150, 200)
+    page.driver.find_element("id", "outline-only").click()
+    time.sleep(0.15)
+    assert list(screen_pixels(page, 80, 40, 1, 1)[0, 0, :3]) == [40, 140, 60]
+    edge = screen_pixels(page, 80, 35, 1, 1)[0, 0, :3].astype(int)
+    assert edge[0] > 200 and edge[1] < 60  # robots: red
+    page.driver.find_element("id", "outline-only").click()
 
     # show / hide and lock per label
     _label_button(page, rect_label, "toggle-hidden")

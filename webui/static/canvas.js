@@ -128,7 +128,8 @@ export class View {
     ctx.drawImage(state.image, 0, 0);
 
     // outline thickness in image pixels: about 1.5 screen pixels at any zoom
-    const t = Math.max(1, Math.round(1.5 / this.scale));
+    // (a power of two, so zooming redoes the outlines of masks only now and then)
+    const t = 2 ** Math.max(0, Math.round(Math.log2(1.5 / this.scale)));
     for (const o of byZ(state.objects)) {
       if (!isShown(o)) continue;
       const color = labelColor(o.label_id);
@@ -151,7 +152,8 @@ export class View {
         ctx.lineWidth = (state.outlineOnly ? 2 : 1.5) / this.scale;
         ctx.stroke();
       } else if (state.outlineOnly || edge !== color) {
-        ctx.drawImage(maskOutline(o.canvas, edge, t), 0, 0);
+        const line = maskOutline(o.canvas, edge, t);
+        if (line) ctx.drawImage(line.canvas, line.x, line.y);
       }
     }
 

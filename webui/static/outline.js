@@ -1,30 +1,37 @@
-// The outline of a mask canvas (alpha = inside): its inside pixels that are within `t` image
-// pixels of the outside (mask minus its erosion), tinted, for the outline-only view and for
-// labels too dark to see as a fill. Cached per canvas version, colour and thickness.
+// The outline of a mask canvas (alpha = inside): its inside pixels within `t` image pixels of
+// the outside (the mask minus its erosion), tinted; for the outline-only view and for labels
+// too dark to see as a fill. Made over the mask's box only (cheap on big photos) and cached
+// per canvas version, colour and thickness.
 
-import { tinted } from './objects.js';
+import { maskBBox } from './objects.js';
 
-const cache = new WeakMap();   // mask canvas -> {key, canvas}
+const cache = new WeakMap();   // mask canvas -> {key, canvas, x, y}
 
+/** {canvas, x, y}: the outline to draw at image point (x, y), or null for an empty mask. */
 export function maskOutline(c, color, t) {
   const key = `${c._v}|${color}|${t}`;
   const hit = cache.get(c);
-  if (hit && hit.key === key) return hit.canvas;
+  if (hit && hit.key === key) return hit;
+  const box = maskBBox(c);
+  if (!box) return null;
+  const x = Math.max(0, box[0] - t), y = Math.max(0, box[1] - t);
+  const w = Math.min(c.width, box[2] + t) - x, h = Math.min(c.height, box[3] + t) - y;
   const eroded = document.createElement('canvas');
-  eroded.width = c.width; eroded.height = c.height;
+  eroded.width = w; eroded.height = h;
   const e = eroded.getContext('2d');
-  e.drawImage(c, 0, 0);
+  e.drawImage(c, -x, -y);
   e.globalCompositeOperation = 'destination-in';
-  for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(c, dx, dy);
-  const out = (hit && hit.canvas.width === c.width && hit.canvas.height === c.height)
-    ? hit.canvas : document.createElement('canvas');
-  out.width = c.width; out.height = c.height;
+  for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(c, dx - x, dy - y);
+  const out = document.createElement('canvas');
+  out.width = w; out.height = h;
   const g = out.getContext('2d');
-  g.globalCompositeOperation = 'copy';
-  g.drawImage(tinted(c, color), 0, 0);
+  g.drawImage(c, -x, -y);
+  g.globalCompositeOperation = 'source-in';   // (not tinted(): that caches one colour a mask)
+  g.fillStyle = color;
+  g.fillRect(0, 0, w, h);
   g.globalCompositeOperation = 'destination-out';
   g.drawImage(eroded, 0, 0);
-  g.globalCompositeOperation = 'source-over';
-  cache.set(c, { key, canvas: out });
-  return out;
+  const made = { key, canvas: out, x, y };
+  cache.set(c, made);
+  return made;
 }
