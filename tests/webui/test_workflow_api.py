@@ -56,10 +56,10 @@ def test_status_follows_objects_until_set_and_is_counted(client):
     assert _statuses(client)[0]["square.png"] == "todo"
 
 
-@pytest.mark.parametrize("body", [{"status": "finished"}, {"status": None}, {}, [], {"status": 1}])
+@pytest.mark.parametrize("body", [{"status": "finished"}, {"status": None}, {}, {"status": 1}, []])
 def test_bad_status_is_400(client, body):
-    assert "todo, in_progress, done, skipped" in _error(
-        client.put("/api/images/square.png/status", json=body), 400) or body == []
+    message = _error(client.put("/api/images/square.png/status", json=body), 400)
+    assert ("todo, in_progress, done, skipped" if body != [] else "JSON object") in message
     assert _statuses(client)[0]["square.png"] == "todo"
 
 
