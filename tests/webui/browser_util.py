@@ -52,8 +52,14 @@ class LiveServer:
         raise RuntimeError("the test server did not start")
 
     def close(self):
-        self.server.close()
+        """Stops at once: the browser's idle keep-alive connections would otherwise hold the
+        server's loop open until they time out (the loop closes every channel, then ends)."""
+        from waitress import wasyncore
+
+        server = self.server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         self.thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
 
 
 def start_chromium(width=1400, height=900):
