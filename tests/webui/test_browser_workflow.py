@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
-    DELETE, ENTER, ESCAPE, H, W, driver, get_json, page, pick_label, pytestmark, scene, serve, write_rgb)
+    ENTER, ESCAPE, H, W, driver, get_json, page, pick_label, pytestmark, scene, serve, write_rgb)
 
 from browser_util import Page
 
