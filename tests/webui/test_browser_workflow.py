@@ -338,8 +338,20 @@ def test_canvas_options_first_view_and_kept_settings(driver, serve):
     page.wait("document.getElementById('stage-info').textContent.includes('is locked')")
     assert page.js("return edgemask.state.objects.length") == 2
 
+    # a label too dark to see on dark water (SUIM's black waterbody) is drawn with a light edge
+    pick_label(page, 1)
+    page.keys("r")
+    page.drag([(150, 150), (190, 190)])
+    page.wait("edgemask.state.objects.length === 3")
+    page.keys(ESCAPE)
+    page.hover(250, 60)
+    time.sleep(0.15)
+    assert screen_pixels(page, 150, 170, 1, 1)[0, 0, :3].min() > 150
+    assert screen_pixels(page, 170, 170, 1, 1)[0, 0, :3].max() < 90  # dark fill inside
+
     # brush size, opacity, current label and view settings are kept across a reload
     page.js("const o = document.getElementById('opacity'); o.value = 70; o.dispatchEvent(new Event('input'));")
+    pick_label(page, 5)
     label5 = page.js("return edgemask.state.currentLabelId")
     page = Page(driver, url).open()
     assert page.js("return [edgemask.state.brushSize, edgemask.state.opacity, edgemask.state.currentLabelId,"
