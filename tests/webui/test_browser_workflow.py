@@ -306,12 +306,13 @@ def test_canvas_options_first_view_and_kept_settings(driver, serve):
     page.drag([(5, 40), (100, 40)], steps=8)
     page.wait("edgemask.state.objects.length === 2")
     page.wait_saved()
-    painted = page.js("const o = edgemask.state.objects.find((x) => x.kind === 'mask');"
-                      "const d = o.canvas.getContext('2d').getImageData(0, 35, 110, 10).data;"
-                      "return Array.from(d).filter((v, i) => i % 4 === 3);")
-    alpha = np.array(painted).reshape(10, 110) > 0
-    assert alpha[5, 5:19].all() and alpha[5, 61:100].all()
-    assert not alpha[:, 20:60].any()  # no pixel of the rectangle painted over
+    labels = [lb["id"] for lb in page.labels()]
+    with urllib.request.urlopen(url + "api/export/index-png") as r:
+        classes = cv2.imdecode(np.frombuffer(zipfile.ZipFile(io.BytesIO(r.read())).read("masks/a_scene.png"),
+                                             np.uint8), cv2.IMREAD_UNCHANGED)
+    rect_class, brush_class = labels.index(rect_label) + 1, 5  # the stroke is above the rectangle
+    assert (classes[40, 5:19] == brush_class).all() and (classes[40, 61:100] == brush_class).all()
+    assert (classes[20:60, 20:60] == rect_class).all()  # no pixel of the rectangle painted over
     # a mask in outline-only view: its edge in the label colour, its inside the image
     page.keys(ESCAPE)
     page.hover(150, 200)

@@ -152,7 +152,7 @@ export class View {
         ctx.lineWidth = (state.outlineOnly ? 2 : 1.5) / this.scale;
         ctx.stroke();
       } else if (state.outlineOnly || edge !== color) {
-        const line = maskOutline(o.canvas, edge, t);
+        const line = maskOutline(o.canvas, edge, t, state.width, state.height);
         if (line) ctx.drawImage(line.canvas, line.x, line.y);
       }
     }
@@ -206,7 +206,7 @@ export class View {
     g.globalCompositeOperation = 'copy';
     g.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
     g.imageSmoothingEnabled = this.scale < 1;
-    g.drawImage(mask, 0, 0);
+    g.drawImage(mask, mask._x || 0, mask._y || 0);   // (a mask canvas may sit at its box's corner)
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.globalCompositeOperation = 'source-in';
     g.fillStyle = g.createPattern(stripes(), 'repeat');

@@ -14,7 +14,7 @@ function othersMask(obj) {
   g.fillStyle = '#fff';
   for (const o of state.objects) {
     if (o === obj) continue;
-    if (o.kind === 'mask') g.drawImage(o.canvas, 0, 0);
+    if (o.kind === 'mask') g.drawImage(o.canvas, o.canvas._x || 0, o.canvas._y || 0);
     else {
       g.beginPath();
       o.polygon.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
@@ -52,7 +52,7 @@ export function createBrushTool(app, erase) {
       // "only unlabelled pixels": the dab goes through a scratch canvas from which the other
       // objects' pixels are cut, so neither they nor this object's own earlier pixels change
       const x0 = Math.max(0, Math.floor(area[0])), y0 = Math.max(0, Math.floor(area[1]));
-      const w = Math.min(c.width, Math.ceil(area[2])) - x0, h = Math.min(c.height, Math.ceil(area[3])) - y0;
+      const w = Math.min(state.width, Math.ceil(area[2])) - x0, h = Math.min(state.height, Math.ceil(area[3])) - y0;
       if (w > 0 && h > 0) {
         const scratch = document.createElement('canvas');
         scratch.width = w; scratch.height = h;
@@ -62,7 +62,7 @@ export function createBrushTool(app, erase) {
         sg.setTransform(1, 0, 0, 1, 0, 0);
         sg.globalCompositeOperation = 'destination-out';
         sg.drawImage(stroke.protect, x0, y0, w, h, 0, 0, w, h);
-        g.drawImage(scratch, x0, y0);
+        g.drawImage(scratch, x0 - (c._x || 0), y0 - (c._y || 0));   // image -> canvas pixels
       }
     } else {
       g.globalCompositeOperation = erase ? 'destination-out' : 'source-over';
