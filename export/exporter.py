@@ -14,7 +14,7 @@ from edgemask.export.checkpoint import build_model, load_state_dict
 from edgemask.export.decoder_split import write_split
 from edgemask.export.download import file_sha256
 from edgemask.export.graphs import DecoderGraph, EncoderGraph, chunk_global_attention, matrix_upsampling
-from edgemask.export.precision import to_fp16, to_int8
+from edgemask.export.precision import INT8_WEIGHT_RANGE, to_fp16, to_int8
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -143,6 +143,8 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, fol
             "file": "decoder.onnx", "prompt_frame": spec.prompt_frame, "low_res_size": 256,
             "single_mask_index": 0, "multimask_indices": [1, 2, 3], "split": split,
         },
+        **({"quantization": {"weights": "int8, per output channel, symmetric", "weight_range": list(INT8_WEIGHT_RANGE),
+                             "activations": "uint8, dynamic"}} if precision == "int8" else {}),
         "checkpoint": {"file": checkpoint.name, "sha256": file_sha256(checkpoint)},
         "files": {
             f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}

@@ -66,10 +66,13 @@ def _gpu_info() -> dict:
 
 def collect() -> dict:
     """Everything `edgemask doctor` reports, as a JSON-ready dict."""
+    from edgemask.runtime import cpu_features
     from edgemask.runtime.providers import candidate_devices, physical_cores
 
     ort_info = _ort_info()
     auto = candidate_devices("auto", ort_info.get("providers", []))[0] if ort_info["installed"] else None
+    features = cpu_features.detect()
+    gpu = auto in ("tensorrt", "cuda")
     models = []
     root = paths.models_dir()
     if root.is_dir():
@@ -99,7 +102,10 @@ def collect() -> dict:
         "gpu": _gpu_info(),
         "cpu": {"logical": os.cpu_count(), "usable": affinity, "physical_cores": physical_cores(),
                 "threads": int(os.environ.get("EDGEMASK_THREADS", 0)) or physical_cores(),
-                "processor": platform.processor() or platform.machine()},
+                "processor": platform.processor() or platform.machine(), "features": features.summary(),
+                "int8_dot_product": features.int8_dot or None},
+        "precision": {"order": cpu_features.precision_order(gpu, features),
+                      "reason": cpu_features.precision_reason(gpu, features)},
         "torch_installed": _has_module("torch"),
         "models_dir": str(root),
         "models": models,
@@ -135,6 +141,9 @@ def format_report(info: dict) -> str:
     cpu = info["cpu"]
     lines.append(f"CPU: {cpu['processor']}, {cpu['logical']} logical / {cpu['physical_cores']} physical cores "
                  f"usable, {cpu['threads']} onnxruntime threads (EDGEMASK_THREADS overrides)")
+    lines.append(f"  features: {cpu['features']}")
+    lines.append(f"precision opened by default: {info['precision']['reason']} "
+                 f"(order: {', '.join(info['precision']['order'])})")
     lines.append(f"PyTorch installed: {'yes' if info['torch_installed'] else 'no'} (not needed to annotate)")
     lines.append(f"models in {info['models_dir']}:")
     if not info["models"]:

@@ -27,6 +27,19 @@ def encoder_optimization(model: ModelFolder) -> str:
     return "all" if size <= LAYOUT_PASS_MAX_BYTES else "extended"
 
 
+def warn_saturating_int8(model: ModelFolder) -> None:
+    """One warning line for an int8 folder exported with full 8-bit weights (before model.json
+    recorded "quantization") on an x86 CPU without VNNI, where its MatMuls saturate."""
+    from edgemask.runtime.cpu_features import detect
+
+    cpu = detect()
+    if model.precision == "int8" and "quantization" not in model.config and cpu.arch == "x86_64" and not cpu.int8_dot:
+        prov.log.warning(
+            "%s is an int8 export with 8-bit weights, which give wrong masks on this CPU (no VNNI); "
+            "re-export it with this edgemask (`edgemask export %s --precision int8`) or use the fp32 folder.",
+            model.path, model.name)
+
+
 @dataclass
 class Embedding:
     """An image embedding: the host array (what caches store) and, on CUDA, the same tensor in GPU memory."""
@@ -65,6 +78,8 @@ class Engine:
             dec_devices = dec_devices[1:]
         self.decoder, self.decoder_device = prov.create_session(model.decoder_path, dec_devices, **common)
         self.device = self.encoder_device
+        if self.decoder_device == "cpu":
+            warn_saturating_int8(model)
         self._check_io()
         on_cuda = self.decoder_device in prov.CUDA_DEVICES
         self.io_binding = on_cuda if io_binding is None else bool(io_binding)

@@ -5,6 +5,7 @@ Exports are slow on 2 cores, so each (model, precision) is exported once per tes
 EDGEMASK_TEST_CACHE=DIR to keep checkpoints and exports between local runs.
 """
 
+import hashlib
 import os
 import zlib
 from pathlib import Path
@@ -57,8 +58,14 @@ def random_checkpoint(test_cache):
 def exported_model(test_cache, random_checkpoint):
     """Factory: (name, precision="fp32") -> model folder exported from the random checkpoint."""
 
+    # exports kept in EDGEMASK_TEST_CACHE are keyed by the exporter's source, so a changed exporter
+    # (say, another int8 scheme) is never tested through an export the old code made
+    from edgemask import export
+
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(Path(export.__file__).parent.glob("*.py"))))
+
     def make(name: str, precision: str = "fp32") -> Path:
-        out = test_cache / "models" / f"{name}-{precision}"
+        out = test_cache / "models" / digest.hexdigest()[:12] / f"{name}-{precision}"
         if not (out / "model.json").exists():
             from edgemask.export.exporter import export_model
 

@@ -16,6 +16,8 @@ from typing import Optional
 import numpy as np
 
 from edgemask import paths
+from edgemask.runtime import cpu_features
+from edgemask.runtime.cpu_features import precision_order
 
 NO_MODEL_MESSAGE = (
     "No model loaded: run `edgemask models download efficientvit-sam-l0` then "
@@ -28,8 +30,8 @@ PREFETCH = 2  # how many following images get their embedding computed ahead
 
 def find_default_model() -> Optional[Path]:
     """The model folder (one with model.json) in edgemask.paths.models_dir() to open by default:
-    the fastest precision for this machine (int8 on a CPU, fp16 where a GPU provider is present),
-    then by name."""
+    the fastest precision for this machine (fp16 where a GPU provider is present; int8 on a CPU
+    with VNNI or ARM dot product, else fp32: edgemask.runtime.cpu_features), then by name."""
     import json
 
     root = paths.models_dir()
@@ -44,7 +46,7 @@ def find_default_model() -> Optional[Path]:
         gpu = any(p in available_providers() for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))
     except ImportError:  # no onnxruntime: the Predictor will say so
         gpu = False
-    order = ["fp16", "fp32", "int8"] if gpu else ["int8", "fp32", "fp16"]
+    order = precision_order(gpu, cpu_features.detect())
 
     def rank(folder: Path) -> int:
         try:
