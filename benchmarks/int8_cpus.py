@@ -1,9 +1,11 @@
-"""int8 accuracy on CPUs with and without VNNI: 8-bit weights (before) against 7-bit weights (now).
+"""int8 accuracy on CPUs with and without VNNI: edgemask's int8 before (8-bit weights on every MatMul)
+and now (7-bit weights on the MatMuls over image tokens).
 
     python benchmarks/int8_cpus.py FP32_FOLDER [FP32_FOLDER ...] [--no-emulation] [--encoder-emulated]
 
 For each fp32 model folder, quantises its decoder (and encoder, where it has MatMul weights) both
-ways, runs them on this CPU and on an emulated CPU without VNNI (QEMU `-cpu Haswell`, the kernels
+ways (before: onnxruntime's quantize_dynamic as edgemask called it until 2026-11-27; now:
+edgemask.export.precision.to_int8), runs them on this CPU and on an emulated CPU without VNNI (QEMU `-cpu Haswell`, the kernels
 of an AVX2 laptop; needs Debian's qemu-user), and compares the low-res logits with the fp32
 folder's: max |error| / max |fp32 logit|, max |error| / std, worst mask IoU over 6 prompts x 4
 masks. Also times the decoder on this CPU (fp32 vs both int8 schemes, median of 30 runs).
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from emulated_cpu import EMULATED_ISA, qemu, run_onnx  # noqa: E402
 from reference_pipeline import decoder_feeds  # noqa: E402
 
-from edgemask.export.precision import to_int8  # noqa: E402
+from edgemask.export.precision import INT8_OPS, _has_weights_to_quantize, _interpolation_matmuls, to_int8  # noqa: E402
 from edgemask.runtime.bench import synthetic_photo  # noqa: E402
 from edgemask.runtime.cpu_features import detect  # noqa: E402
 from edgemask.runtime.model_folder import load_model_folder  # noqa: E402
@@ -75,6 +77,20 @@ def time_decoders(paths: dict, feeds: dict, runs: int = 30) -> dict:
     return {k: float(np.median(v) * 1000) for k, v in times.items()}
 
 
+def to_int8_before(src: Path, dst: Path, part: str) -> None:
+    """The int8 scheme edgemask used before: full 8-bit per-channel weights on every MatMul/Gemm."""
+    import shutil
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    excluded = _interpolation_matmuls(src)
+    if not _has_weights_to_quantize(src, INT8_OPS[part], excluded):
+        shutil.copyfile(src, dst)  # a convolutional encoder: the fp32 graph, as before
+        return
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=INT8_OPS[part], nodes_to_exclude=excluded)
+
+
 def check_folder(folder: Path, emulate: bool, encoder_emulated: bool) -> dict:
     import onnxruntime as ort
 
@@ -90,11 +106,11 @@ def check_folder(folder: Path, emulate: bool, encoder_emulated: bool) -> dict:
     result = {"model": model.name, "native_cpu": detect().summary(), "schemes": {}}
     cpus = [("native", False)] + ([("emulated", True)] if emulate else [])
     with tempfile.TemporaryDirectory() as tmp:
-        for scheme, reduce_range in (("8-bit weights (before)", False), ("7-bit weights (now)", True)):
-            dec = Path(tmp) / f"decoder-{reduce_range}.onnx"
-            encq = Path(tmp) / f"encoder-{reduce_range}.onnx"
-            to_int8(model.decoder_path, dec, "decoder", reduce_range=reduce_range)
-            to_int8(model.encoder_path, encq, "encoder", reduce_range=reduce_range)
+        for scheme, quantise in SCHEMES.items():
+            dec = Path(tmp) / f"decoder-{scheme[:3]}.onnx"
+            encq = Path(tmp) / f"encoder-{scheme[:3]}.onnx"
+            quantise(model.decoder_path, dec, "decoder")
+            quantise(model.encoder_path, encq, "encoder")
             quantised_encoder = encq.stat().st_size != model.encoder_path.stat().st_size
             row = {}
             for cpu, emulated in cpus:
@@ -106,10 +122,13 @@ def check_folder(folder: Path, emulate: bool, encoder_emulated: bool) -> dict:
                 row[cpu] = dict(metrics(logits, ref), encoder="int8" if emb is not ref_emb else "fp32 (same)",
                                 seconds=round(time.perf_counter() - t, 1))
             result["schemes"][scheme] = row
-        decoders = {"fp32": model.decoder_path, "8-bit weights (before)": Path(tmp) / "decoder-False.onnx",
-                    "7-bit weights (now)": Path(tmp) / "decoder-True.onnx"}
+        decoders = {"fp32": model.decoder_path, **{s: Path(tmp) / f"decoder-{s[:3]}.onnx" for s in SCHEMES}}
         result["decoder_ms"] = time_decoders(decoders, dict(feeds[0], image_embeddings=ref_emb))
     return result
+
+
+SCHEMES = {"before: 8-bit weights, every MatMul": to_int8_before,
+           "now: 7-bit weights, image-token MatMuls": to_int8}
 
 
 def main() -> None:

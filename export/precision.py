@@ -53,13 +53,9 @@ def _retarget_float_casts(model) -> None:
 INT8_WEIGHT_RANGE = (-64, 64)
 
 
-def to_int8(src: Path, dst: Path, part: str, reduce_range: bool = True) -> None:
+def to_int8(src: Path, dst: Path, part: str) -> None:
     """Dynamic int8 quantisation of the weights of `part` ("encoder" or "decoder"): the MatMuls over
-    image tokens, with 7-bit weights.
-
-    `reduce_range=False` gives full 8-bit weights, which saturate on x86 CPUs without VNNI: it is
-    kept only so that benchmarks/int8_cpus.py can show the difference.
-    """
+    image tokens, with 7-bit weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     excluded = _interpolation_matmuls(src)
@@ -74,7 +70,7 @@ def to_int8(src: Path, dst: Path, part: str, reduce_range: bool = True) -> None:
         str(dst),
         weight_type=QuantType.QInt8,
         per_channel=True,
-        reduce_range=reduce_range,
+        reduce_range=True,  # 7-bit weights: see INT8_WEIGHT_RANGE
         op_types_to_quantize=INT8_OPS[part],
         nodes_to_exclude=excluded,
         use_external_data_format=src.stat().st_size > 1_800_000_000,
