@@ -4,12 +4,16 @@ Entries are keyed by the image's content hash and the model's identity (the hash
 its model.json), so a reopened image, also after a restart, needs no encoder run.
 Disk files are written atomically (temporary file + os.replace) and carry a CRC32;
 an entry that cannot be read back intact is deleted and treated as missing.
+
+`FileIndex` remembers which content hash a file had (by its path, size and modification time),
+so an image file whose embedding is cached is found without decoding it again.
 """
 
 import hashlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
@@ -33,6 +37,81 @@ def image_key(image: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def file_identity(path) -> tuple:
+    """(resolved path, size, mtime in ns) of a file: what FileIndex keys on."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return str(path), int(st.st_size), int(st.st_mtime_ns)
+
+
+class FileIndex:
+    """file identity -> (image key, height, width), in memory and, with a directory, in a small
+    SQLite file there (`files.sqlite`, shared by all models: image keys do not depend on the
+    model). A changed file (other size or mtime) is simply not found. Thread-safe; a file that
+    cannot be written only costs a decode later."""
+
+    FILE_NAME = "files.sqlite"
+    MAX_MEMORY = 4096
+
+    def __init__(self, directory=None):
+        self._memory: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self._lock = threading.Lock()
+        self._db = None
+        if directory is not None:
+            try:
+                Path(directory).mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(Path(directory) / self.FILE_NAME), check_same_thread=False,
+                                           isolation_level=None, timeout=5.0)
+                self._db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                                 "mtime INTEGER, key TEXT, height INTEGER, width INTEGER)")
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("no file index for the embedding cache in %s (%s).", directory, exc)
+                self._db = None
+
+    def get(self, identity: tuple) -> Optional[tuple]:
+        """(image key, height, width) recorded for this file identity, or None."""
+        with self._lock:
+            hit = self._memory.get(identity)
+            if hit is not None:
+                self._memory.move_to_end(identity)
+                return hit
+            if self._db is None:
+                return None
+            try:
+                row = self._db.execute("SELECT key, height, width FROM files WHERE path=? AND size=? AND mtime=?",
+                                       identity).fetchone()
+            except sqlite3.Error:
+                return None
+        if row is None:
+            return None
+        self._remember(identity, (row[0], int(row[1]), int(row[2])))
+        return self._memory.get(identity)
+
+    def put(self, identity: tuple, key: str, height: int, width: int) -> None:
+        value = (key, int(height), int(width))
+        self._remember(identity, value)
+        with self._lock:
+            if self._db is None:
+                return
+            try:
+                self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", (*identity, *value))
+            except sqlite3.Error as exc:
+                log.debug("file index not written: %s", exc)
+
+    def _remember(self, identity, value) -> None:
+        with self._lock:
+            self._memory[identity] = value
+            self._memory.move_to_end(identity)
+            while len(self._memory) > self.MAX_MEMORY:
+                self._memory.popitem(last=False)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
 class EmbeddingCache:
     """Memory + disk cache of image embeddings for one model identity. Thread-safe."""
 
@@ -48,6 +127,7 @@ class EmbeddingCache:
         self._disk_used: Optional[int] = None  # computed lazily over the whole root
         self._lock = threading.RLock()
         self.hits_memory = self.hits_disk = self.misses = 0
+        self.files = FileIndex(self.root)
 
     # -- public API -----------------------------------------------------
     def get(self, key: str) -> Optional[np.ndarray]:

@@ -9,7 +9,7 @@ from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from edgemask.runtime.cache import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, EmbeddingCache, image_key
+from edgemask.runtime.cache import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, EmbeddingCache, file_identity, image_key
 from edgemask.runtime.engine import Embedding, Engine
 from edgemask.runtime.model_folder import load_model_folder
 from edgemask.runtime.postprocess import MaskUpscaler
@@ -89,7 +89,10 @@ class Predictor:
             with self._inflight_lock:
                 self._foreground -= 1
                 self._foreground_done.notify_all()
-        upscaler = MaskUpscaler(image.shape[:2], self.model.prompt_frame, self.model.low_res_size)
+        self._hold(embedding, key, image.shape[:2], cached, start)
+
+    def _hold(self, embedding, key: str, size, cached: bool, start: float) -> None:
+        upscaler = MaskUpscaler(tuple(size), self.model.prompt_frame, self.model.low_res_size)
         self.engine.prepare(embedding)  # click-independent decoder work, once per image
         with self._state_lock:
             self._embedding_value = embedding
@@ -106,6 +109,24 @@ class Predictor:
         image = load_image(path)
         self.set_image(image, "RGB")
         return image
+
+    def set_image_path(self, path, read=load_image) -> None:
+        """Sets an image file for predict(). When the cache's file index knows this file (same
+        path, size and mtime) and its embedding is cached, the file is not decoded at all;
+        otherwise `read(path)` (an HxWx3 RGB uint8 array) goes through set_image()."""
+        start = time.perf_counter()
+        identity = file_identity(path)
+        known = self.cache.files.get(identity) if self.cache is not None else None
+        if known is not None:
+            key, height, width = known
+            host = self.cache.get(key)
+            if host is not None:
+                self._hold(self._held(host, True), key, (height, width), True, start)
+                return
+        image = read(path)
+        self.set_image(image, "RGB")
+        if self.cache is not None:
+            self.cache.files.put(identity, self.image_key, *self.original_size)
 
     def reset_image(self) -> None:
         """Forgets the current image (cached embeddings stay cached)."""
@@ -206,8 +227,18 @@ class Predictor:
             if item is None:
                 return
             try:
-                image = load_image(item) if isinstance(item, (str, Path)) else check_image(item)
-                self._embedding(image, image_key(image), foreground=False)
+                if isinstance(item, (str, Path)):
+                    identity = file_identity(item)
+                    known = self.cache.files.get(identity)
+                    if known is not None and self.cache.contains(known[0]):
+                        continue  # cached, and known without decoding the file
+                    image = load_image(item)
+                    key = image_key(image)
+                    self._embedding(image, key, foreground=False)
+                    self.cache.files.put(identity, key, *image.shape[:2])
+                else:
+                    image = check_image(item)
+                    self._embedding(image, image_key(image), foreground=False)
             except Exception as exc:  # noqa: BLE001 - a bad file must not kill the thread
                 log.debug("prefetch of %r skipped: %s", item if isinstance(item, (str, Path)) else "array", exc)
             finally:

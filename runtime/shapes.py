@@ -268,3 +268,103 @@ def png_data_url_to_mask(
             f"but the image is {int(width)}x{int(height)}"
         )
     return mask
+
+
+# --- box runs: a mask as its bounding box and row-major run lengths ------------------------
+# {"box": [x0, y0, x1, y1], "runs": [outside, inside, outside, ...]}: the box is the mask's
+# bounding box (exclusive ends) and the runs alternate, starting with pixels outside (possibly
+# 0), over the box's pixels row by row; they add up to the box's area. An empty mask is
+# {"box": [0, 0, 0, 0], "runs": []}. This is what the web API moves and the store keeps: its
+# size follows the object's outline, not the image's size.
+
+EMPTY_BOX_RUNS = {"box": [0, 0, 0, 0], "runs": []}
+
+
+def crop_to_runs(crop: np.ndarray) -> list[int]:
+    """Row-major run lengths of a 2-D mask (outside first), as a list of ints."""
+    flat = _as_binary(crop).ravel()
+    if flat.size == 0:
+        return []
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate(([0], change, [flat.size])))
+    if flat[0]:
+        runs = np.concatenate(([0], runs))
+    return runs.tolist()
+
+
+def mask_to_box_runs(mask: np.ndarray) -> dict[str, Any]:
+    """The box-runs form of a full-size binary mask (tight box)."""
+    binary = _as_binary(mask)
+    box = mask_bbox(binary)
+    if box is None:
+        return {"box": [0, 0, 0, 0], "runs": []}
+    x0, y0, x1, y1 = box
+    return {"box": [x0, y0, x1, y1], "runs": crop_to_runs(binary[y0:y1, x0:x1])}
+
+
+def box_runs_to_crop(value: Any, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Checks a box-runs dict against a width x height image and decodes it:
+    ((x0, y0, x1, y1), bool crop of the box). ValueError with a clear reason otherwise."""
+    if not isinstance(value, dict) or "box" not in value or "runs" not in value:
+        raise ValueError('a mask must be {"box": [x0, y0, x1, y1], "runs": [...]}')
+    box, runs = value["box"], value["runs"]
+    if (not isinstance(box, (list, tuple)) or len(box) != 4
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in box)):
+        raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+        raise ValueError(f"the mask's box [{x0}, {y0}, {x1}, {y1}] is not inside the {width}x{height} image")
+    if not isinstance(runs, (list, tuple)):
+        raise ValueError("a mask's runs must be a list of non-negative integers")
+    try:
+        counts = np.asarray(runs, dtype=np.int64) if len(runs) else np.zeros(0, np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError("a mask's runs must be a list of non-negative integers") from None
+    if counts.ndim != 1 or (len(runs) and not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in runs)):
+        raise ValueError("a mask's runs must be a list of non-negative integers")
+    if counts.size and counts.min() < 0:
+        raise ValueError("a mask's runs must be a list of non-negative integers")
+    area = (x1 - x0) * (y1 - y0)
+    total = int(counts.sum())
+    if total != area:
+        raise ValueError(f"the mask's runs cover {total} pixels but its {x1 - x0}x{y1 - y0} box has {area}")
+    values = np.zeros(counts.size, bool)
+    values[1::2] = True
+    crop = np.repeat(values, counts).reshape(y1 - y0, x1 - x0)
+    return (x0, y0, x1, y1), crop
+
+
+def box_runs_to_mask(value: Any, height: int, width: int) -> np.ndarray:
+    """A box-runs dict -> full-size bool ``[height, width]`` mask (checked as box_runs_to_crop)."""
+    (x0, y0, x1, y1), crop = box_runs_to_crop(value, height, width)
+    mask = np.zeros((int(height), int(width)), bool)
+    mask[y0:y1, x0:x1] = crop
+    return mask
+
+
+def tighten_box_runs(box: Sequence[int], crop: np.ndarray) -> dict[str, Any]:
+    """The box-runs form (tight box) of a crop placed at box's corner."""
+    inner = mask_bbox(crop)
+    if inner is None:
+        return {"box": [0, 0, 0, 0], "runs": []}
+    cx0, cy0, cx1, cy1 = inner
+    x0, y0 = int(box[0]), int(box[1])
+    if (cx0, cy0, cx1, cy1) == (0, 0, crop.shape[1], crop.shape[0]):
+        return {"box": [x0, y0, x0 + cx1, y0 + cy1], "runs": crop_to_runs(crop)}
+    return {"box": [x0 + cx0, y0 + cy0, x0 + cx1, y0 + cy1], "runs": crop_to_runs(crop[cy0:cy1, cx0:cx1])}
+
+
+def box_runs_area(value: dict[str, Any]) -> int:
+    """Number of set pixels of a box-runs dict."""
+    return int(sum(value["runs"][1::2]))
+
+
+def rle_to_box_runs(rle: dict[str, Any]) -> dict[str, Any]:
+    """COCO RLE -> box-runs (lossless)."""
+    return mask_to_box_runs(rle_to_mask(rle))
+
+
+def box_runs_to_rle(value: dict[str, Any], height: int, width: int) -> dict[str, Any]:
+    """Box-runs -> COCO compressed RLE of the full ``height x width`` image (lossless)."""
+    return mask_to_rle(box_runs_to_mask(value, height, width))

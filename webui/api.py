@@ -141,6 +141,33 @@ def put_annotations(name):
     return jsonify({"version": new_version})
 
 
+@bp.patch("/images/<path:name>/annotations")
+def patch_annotations(name):
+    """Saves only what changed: objects added or replaced, attributes updated, objects deleted."""
+    name, width, height = _image(name)
+    body = _body()
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ApiError(400, "\"version\" must be the integer version you loaded (0 for a new image).")
+    upsert, update, delete = (body.get(key, []) for key in ("upsert", "update", "delete"))
+    for key, value in (("upsert", upsert), ("update", update), ("delete", delete)):
+        if not isinstance(value, list):
+            raise ApiError(400, f"\"{key}\" must be a list.")
+    if not all(isinstance(oid, str) for oid in delete):
+        raise ApiError(400, "\"delete\" must be a list of object ids.")
+    store = _ctx().store
+    label_ids = {label.id for label in store.labels()}
+    rows = [objs.parse_object(o, width, height, label_ids) for o in upsert]
+    updates = [objs.parse_update(u, label_ids) for u in update]
+    try:
+        new_version = store.save_changes(name, width, height, version, rows, updates, delete)
+    except VersionConflict as exc:
+        raise ApiError(409, str(exc), version=exc.stored) from None
+    except StoreError as exc:
+        raise ApiError(400, str(exc)) from None
+    return jsonify({"version": new_version})
+
+
 # -- labels --------------------------------------------------------------------------------
 @bp.get("/labels")
 def list_labels():
@@ -292,20 +319,44 @@ def polygonize():
     if not objs._is_number(tolerance) or not 0 <= tolerance <= 100:
         raise ApiError(400, "\"tolerance\" must be a number of pixels between 0 and 100.")
     raw = body.get("mask")
+    from edgemask.webui.polygonize import polygonize as trace
+
+    if isinstance(raw, dict):  # box-runs: only the box's own pixels are traced
+        box = raw.get("box")
+        try:
+            if not isinstance(box, list) or len(box) != 4:
+                raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
+            (x0, y0, _, _), crop = shapes.box_runs_to_crop(raw, *_max_box_size(box))
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
+        answer = trace(crop, float(tolerance))
+        answer["polygons"] = [[[x + x0, y + y0] for x, y in ring] for ring in answer["polygons"]]
+        return jsonify(answer)
     if not isinstance(raw, str) or not raw.startswith("data:image/png;base64,"):
-        raise ApiError(400, "\"mask\" must be a data:image/png;base64 URL.")
+        raise ApiError(400, "\"mask\" must be {\"box\", \"runs\"} or a data:image/png;base64 URL.")
     try:
         mask = shapes.png_data_url_to_mask(raw)
     except ValueError as exc:
         raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
-    from edgemask.webui.polygonize import polygonize as trace
-
     return jsonify(trace(mask, float(tolerance)))
 
 
+MAX_MASK_PIXELS = 1 << 27  # 134 MP: more than any camera photo, bounded memory for a bad request
+
+
+def _max_box_size(box) -> tuple:
+    """(height, width) a box-runs mask without an image may reach: its box's own ends, bounded."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
+        raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
+    y1, x1 = max(box[3], 0), max(box[2], 0)
+    if x1 * y1 > MAX_MASK_PIXELS:
+        raise ValueError(f"a mask's box must end within {MAX_MASK_PIXELS} pixels of the image's corner")
+    return y1, x1
+
+
 def _mask_json(mask) -> dict:
-    return {"mask": shapes.mask_to_png_data_url(mask), "bbox": objs.mask_bbox(mask),
-            "area": int(mask.sum())}
+    value = shapes.mask_to_box_runs(mask)
+    return {"mask": value, "bbox": list(value["box"]), "area": shapes.box_runs_area(value)}
 
 
 # -- export --------------------------------------------------------------------------------

@@ -138,7 +138,10 @@ class Assistant:
         stamp = (name, path.stat().st_mtime_ns if path else None)
         if self._current == stamp:
             return True
-        self.predictor.set_image(folder.read_rgb(name))
+        if hasattr(self.predictor, "set_image_path"):  # finds a cached embedding without decoding
+            self.predictor.set_image_path(path, read=lambda _: folder.read_rgb(name))
+        else:
+            self.predictor.set_image(folder.read_rgb(name))
         self._current = stamp
         return bool(getattr(self.predictor, "embedding_cached", False))
 

@@ -41,20 +41,40 @@ def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
         return ObjectRow(id=oid, label_id=label_id, kind=kind, z=z, hidden=hidden,
                          polygon=polygon, bbox=polygon_bbox(polygon, width, height))
     if kind == "mask":
-        mask = parse_mask(raw.get("mask"), width, height, where)
+        value = parse_mask_value(raw.get("mask"), width, height, where)
         return ObjectRow(id=oid, label_id=label_id, kind=kind, z=z, hidden=hidden,
-                         rle=shapes.mask_to_rle(mask), bbox=mask_bbox(mask))
+                         mask=value, bbox=list(value["box"]))
     raise Invalid(f"{where} has kind {kind!r}; it must be \"polygon\" or \"mask\".")
 
 
+def parse_update(raw, label_ids) -> dict:
+    """Checks one entry of a PATCH "update" list: {"id", and any of "label_id", "z", "hidden"}."""
+    if not isinstance(raw, dict):
+        raise Invalid("Each update must be a JSON object.")
+    oid = raw.get("id")
+    if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
+        raise Invalid("Each update needs the \"id\" of a stored object.")
+    where = f"The update of {oid!r}"
+    extra = set(raw) - {"id", "label_id", "z", "hidden"}
+    if extra:
+        raise Invalid(f"{where} may change only \"label_id\", \"z\" and \"hidden\", not {sorted(extra)[0]!r}.")
+    if "label_id" in raw and (not _is_int(raw["label_id"]) or raw["label_id"] not in label_ids):
+        raise Invalid(f"{where} names a label id that does not exist.")
+    if "z" in raw and not _is_int(raw["z"]):
+        raise Invalid(f"{where} has a \"z\" that is not an integer.")
+    if "hidden" in raw and not isinstance(raw["hidden"], bool):
+        raise Invalid(f"{where} has a \"hidden\" that is not true or false.")
+    return dict(raw)
+
+
 def object_to_json(row: ObjectRow) -> dict:
-    """The JSON form of a stored object (masks as PNG data URLs, plus its bbox)."""
+    """The JSON form of a stored object (masks in box-runs form, plus its bbox)."""
     out = {"id": row.id, "label_id": row.label_id, "kind": row.kind, "z": row.z,
            "hidden": row.hidden, "bbox": list(row.bbox)}
     if row.kind == "polygon":
         out["polygon"] = row.polygon
     else:
-        out["mask"] = shapes.mask_to_png_data_url(shapes.rle_to_mask(row.rle))
+        out["mask"] = row.mask
     return out
 
 
@@ -81,10 +101,22 @@ def polygon_bbox(polygon, width, height) -> list:
     return [int(x0), int(y0), int(x1), int(y1)]
 
 
+def parse_mask_value(raw, width, height, where="The mask") -> dict:
+    """A mask of a request body -> its box-runs dict with a tight box. Takes the box-runs form
+    ({"box", "runs"}) or a full-size PNG data URL (the form of earlier versions)."""
+    if isinstance(raw, dict):
+        try:
+            box, crop = shapes.box_runs_to_crop(raw, height, width)
+        except ValueError as exc:
+            raise Invalid(f"{where} has an unusable mask: {sentence(exc)}") from None
+        return shapes.tighten_box_runs(box, crop)
+    return shapes.mask_to_box_runs(parse_mask(raw, width, height, where))
+
+
 def parse_mask(raw, width, height, where="The mask"):
     """A PNG data URL of the image's size -> HxW bool mask."""
     if not isinstance(raw, str) or not raw.startswith("data:image/png;base64,"):
-        raise Invalid(f"{where} needs a \"mask\" given as a data:image/png;base64 URL.")
+        raise Invalid(f"{where} needs a \"mask\" given as {{\"box\", \"runs\"}} or a data:image/png;base64 URL.")
     try:
         mask = shapes.png_data_url_to_mask(raw, height, width)
     except ValueError as exc:

@@ -5,10 +5,13 @@ committed before the caller answers, so a killed process loses nothing that was 
 Each image has a `version` (0 before its first save) used for optimistic concurrency: a save
 names the version it started from and fails with `VersionConflict` if another writer got there
 first. Labels are ordered by `position`; the class index of a label is its position + 1
-(0 is background). Masks are stored as COCO RLE JSON, polygons as JSON lists of [x, y].
+(0 is background). Masks are stored as box-runs JSON (their bounding box and row-major run
+lengths, see edgemask.runtime.shapes), polygons as JSON lists of [x, y]. Stores of schema 1
+kept masks as full-image COCO RLE; opening one converts them in one transaction (lossless).
 """
 
 import json
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 DB_NAME = ".edgemask.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+log = logging.getLogger("edgemask.webui")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,7 +90,8 @@ class LabelRow:
 
 @dataclass
 class ObjectRow:
-    """An object as stored: `polygon` is a list of [x, y], `rle` a COCO RLE dict."""
+    """An object as stored: `polygon` is a list of [x, y], `mask` a box-runs dict
+    ({"box": [x0, y0, x1, y1], "runs": [...]}, edgemask.runtime.shapes)."""
 
     id: str
     label_id: int
@@ -94,7 +99,7 @@ class ObjectRow:
     z: int = 0
     hidden: bool = False
     polygon: Optional[list] = None
-    rle: Optional[dict] = None
+    mask: Optional[dict] = None
     bbox: list = field(default_factory=lambda: [0, 0, 0, 0])
 
 
@@ -125,9 +130,29 @@ class Store:
                 if statement.strip():
                     self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self._migrate()
         from edgemask.webui import imagestatus
 
         imagestatus.ensure_table(self)  # per-image workflow status; migrates older stores
+
+    def _migrate(self) -> None:
+        """Under a write transaction: brings a store of an older schema to SCHEMA_VERSION."""
+        db = self._db
+        schema = int(db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0])
+        if schema > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer edgemask (schema {schema}); update edgemask.")
+        if schema < 2:  # masks: full-image COCO RLE -> box-runs
+            from edgemask.runtime.shapes import rle_to_box_runs
+
+            rows = db.execute("SELECT rowid, mask FROM objects WHERE mask IS NOT NULL").fetchall()
+            if rows:
+                log.info("converting %d stored masks of %s to the box-runs form", len(rows), self.path)
+            for row in rows:
+                value = json.loads(row[1])
+                if "counts" in value:
+                    db.execute("UPDATE objects SET mask=? WHERE rowid=?",
+                               (json.dumps(rle_to_box_runs(value)), row[0]))
+        db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -269,7 +294,7 @@ class Store:
             ObjectRow(id=r["client_id"], label_id=r["label_id"], kind=r["kind"], z=r["z"],
                       hidden=bool(r["hidden"]),
                       polygon=json.loads(r["polygon"]) if r["polygon"] else None,
-                      rle=json.loads(r["mask"]) if r["mask"] else None,
+                      mask=json.loads(r["mask"]) if r["mask"] else None,
                       bbox=json.loads(r["bbox"]))
             for r in rows
         ]
@@ -303,8 +328,56 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(name, o.id, o.label_id, o.kind, int(o.z), int(bool(o.hidden)),
                   json.dumps(o.polygon) if o.polygon is not None else None,
-                  json.dumps(o.rle) if o.rle is not None else None,
+                  json.dumps(o.mask) if o.mask is not None else None,
                   json.dumps([int(v) for v in o.bbox])) for o in objects])
+        return new_version
+
+    def save_changes(self, name: str, width: int, height: int, expected_version: int,
+                     upsert=(), update=(), delete=()) -> int:
+        """Applies changes to an image's objects in one transaction; returns the new version.
+
+        `upsert`: ObjectRows added, or replacing the stored object with the same id; `update`:
+        dicts {"id", and any of "label_id", "z", "hidden"} changing stored objects; `delete`: ids.
+        Raises VersionConflict as save() does, StoreError when an id is named twice, an updated or
+        deleted id is not stored, or a label does not exist; nothing is written then."""
+        ids = [o.id for o in upsert] + [u["id"] for u in update] + list(delete)
+        if len(set(ids)) != len(ids):
+            raise StoreError("An object id appears twice in the changes; name each object once.")
+        with self._write() as db:
+            row = db.execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
+            stored = row[0] if row else 0
+            if stored != expected_version:
+                raise VersionConflict(expected_version, stored)
+            known = {r[0] for r in db.execute("SELECT id FROM labels")}
+            present = {r[0] for r in db.execute("SELECT client_id FROM objects WHERE image=?", (name,))}
+            for oid in [u["id"] for u in update] + list(delete):
+                if oid not in present:
+                    raise StoreError(f"Object {oid!r} is not stored for this image; it cannot be changed or deleted.")
+            for item in list(upsert) + list(update):
+                label_id = item.label_id if isinstance(item, ObjectRow) else item.get("label_id")
+                if label_id is not None and label_id not in known:
+                    oid = item.id if isinstance(item, ObjectRow) else item["id"]
+                    raise StoreError(f"Object {oid!r} uses label id {label_id}, which does not exist.")
+            new_version = stored + 1
+            db.execute(
+                "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
+                "version=excluded.version", (name, width, height, new_version))
+            db.executemany("DELETE FROM objects WHERE image=? AND client_id=?", [(name, oid) for oid in delete])
+            db.executemany(
+                "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(image, client_id) DO UPDATE SET "
+                "label_id=excluded.label_id, kind=excluded.kind, z=excluded.z, hidden=excluded.hidden, "
+                "polygon=excluded.polygon, mask=excluded.mask, bbox=excluded.bbox",
+                [(name, o.id, o.label_id, o.kind, int(o.z), int(bool(o.hidden)),
+                  json.dumps(o.polygon) if o.polygon is not None else None,
+                  json.dumps(o.mask) if o.mask is not None else None,
+                  json.dumps([int(v) for v in o.bbox])) for o in upsert])
+            for u in update:
+                for column in ("label_id", "z", "hidden"):
+                    if column in u:
+                        db.execute(f"UPDATE objects SET {column}=? WHERE image=? AND client_id=?",
+                                   (int(u[column]), name, u["id"]))
         return new_version
 
     def add_objects(self, labels, images, replace: bool = False) -> dict:
@@ -339,7 +412,7 @@ class Store:
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (name, o.id, ids[label_name], o.kind, top + int(o.z), int(bool(o.hidden)),
                          json.dumps(o.polygon) if o.polygon is not None else None,
-                         json.dumps(o.rle) if o.rle is not None else None,
+                         json.dumps(o.mask) if o.mask is not None else None,
                          json.dumps([int(v) for v in o.bbox])))
                 versions[name] = version
         return versions

@@ -15,7 +15,7 @@ from edgemask.runtime import shapes
 from edgemask.webui import dataset, imagestatus
 from edgemask.webui.images import exif_orientation
 from edgemask.webui.labels import Label, parse_color
-from edgemask.webui.objects import mask_bbox, polygon_bbox
+from edgemask.webui.objects import polygon_bbox
 from edgemask.webui.store import ObjectRow
 
 IMPORT_FORMATS = ("coco", "cvat-xml")
@@ -88,7 +88,7 @@ def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan =
             if o.kind == "polygon":
                 obj["polygon"] = o.polygon
             else:
-                obj["rle"] = o.rle
+                obj["rle"] = shapes.box_runs_to_rle(o.mask, record.height, record.width)
             objects.append(obj)
         out.append(dataset.ImageAnnotations(name, record.width, record.height, objects))
     return out
@@ -184,7 +184,6 @@ def _object_row(obj: dict, width: int, height: int) -> ObjectRow:
                    for x, y in obj["polygon"]]
         return ObjectRow(id=oid, label_id=None, kind="polygon", z=z, polygon=polygon,
                          bbox=polygon_bbox(polygon, width, height))
-    mask = shapes.rle_to_mask(obj["rle"])
-    return ObjectRow(id=oid, label_id=None, kind="mask", z=z, rle=shapes.mask_to_rle(mask),
-                     bbox=mask_bbox(mask))
+    value = shapes.rle_to_box_runs(obj["rle"])
+    return ObjectRow(id=oid, label_id=None, kind="mask", z=z, mask=value, bbox=list(value["box"]))
 

@@ -188,3 +188,59 @@ def test_bad_images_raise_value_error(predictor):
 def test_bad_model_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         Predictor(tmp_path / "missing")
+
+
+def test_a_cached_image_file_is_found_without_decoding_it(tiny_model, cache_dir, tmp_path):
+    """set_image_path keys the cache lookup by the file's path, size and mtime: a file whose
+    embedding is cached is not read again (also after a restart); a changed file is."""
+    import os
+
+    from PIL import Image
+
+    from edgemask.runtime.transforms import load_image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(synthetic_image(40, 50, seed=4)).save(path)
+    reads = []
+
+    def read(p):
+        reads.append(p)
+        return load_image(p)
+
+    with Predictor(tiny_model, device="cpu", cache_dir=cache_dir) as p:
+        p.set_image_path(path, read=read)
+        assert (len(reads), p.encoder_runs, p.embedding_cached) == (1, 1, False)
+        expected = p.predict(*POINT)[2]
+        p.set_image(synthetic_image(40, 50, seed=5))
+        p.set_image_path(path, read=read)
+        assert (len(reads), p.encoder_runs, p.embedding_cached) == (1, 2, True)
+        assert p.original_size == (40, 50)  # (h, w) from the index, as the decoded image had it
+        np.testing.assert_array_equal(p.predict(*POINT)[2], expected)
+    with Predictor(tiny_model, device="cpu", cache_dir=cache_dir) as restarted:
+        restarted.set_image_path(path, read=read)
+        assert (len(reads), restarted.encoder_runs, restarted.embedding_cached) == (1, 0, True)
+        np.testing.assert_array_equal(restarted.predict(*POINT)[2], expected)
+        # another picture under the same name: read, encoded, not mistaken for the cached one
+        Image.fromarray(synthetic_image(40, 50, seed=6)).save(path)
+        os.utime(path, ns=(1, 1))
+        restarted.set_image_path(path, read=read)
+        assert (len(reads), restarted.encoder_runs, restarted.embedding_cached) == (2, 1, False)
+
+
+def test_prefetch_of_a_known_cached_file_decodes_nothing(tiny_model, cache_dir, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from edgemask.runtime import predictor as predictor_module
+
+    path = tmp_path / "a.png"
+    Image.fromarray(synthetic_image(30, 40, seed=1)).save(path)
+    with Predictor(tiny_model, device="cpu", cache_dir=cache_dir) as p:
+        p.prefetch([path])
+        assert p.wait_prefetch(timeout=30) and p.encoder_runs == 1
+        calls = []
+        monkeypatch.setattr(predictor_module, "load_image", lambda *a: calls.append(a) or 1 / 0)
+        p.prefetch([path])
+        assert p.wait_prefetch(timeout=30)
+        assert calls == [] and p.encoder_runs == 1
+        p.set_image_path(path)  # found through the index the prefetch filled: no decode either
+        assert p.embedding_cached and calls == []

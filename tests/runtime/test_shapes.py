@@ -208,3 +208,39 @@ def test_png_data_url_errors():
     truncated = base64.b64encode(base64.b64decode(good.split(",", 1)[1])[:20]).decode()
     with pytest.raises(ValueError, match="corrupt"):
         png_data_url_to_mask("data:image/png;base64," + truncated)
+
+
+def test_box_runs_round_trip_and_convert_losslessly():
+    from edgemask.runtime.shapes import (box_runs_area, box_runs_to_mask, box_runs_to_rle, mask_to_box_runs,
+                                         rle_to_box_runs, rle_to_mask)
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        mask = rng.random((h, w)) < rng.random()
+        value = mask_to_box_runs(mask)
+        assert sum(value["runs"]) == (value["box"][2] - value["box"][0]) * (value["box"][3] - value["box"][1])
+        assert box_runs_area(value) == int(mask.sum())
+        np.testing.assert_array_equal(box_runs_to_mask(value, h, w), mask)
+        np.testing.assert_array_equal(rle_to_mask(box_runs_to_rle(value, h, w)), mask)
+        assert rle_to_box_runs(box_runs_to_rle(value, h, w)) == value
+    assert mask_to_box_runs(np.zeros((3, 4), bool)) == {"box": [0, 0, 0, 0], "runs": []}
+    corner = np.zeros((3, 4), bool)
+    corner[1, 2] = corner[2, 3] = True
+    assert mask_to_box_runs(corner) == {"box": [2, 1, 4, 3], "runs": [0, 1, 2, 1]}
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"box": [0, 0, 5, 2], "runs": [10]}, "not inside the 4x3 image"),
+    ({"box": [2, 2, 1, 3], "runs": []}, "not inside"),
+    ({"box": [0, 0, 2, 2], "runs": [1, 2, 2]}, "cover 5 pixels"),
+    ({"box": [0, 0, 2, 2], "runs": [-1, 5]}, "non-negative"),
+    ({"box": [0, 0, 2, 2], "runs": [True, 3]}, "non-negative"),
+    ({"box": [0, 0, 2, 2.0], "runs": [4]}, "4 integers"),
+    ([0, 0, 2, 2], "must be"),
+])
+def test_bad_box_runs_are_refused(value, message):
+    from edgemask.runtime.shapes import box_runs_to_crop
+
+    with pytest.raises(ValueError, match=message):
+        box_runs_to_crop(value, 3, 4)

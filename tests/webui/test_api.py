@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import SQUARE
 
-from edgemask.runtime.shapes import mask_to_png_data_url, png_data_url_to_mask
+from edgemask.runtime.shapes import box_runs_to_mask, mask_to_png_data_url
 
 
 def _mask(h=48, w=64, box=(5, 5, 20, 15)):
@@ -144,7 +144,7 @@ def test_annotations_round_trip(client):
     assert p == {"id": "p1", "label_id": lid, "kind": "polygon", "z": 0, "hidden": False,
                  "polygon": [[0, 0], [64, 0], [32.5, 48]], "bbox": [0, 0, 64, 48]}
     assert (m["id"], m["hidden"], m["z"], m["bbox"]) == ("m1", True, 1, [5, 5, 20, 15])
-    np.testing.assert_array_equal(png_data_url_to_mask(m["mask"], 48, 64), mask)
+    np.testing.assert_array_equal(box_runs_to_mask(m["mask"], 48, 64), mask)
 
 
 def test_rgba_mask_uses_alpha(client):
@@ -267,7 +267,7 @@ def test_single_click_takes_best_multimask_output(client, fake_predictor):
     assert call["multimask_output"] is True and call["mask_input"] is None and call["box"] is None
     np.testing.assert_allclose(call["point_coords"], [[15, 12]])
     np.testing.assert_array_equal(call["point_labels"], [1])
-    mask = png_data_url_to_mask(body["mask"], 48, 64)
+    mask = box_runs_to_mask(body["mask"], 48, 64)
     x0, y0, x1, y1 = SQUARE
     assert body["bbox"] == [x0, y0, x1, y1]
     assert body["area"] == (x1 - x0) * (y1 - y0) == int(mask.sum())
@@ -328,7 +328,7 @@ def test_wand_fills_the_square(client):
     body = client.post("/api/images/square.png/wand", json={"x": 12, "y": 10, "tolerance": 10}).get_json()
     x0, y0, x1, y1 = SQUARE
     assert body["bbox"] == [x0, y0, x1, y1] and body["area"] == (x1 - x0) * (y1 - y0)
-    mask = png_data_url_to_mask(body["mask"], 48, 64)
+    mask = box_runs_to_mask(body["mask"], 48, 64)
     assert mask[y0:y1, x0:x1].all() and mask.sum() == body["area"]
     everything = client.post("/api/images/square.png/wand", json={"x": 0, "y": 0, "tolerance": 255}).get_json()
     assert everything["area"] == 64 * 48
@@ -427,13 +427,13 @@ def test_runtime_predictor_embedding_prefetch_predict_refine(runtime_client):
 
     body = client.post("/api/images/sub/portrait.jpg/predict",
                        json={"points": [[10, 20, 1]], "session": "s"}).get_json()
-    mask = png_data_url_to_mask(body["mask"], 60, 40)  # original image size, portrait
+    mask = box_runs_to_mask(body["mask"], 60, 40)  # original image size, portrait
     assert body["area"] == int(mask.sum())
     assert isinstance(body["score"], float) and body["ms"] > 0
     refined = client.post("/api/images/sub/portrait.jpg/predict",
                           json={"points": [[10, 20, 1], [30, 50, 0]], "refine": True, "session": "s"})
     assert refined.status_code == 200
-    png_data_url_to_mask(refined.get_json()["mask"], 60, 40)
+    box_runs_to_mask(refined.get_json()["mask"], 60, 40)
     box = client.post("/api/images/square.png/predict", json={"points": [], "box": [1, 2, 30, 40]})
     assert box.status_code == 200
     assert predictor.encoder_runs == runs  # square.png came from the cache
@@ -471,7 +471,7 @@ def test_exif_rotated_image_has_displayed_size(client, images_dir):
     entry = next(i for i in client.get("/api/images").get_json()["images"] if i["name"] == "rotated.jpg")
     assert (entry["width"], entry["height"]) == (20, 30)
     body = client.post("/api/images/rotated.jpg/wand", json={"x": 1, "y": 1, "tolerance": 40}).get_json()
-    assert png_data_url_to_mask(body["mask"], 30, 20).all()
+    assert box_runs_to_mask(body["mask"], 30, 20).all()
     mask = _mask(30, 20, (0, 0, 5, 5))
     assert _save(client, "rotated.jpg", 0, [{"id": "a", "label_id": _label_id(client), "kind": "mask",
                                              "mask": mask_to_png_data_url(mask)}]).status_code == 200
@@ -482,7 +482,7 @@ def test_empty_mask_is_kept_with_empty_bbox(client):
     empty = mask_to_png_data_url(np.zeros((48, 64), bool))
     assert _save(client, "square.png", 0, [{"id": "e", "label_id": lid, "kind": "mask", "mask": empty}]).status_code == 200
     obj = client.get("/api/images/square.png/annotations").get_json()["objects"][0]
-    assert obj["bbox"] == [0, 0, 0, 0] and not png_data_url_to_mask(obj["mask"], 48, 64).any()
+    assert obj["bbox"] == [0, 0, 0, 0] and not box_runs_to_mask(obj["mask"], 48, 64).any()
 
 
 def test_flat_box_is_accepted_and_runtime_prompt_errors_are_400(client, fake_predictor, monkeypatch):
@@ -535,3 +535,121 @@ def test_labels_file_seeds_a_new_store_and_is_kept_on_restart(images_dir, tmp_pa
         else:
             assert names == ["cat", "dog"] and body["labels"][0]["color"] == "#ff0000"
             assert body["preset"] is None
+
+
+# -- masks as box-runs and partial saves ----------------------------------------------------------
+def _patch(client, name, version, **changes):
+    return client.patch(f"/api/images/{name}/annotations", json={"version": version, **changes})
+
+
+def _runs_of(mask):
+    from edgemask.runtime.shapes import mask_to_box_runs
+
+    return mask_to_box_runs(mask)
+
+
+def test_masks_travel_as_their_box_and_runs(client):
+    lid = _label_id(client)
+    mask = _mask(box=(5, 5, 20, 15))
+    mask[8:10, 8:10] = False  # a hole
+    loose = {"box": [0, 0, 64, 48], "runs": _full_runs(mask)}  # a box larger than the mask is fine
+    assert _save(client, "square.png", 0, [{"id": "m", "label_id": lid, "kind": "mask", "mask": loose}]).status_code == 200
+    obj = client.get("/api/images/square.png/annotations").get_json()["objects"][0]
+    # answered with the tight box: 15 x 10 pixels, row by row
+    assert obj["mask"]["box"] == obj["bbox"] == [5, 5, 20, 15]
+    assert sum(obj["mask"]["runs"]) == 150
+    # rows 5-7 and 3 pixels of row 8 inside, the hole's 2, the rest of row 8 and 3 of row 9
+    assert obj["mask"]["runs"][:4] == [0, 48, 2, 13]
+    np.testing.assert_array_equal(box_runs_to_mask(obj["mask"], 48, 64), mask)
+
+
+def _full_runs(mask):
+    flat = mask.ravel()
+    runs, cur, n = [], False, 0
+    for v in flat:
+        if bool(v) != cur:
+            runs.append(n)
+            cur, n = bool(v), 0
+        n += 1
+    return runs + [n]
+
+
+def test_patch_saves_only_the_named_changes(client):
+    lid, other = _label_id(client), _label_id(client, 1)
+    tri = [[1, 1], [30, 1], [15, 20]]
+    first = [{"id": "a", "label_id": lid, "kind": "polygon", "polygon": tri, "z": 0},
+             {"id": "b", "label_id": lid, "kind": "mask", "mask": _runs_of(_mask(box=(40, 30, 50, 40))), "z": 1},
+             {"id": "c", "label_id": lid, "kind": "polygon", "polygon": tri, "z": 2}]
+    resp = _patch(client, "square.png", 0, upsert=first)
+    assert resp.status_code == 200 and resp.get_json() == {"version": 1}
+    grown = _mask(box=(40, 30, 60, 45))
+    resp = _patch(client, "square.png", 1, upsert=[{"id": "b", "label_id": lid, "kind": "mask", "z": 1,
+                                                      "mask": _runs_of(grown)}],
+                  update=[{"id": "a", "label_id": other, "hidden": True, "z": 3}], delete=["c"])
+    assert resp.get_json() == {"version": 2}
+    body = client.get("/api/images/square.png/annotations").get_json()
+    assert [o["id"] for o in body["objects"]] == ["b", "a"]
+    b, a = body["objects"]
+    np.testing.assert_array_equal(box_runs_to_mask(b["mask"], 48, 64), grown)
+    assert b["bbox"] == [40, 30, 60, 45]
+    assert (a["label_id"], a["hidden"], a["z"], a["polygon"]) == (other, True, 3, tri)
+    # an empty change list still saves (an image saved with no change is "looked at")
+    assert _patch(client, "sub/portrait.jpg", 0).get_json() == {"version": 1}
+    assert client.get("/api/images/sub/portrait.jpg/annotations").get_json()["version"] == 1
+    # a stale version is a conflict and changes nothing
+    resp = _patch(client, "square.png", 1, delete=["a"])
+    assert resp.status_code == 409 and resp.get_json()["version"] == 2
+    assert len(client.get("/api/images/square.png/annotations").get_json()["objects"]) == 2
+
+
+@pytest.mark.parametrize("mask, message", [
+    ({"box": [60, 40, 70, 44], "runs": [40]}, "not inside the 64x48 image"),
+    ({"box": [-1, 0, 3, 3], "runs": [12]}, "not inside"),
+    ({"box": [0, 0, 2, 2], "runs": [1, 2, 2]}, "cover 5 pixels but its 2x2 box has 4"),
+    ({"box": [0, 0, 2, 2], "runs": [1, 2]}, "cover 3 pixels"),
+    ({"box": [0, 0, 2, 2], "runs": [-1, 5]}, "non-negative integers"),
+    ({"box": [0, 0, 2, 2], "runs": [1.5, 2.5]}, "non-negative integers"),
+    ({"box": [0, 0, 2, 2], "runs": "4"}, "non-negative integers"),
+    ({"box": [0, 0, 2], "runs": [4]}, "4 integers"),
+    ({"runs": [4]}, "box"),
+])
+def test_bad_box_runs_masks_are_400_and_nothing_stored(client, mask, message):
+    lid = _label_id(client)
+    assert _patch(client, "square.png", 0, upsert=[{"id": "keep", "label_id": lid, "kind": "polygon",
+                                                    "polygon": GOOD_POLY}]).status_code == 200
+    bad = {"id": "bad", "label_id": lid, "kind": "mask", "mask": mask}
+    assert message in _error(_patch(client, "square.png", 1, upsert=[bad], delete=["keep"]), 400)
+    assert message in _error(_save(client, "square.png", 1, [bad]), 400)
+    stored = client.get("/api/images/square.png/annotations").get_json()
+    assert stored["version"] == 1 and [o["id"] for o in stored["objects"]] == ["keep"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"delete": ["nope"]}, "not stored"),
+    ({"update": [{"id": "nope", "z": 2}]}, "not stored"),
+    ({"update": [{"id": "keep", "kind": "mask"}]}, "may change only"),
+    ({"update": [{"id": "keep", "label_id": 999}]}, "label id"),
+    ({"update": [{"id": "keep", "hidden": "yes"}]}, "hidden"),
+    ({"upsert": [{"id": "keep", "label_id": 1, "kind": "polygon", "polygon": GOOD_POLY}], "delete": ["keep"]}, "twice"),
+    ({"delete": "keep"}, "must be a list"),
+    ({"delete": [3]}, "object ids"),
+])
+def test_bad_patches_are_400_and_nothing_stored(client, changes, message):
+    lid = _label_id(client)
+    assert _patch(client, "square.png", 0, upsert=[{"id": "keep", "label_id": lid, "kind": "polygon",
+                                                    "polygon": GOOD_POLY}]).status_code == 200
+    assert message in _error(_patch(client, "square.png", 1, **changes), 400)
+    stored = client.get("/api/images/square.png/annotations").get_json()
+    assert stored["version"] == 1 and stored["objects"][0]["polygon"] == GOOD_POLY
+
+
+def test_polygonize_takes_box_runs(client):
+    mask = np.zeros((48, 64), bool)
+    mask[30:40, 40:50] = True
+    body = client.post("/api/polygonize", json={"mask": _runs_of(mask), "tolerance": 0}).get_json()
+    from edgemask.runtime.shapes import polygons_to_mask
+
+    np.testing.assert_array_equal(polygons_to_mask(body["polygons"], 48, 64), mask)
+    assert "cover" in _error(client.post("/api/polygonize", json={"mask": {"box": [0, 0, 2, 2], "runs": [5]}}), 400)
+    huge = {"box": [0, 0, 100000, 100000], "runs": [10 ** 10]}  # refused before any memory is taken
+    assert "within" in _error(client.post("/api/polygonize", json={"mask": huge}), 400)

@@ -616,16 +616,26 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
     page.driver.set_script_timeout(30)
     masks = page.driver.execute_async_script("""
         const [polys, w, h, done] = arguments;
-        import('/static/objects.js').then((o) => done(polys.map((p) => o.maskToDataURL(o.polygonToMask(p, w, h)))));
+        import('/static/objects.js').then((o) => done(polys.map((p) => {
+          const c = o.polygonToMask(p, w, h);   // a canvas of the polygon's box, placed at its corner
+          const runs = o.maskToBoxRuns(c);
+          const back = o.maskFromBoxRuns(runs, '#123456');
+          return [o.maskToDataURL(c, w, h), runs, o.maskToDataURL(back, w, h), [back._x, back._y]];
+        })));
         """, polygons, W, H)
-    for poly, url in zip(polygons, masks):
-        np.testing.assert_array_equal(data_url_mask(url), polygons_to_mask([poly], H, W),
-                                      err_msg=f"polygon {poly}")
+    from edgemask.runtime.shapes import mask_to_box_runs
+
+    for poly, (url, runs, back, corner) in zip(polygons, masks):
+        expected = polygons_to_mask([poly], H, W)
+        np.testing.assert_array_equal(data_url_mask(url), expected, err_msg=f"polygon {poly}")
+        assert runs == mask_to_box_runs(expected), f"polygon {poly}"  # the same box-runs as the server's
+        np.testing.assert_array_equal(data_url_mask(back), expected, err_msg=f"polygon {poly}")
+        assert corner == runs["box"][:2] or runs["box"] == [0, 0, 0, 0]
 
     same = page.driver.execute_async_script("""
         const [w, h, done] = arguments;
         import('/static/objects.js').then((o) => {
-          const c = o.makeCanvas(w, h);
+          const c = o.makeCanvas(w, h, 30, 20);   // a mask canvas whose corner is at image (30, 20)
           const g = c.getContext('2d', { willReadFrequently: true });
           o.tinted(c, '#ff8000');
           let seed = 3;
@@ -634,7 +644,7 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
             const x = rand() * w, y = rand() * h, r = 2 + rand() * 15;
             g.globalCompositeOperation = i % 3 === 2 ? 'destination-out' : 'source-over';
             g.fillStyle = '#fff'; g.beginPath(); g.arc(x, y, r, 0, 7); g.fill();
-            o.touch(c, [x - r - 1, y - r - 1, x + r + 1, y + r + 1]);
+            o.touch(c, [30 + x - r - 1, 20 + y - r - 1, 30 + x + r + 1, 20 + y + r + 1]);
             if (i % 5 === 0) o.tinted(c, '#ff8000');
           }
           const part = o.tinted(c, '#ff8000');

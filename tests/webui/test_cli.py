@@ -13,7 +13,7 @@ import pytest
 
 from edgemask.cli import main
 from edgemask.webui import imagestatus
-from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
+from edgemask.runtime.shapes import box_runs_to_mask, mask_to_box_runs, polygons_to_mask
 from edgemask.webui.images import ImageFolder
 from edgemask.webui.objects import polygon_bbox
 from edgemask.webui.store import DB_NAME, ObjectRow, Store
@@ -31,7 +31,7 @@ def _fill_store(images_dir):
         store.save("square.png", 64, 48, 0, [
             ObjectRow(id="p", label_id=fish.id, kind="polygon", z=0, polygon=poly,
                       bbox=polygon_bbox(poly, 64, 48)),
-            ObjectRow(id="m", label_id=reef.id, kind="mask", z=1, rle=mask_to_rle(mask), bbox=[30, 20, 60, 40]),
+            ObjectRow(id="m", label_id=reef.id, kind="mask", z=1, mask=mask_to_box_runs(mask), bbox=[30, 20, 60, 40]),
         ])
         store.save("sub/portrait.jpg", 40, 60, 0, [])
         imagestatus.set_status(store, "sub/portrait.jpg", "done")
@@ -43,7 +43,7 @@ def _label_masks(store, name, width, height):
     names = {row.id: row.name for row in store.labels()}
     out = {}
     for o in store.load(name).objects:
-        m = polygons_to_mask([o.polygon], height, width) if o.kind == "polygon" else rle_to_mask(o.rle)
+        m = polygons_to_mask([o.polygon], height, width) if o.kind == "polygon" else box_runs_to_mask(o.mask, height, width)
         out[names[o.label_id]] = out.get(names[o.label_id], np.zeros((height, width), bool)) | m
     return out
 

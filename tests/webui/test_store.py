@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from edgemask.runtime.shapes import mask_to_rle, rle_to_mask
+from edgemask.runtime.shapes import box_runs_to_mask, mask_to_box_runs, mask_to_rle
 from edgemask.webui.store import Conflict, NotFound, ObjectRow, Store, StoreError, VersionConflict
 
 
@@ -73,7 +73,7 @@ def test_save_and_load_round_trip_with_masks(store):
     mask = np.zeros((8, 10), bool)
     mask[2:5, 3:7] = True
     objects = [
-        ObjectRow(id="m", label_id=label.id, kind="mask", z=2, hidden=True, rle=mask_to_rle(mask),
+        ObjectRow(id="m", label_id=label.id, kind="mask", z=2, hidden=True, mask=mask_to_box_runs(mask),
                   bbox=[3, 2, 7, 5]),
         _polygon("p", label.id, z=1),
     ]
@@ -83,7 +83,7 @@ def test_save_and_load_round_trip_with_masks(store):
     assert [o.id for o in record.objects] == ["p", "m"]  # ordered by z
     m = record.objects[1]
     assert m.hidden and m.bbox == [3, 2, 7, 5]
-    np.testing.assert_array_equal(rle_to_mask(m.rle), mask)
+    np.testing.assert_array_equal(box_runs_to_mask(m.mask, 8, 10), mask)
     assert record.objects[0].polygon == [[1, 1], [9, 1], [9, 7]]
     assert store.object_counts() == {"sub/a.png": 2}
     # a save replaces the whole list
@@ -206,3 +206,66 @@ def test_killed_process_keeps_acknowledged_save(tmp_path):
     with Store(path) as store:
         record = store.load("a.png")
         assert record.version == 1 and [o.id for o in record.objects] == ["p"]
+
+
+def test_a_schema_1_store_is_migrated_without_losing_a_pixel(tmp_path):
+    """Stores written before masks were kept as box-runs held full-image COCO RLE."""
+    from edgemask.webui.store import _SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    rng = np.random.default_rng(0)
+    masks = [rng.random((30, 40)) < 0.3, np.zeros((30, 40), bool)]
+    masks[1][5:9, 30:40] = True
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA)
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute("INSERT INTO labels (position, name, color) VALUES (0, 'fish', '#ffff00')")
+    db.execute("INSERT INTO images VALUES ('a.png', 40, 30, 3)")
+    import json
+
+    for i, m in enumerate(masks):
+        db.execute("INSERT INTO objects VALUES ('a.png', ?, 1, 'mask', ?, 0, NULL, ?, '[0, 0, 40, 30]')",
+                   (f"m{i}", i, json.dumps(mask_to_rle(m))))
+    db.execute("INSERT INTO objects VALUES ('a.png', 'p', 1, 'polygon', 5, 1, '[[1, 1], [9, 1], [9, 7]]', NULL, "
+               "'[1, 1, 9, 7]')")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.get_meta("schema") == "2"
+        record = store.load("a.png")
+        assert record.version == 3 and [o.id for o in record.objects] == ["m0", "m1", "p"]
+        for o, m in zip(record.objects, masks):
+            assert set(o.mask) == {"box", "runs"}
+            np.testing.assert_array_equal(box_runs_to_mask(o.mask, 30, 40), m)
+        assert record.objects[1].mask["box"] == [30, 5, 40, 9]
+        assert record.objects[2].polygon == [[1, 1], [9, 1], [9, 7]] and record.objects[2].hidden
+    with Store(path) as store:  # opening again changes nothing
+        np.testing.assert_array_equal(box_runs_to_mask(store.load("a.png").objects[0].mask, 30, 40), masks[0])
+
+
+def test_save_changes_touches_only_named_objects(store):
+    fish = store.add_label("fish", "#ffff00")
+    reef = store.add_label("reef", "#ff00ff")
+    mask = np.zeros((8, 10), bool)
+    mask[1:3, 2:4] = True
+    m = ObjectRow(id="m", label_id=fish.id, kind="mask", z=0, mask=mask_to_box_runs(mask), bbox=[2, 1, 4, 3])
+    assert store.save_changes("a.png", 10, 8, 0, upsert=[m, _polygon("p", fish.id, z=1), _polygon("q", fish.id, 2)]) == 1
+    mask[5:7, 5:9] = True
+    m2 = ObjectRow(id="m", label_id=fish.id, kind="mask", z=0, mask=mask_to_box_runs(mask), bbox=[2, 1, 9, 7])
+    assert store.save_changes("a.png", 10, 8, 1, upsert=[m2], update=[{"id": "p", "label_id": reef.id, "z": 5,
+                                                                          "hidden": True}], delete=["q"]) == 2
+    record = store.load("a.png")
+    assert [o.id for o in record.objects] == ["m", "p"]
+    np.testing.assert_array_equal(box_runs_to_mask(record.objects[0].mask, 8, 10), mask)
+    assert record.objects[0].bbox == [2, 1, 9, 7]
+    p = record.objects[1]
+    assert (p.label_id, p.z, p.hidden, p.polygon) == (reef.id, 5, True, [[1, 1], [9, 1], [9, 7]])
+    # a stale version, an unknown id, an id named twice or an unknown label: nothing is written
+    with pytest.raises(VersionConflict):
+        store.save_changes("a.png", 10, 8, 1, delete=["m"])
+    for kwargs in ({"delete": ["nope"]}, {"update": [{"id": "nope", "z": 1}]},
+                   {"upsert": [_polygon("p", fish.id)], "delete": ["p"]},
+                   {"upsert": [_polygon("n", 999)]}, {"update": [{"id": "p", "label_id": 999}]}):
+        with pytest.raises(StoreError):
+            store.save_changes("a.png", 10, 8, 2, **kwargs)
+    assert store.version("a.png") == 2 and [o.id for o in store.load("a.png").objects] == ["m", "p"]

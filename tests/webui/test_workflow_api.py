@@ -237,7 +237,7 @@ def test_old_store_is_migrated_without_loss(tmp_path):
     with Store(path) as store:
         assert imagestatus.marked(store) == {"empty.png": "done"}  # saved empty meant all background
         assert store.load("full.png").objects[0].polygon == [[0, 0], [5, 0], [5, 5]]
-        assert store.version("empty.png") == 3 and store.get_meta("schema") == "1"
+        assert store.version("empty.png") == 3 and store.get_meta("schema") == "2"  # (2: masks as box-runs)
         imagestatus.set_status(store, "full.png", "skipped")
     with Store(path) as store:  # opening again migrates nothing twice
         assert imagestatus.marked(store) == {"empty.png": "done", "full.png": "skipped"}

@@ -52,6 +52,8 @@ export const api = {
   annotations: (name) => request('GET', `/api/images/${imagePath(name)}/annotations`),
   saveAnnotations: (name, version, objects) =>
     request('PUT', `/api/images/${imagePath(name)}/annotations`, { version, objects }),
+  saveChanges: (name, version, changes) =>
+    request('PATCH', `/api/images/${imagePath(name)}/annotations`, { version, ...changes }),
   model: () => request('GET', '/api/model'),
   embedding: (name) => request('POST', `/api/images/${imagePath(name)}/embedding`),
   predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, body),

@@ -1,6 +1,6 @@
 // Entry point: wires state, API, view, tools, panels, keyboard and autosave.
 
-import { state, emit, on, labelById, byZ, isLocked, luminance } from './state.js';
+import { state, emit, on, labelById, labelColor, byZ, isLocked, luminance } from './state.js';
 import { api } from './api.js';
 import { View } from './canvas.js';
 import { History } from './history.js';
@@ -169,7 +169,7 @@ const app = {
     try {
       [ann, image] = await Promise.all([api.annotations(name), loadImage(api.imageUrl(name))]);
     } catch (e) { app.flash(e.message); return; }
-    const objects = await Promise.all(ann.objects.map((j) => fromJSON(j, ann.width, ann.height)));
+    const objects = ann.objects.map((j) => fromJSON(j, labelColor(j.label_id)));
     await autosave.flush();   // edits made to the old image while this one loaded
     if (seq !== loadSeq) return;
     for (const t of Object.values(tools)) t.deactivate && t.deactivate();
@@ -235,9 +235,10 @@ function setHash(name) {
 function loadImage(url) {
   return new Promise((resolve, reject) => {
     const img = new Image();
-    img.onload = () => resolve(img);
     img.onerror = () => reject(new Error('Could not load the image ' + url));
     img.src = url;
+    // decoded off the main thread now, not at the first draw
+    img.decode().then(() => resolve(img), () => { if (img.complete && img.naturalWidth) resolve(img); });
   });
 }
 
@@ -539,5 +540,8 @@ async function start() {
 }
 
 // Test and debugging hooks (read-only use intended).
-window.edgemask = { state, view, history, app, tools, autosave, maskToDataURL, ready: false };
+window.edgemask = {
+  state, view, history, app, tools, autosave, ready: false,
+  maskToDataURL: (c) => maskToDataURL(c, state.width, state.height),   // full-size PNG
+};
 start();

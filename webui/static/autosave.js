@@ -1,11 +1,12 @@
-// Autosave: after each change the whole object list is PUT with the version
-// it was loaded at. A 409 (changed elsewhere) stops saving and shows the
-// server's message with the choice of keeping mine (overwrite) or taking theirs;
-// nothing is ever overwritten silently.
+// Autosave: after each change, what changed since the last save is PATCHed with the version
+// it was loaded at: objects added or whose shape changed (in full), label / z / hidden changes
+// (those fields only) and deleted ids. A 409 (changed elsewhere) stops saving and shows the
+// server's message with the choice of keeping mine (the whole list is PUT over theirs) or taking
+// theirs; nothing is ever overwritten silently.
 
 import { state, emit } from './state.js';
 import { api } from './api.js';
-import { toJSON } from './objects.js';
+import { toJSON, round2 } from './objects.js';
 
 const DELAY_MS = 300;
 const RETRY_MS = 3000;
@@ -13,6 +14,38 @@ const RETRY_MS = 3000;
 let timer = null;
 let dirty = false;
 let inflight = null;
+let saved = new Map();   // id -> signature of the object as the server has it
+let replaceAll = false;  // "keep mine" after a conflict: the next save PUTs the whole list
+
+/** What a save compares: mask canvases are never changed once shown (tools copy first), so
+ * the canvas and its version stand for the shape. */
+function signature(o) {
+  return {
+    kind: o.kind, label_id: o.label_id, z: o.z, hidden: !!o.hidden,
+    canvas: o.kind === 'mask' ? o.canvas : null, v: o.kind === 'mask' ? o.canvas._v : null,
+    polygon: o.kind === 'polygon' ? JSON.stringify(o.polygon.map(([x, y]) => [round2(x), round2(y)])) : null,
+  };
+}
+
+/** {upsert, update, delete} turning `before` (id -> signature) into `objects`, and the new map. */
+function changes(before, objects) {
+  const body = { upsert: [], update: [], delete: [] };
+  const after = new Map();
+  for (const o of objects) {
+    const sig = signature(o);
+    after.set(o.id, sig);
+    const old = before.get(o.id);
+    if (!old || old.kind !== sig.kind || old.canvas !== sig.canvas || old.v !== sig.v || old.polygon !== sig.polygon) {
+      body.upsert.push(toJSON(o));
+      continue;
+    }
+    const u = { id: o.id };
+    for (const k of ['label_id', 'z', 'hidden']) if (old[k] !== sig[k]) u[k] = sig[k];
+    if (Object.keys(u).length > 1) body.update.push(u);
+  }
+  for (const id of before.keys()) if (!after.has(id)) body.delete.push(id);
+  return [body, after];
+}
 
 function setStatus(status, message = '') {
   state.save = { status, message };
@@ -27,11 +60,13 @@ export function schedule() {
   timer = setTimeout(() => { flush(); }, DELAY_MS);
 }
 
-/** Forgets pending changes (after loading an image). */
+/** Forgets pending changes (after loading an image): state.objects is what the server has. */
 export function resetSaves() {
   clearTimeout(timer);
   timer = null;
   dirty = false;
+  saved = new Map();
+  for (const o of state.objects) saved.set(o.id, signature(o));
   setStatus('saved');
 }
 
@@ -45,14 +80,19 @@ export async function flush() {
   timer = null;
   dirty = false;
   const name = state.imageName;
-  const objects = state.objects.map(toJSON);
+  const count = state.objects.length;
+  const [body, after] = changes(saved, state.objects);
+  const full = replaceAll ? state.objects.map(toJSON) : null;
   setStatus('saving');
   const job = (async () => {
     try {
-      const r = await api.saveAnnotations(name, state.version, objects);
-      if (state.imageName === name) state.version = r.version;
+      // sent also when nothing differs: a saved image with no objects is exported as background
+      const r = full ? await api.saveAnnotations(name, state.version, full)
+        : await api.saveChanges(name, state.version, body);
+      replaceAll = false;
+      if (state.imageName === name) { state.version = r.version; saved = after; }
       const img = state.images.find((i) => i.name === name);
-      if (img) { img.objects = objects.length; emit('images'); }
+      if (img) { img.objects = count; emit('images'); }
       setStatus(dirty ? 'unsaved' : 'saved');
     } catch (e) {
       if (e.status === 409) {
@@ -76,6 +116,7 @@ export async function flush() {
  * the server has now, read just before). */
 export function overwrite(storedVersion) {
   state.version = storedVersion;
+  replaceAll = true;
   dirty = true;
   setStatus('unsaved');
   return flush();

@@ -138,7 +138,7 @@ export class View {
       if (!state.outlineOnly) {
         ctx.globalAlpha = state.opacity;
         if (o.kind === 'mask') {
-          ctx.drawImage(tinted(o.canvas, color), 0, 0);
+          ctx.drawImage(tinted(o.canvas, color), o.canvas._x, o.canvas._y);
         } else {
           this._path(o.polygon);
           ctx.fillStyle = color;
@@ -206,7 +206,8 @@ export class View {
     g.globalCompositeOperation = 'copy';
     g.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
     g.imageSmoothingEnabled = this.scale < 1;
-    g.drawImage(mask, mask._x || 0, mask._y || 0);   // (a mask canvas may sit at its box's corner)
+    const step = mask._step || 1;   // a mask canvas sits at its box's corner; a preview may be coarser
+    g.drawImage(mask, mask._x || 0, mask._y || 0, mask.width * step, mask.height * step);
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.globalCompositeOperation = 'source-in';
     g.fillStyle = g.createPattern(stripes(), 'repeat');

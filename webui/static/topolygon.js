@@ -3,14 +3,14 @@
 // With holes the user chooses (fill them, or keep the mask); otherwise the change is reported.
 
 import { api } from './api.js';
-import { maskToDataURL } from './objects.js';
+import { maskToBoxRuns } from './objects.js';
 import { choose } from './dialog.js';
 
 /** Polygons for the mask canvas, or null when the mask should stay a mask (or on error). */
 export async function maskToPolygons(app, canvas, tolerance) {
   let r;
   try {
-    r = await api.polygonize(maskToDataURL(canvas), tolerance);
+    r = await api.polygonize(maskToBoxRuns(canvas), tolerance);
   } catch (e) { app.flash(e.message); return null; }
   const polys = r.polygons.filter((p) => p.length >= 3);
   if (!polys.length) { app.flash('The mask gave no polygon; it stays a mask.'); return null; }

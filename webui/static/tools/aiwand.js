@@ -4,7 +4,7 @@
 
 import { state } from '../state.js';
 import { api } from '../api.js';
-import { newId, maskFromDataURL } from '../objects.js';
+import { newId, maskPreview, previewMask } from '../objects.js';
 import { clampToImage } from './edit.js';
 import { coalesce } from './coalesce.js';
 
@@ -31,9 +31,9 @@ export function createAiWandTool(app) {
       const body = { points: points.map((p) => [p[0], p[1], p[2]]), box, refine: calls > 0, session };
       calls++;
       const r = await api.predict(name, body);
-      const canvas = await maskFromDataURL(r.mask, state.width, state.height);
+      const preview = maskPreview(r.mask, null, app.view.scale);
       if (myGen !== gen || name !== state.imageName) return;
-      state.preview = { canvas, source: 'ai' };
+      state.preview = { ...preview, source: 'ai' };
       app.setToolInfo(`score ${r.score.toFixed(3)}, ${r.area} px, ${r.ms.toFixed(0)} ms - Enter accepts, Esc discards`);
       app.view.render();
     } catch (e) {
@@ -76,7 +76,7 @@ export function createAiWandTool(app) {
     },
     key(ev) {
       if (ev.key === 'Enter' && state.preview && state.preview.source === 'ai') {
-        const c = state.preview.canvas;
+        const c = previewMask(state.preview);   // full resolution
         reset();
         app.accept(c);
         return true;

@@ -3,8 +3,8 @@
 // cuts from the selected object (a polygon is converted to a mask first).
 // With "only unlabelled pixels" the brush leaves pixels of other objects alone.
 
-import { state, selectedObject, isShown, isLocked } from '../state.js';
-import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask } from '../objects.js';
+import { state, selectedObject, isShown, isLocked, labelColor } from '../state.js';
+import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, ensureCovers } from '../objects.js';
 
 /** Every pixel some other object covers (hidden ones too: they are exported), as an alpha mask. */
 function othersMask(obj) {
@@ -29,8 +29,8 @@ export function createBrushTool(app, erase) {
   let stroke = null;   // {obj, last, before (box), rect (painted area)}
   let cursor = null;   // image point under the mouse
 
-  function line(g, a, b) {
-    g.strokeStyle = g.fillStyle = '#fff';
+  function line(g, a, b, color) {
+    g.strokeStyle = g.fillStyle = color;
     g.lineWidth = state.brushSize;
     g.lineCap = 'round'; g.lineJoin = 'round';
     g.beginPath();
@@ -43,10 +43,15 @@ export function createBrushTool(app, erase) {
     }
   }
 
-  function dab(c, a, b) {
-    const g = c.getContext('2d', { willReadFrequently: true });
+  /** Paints (or erases) the segment a-b into the stroke's object, growing its canvas (which
+   * covers only part of the image, from (c._x, c._y)) as needed. */
+  function dab(obj, a, b) {
     const r = state.brushSize / 2 + 2;
     const area = [Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r];
+    if (!erase) obj.canvas = ensureCovers(obj.canvas, area, state.width, state.height);
+    const c = obj.canvas;
+    const color = c._color || '#fff';   // the mask's own colour (alpha says inside)
+    const g = c.getContext('2d', { willReadFrequently: true });
     g.save();
     if (!erase && stroke && stroke.protect) {
       // "only unlabelled pixels": the dab goes through a scratch canvas from which the other
@@ -58,15 +63,16 @@ export function createBrushTool(app, erase) {
         scratch.width = w; scratch.height = h;
         const sg = scratch.getContext('2d');
         sg.translate(-x0, -y0);
-        line(sg, a, b);
+        line(sg, a, b, color);
         sg.setTransform(1, 0, 0, 1, 0, 0);
         sg.globalCompositeOperation = 'destination-out';
         sg.drawImage(stroke.protect, x0, y0, w, h, 0, 0, w, h);
         g.drawImage(scratch, x0 - (c._x || 0), y0 - (c._y || 0));   // image -> canvas pixels
       }
     } else {
+      g.translate(-c._x, -c._y);
       g.globalCompositeOperation = erase ? 'destination-out' : 'source-over';
-      line(g, a, b);
+      line(g, a, b, color);
     }
     g.restore();
     touch(c, area);
@@ -95,7 +101,8 @@ export function createBrushTool(app, erase) {
       return sel;
     }
     const obj = { id: newId(), label_id: label, kind: 'mask', z: topZ(state.objects), hidden: false,
-      canvas: makeCanvas(state.width, state.height) };
+      canvas: makeCanvas(1, 1) };
+    obj.canvas._color = labelColor(label);   // painted in its colour: drawn without a tinted copy
     state.objects.push(obj);
     state.selectedId = obj.id;
     return obj;
@@ -110,13 +117,13 @@ export function createBrushTool(app, erase) {
       if (!obj) return;
       stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]],
         protect: !erase && state.paintUnlabelled ? othersMask(obj) : null };
-      dab(obj.canvas, p, p);
+      dab(obj, p, p);
       app.view.render();
     },
     move(ev, p) {
       cursor = p;
       if (stroke) {
-        dab(stroke.obj.canvas, stroke.last, p);
+        dab(stroke.obj, stroke.last, p);
         stroke.last = p;
         const r = stroke.rect;
         stroke.rect = [Math.min(r[0], p[0]), Math.min(r[1], p[1]), Math.max(r[2], p[0]), Math.max(r[3], p[1])];

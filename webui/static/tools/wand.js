@@ -4,7 +4,7 @@
 
 import { state } from '../state.js';
 import { api } from '../api.js';
-import { maskFromDataURL } from '../objects.js';
+import { maskPreview, previewMask } from '../objects.js';
 import { coalesce } from './coalesce.js';
 
 export function createWandTool(app) {
@@ -22,9 +22,9 @@ export function createWandTool(app) {
     const myGen = gen, name = state.imageName, [x, y] = seed, t = tol;
     try {
       const r = await api.wand(name, x, y, t);
-      const canvas = await maskFromDataURL(r.mask, state.width, state.height);
+      const preview = maskPreview(r.mask, null, app.view.scale);
       if (myGen !== gen || name !== state.imageName) return;
-      state.preview = { canvas, source: 'wand', tolerance: t };
+      state.preview = { ...preview, source: 'wand', tolerance: t };
       app.setToolInfo(`tolerance ${t}, ${r.area} px - Enter accepts, Esc discards`);
       app.view.render();
     } catch (e) {
@@ -58,7 +58,7 @@ export function createWandTool(app) {
     up() { hold = null; },
     key(ev) {
       if (ev.key === 'Enter' && state.preview && state.preview.source === 'wand') {
-        const c = state.preview.canvas;
+        const c = previewMask(state.preview);   // full resolution
         reset();
         app.accept(c);
         return true;
