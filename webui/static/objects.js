@@ -44,18 +44,24 @@ export function cloneCanvas(src) {
   return c;
 }
 
-/** The mask canvas itself when it covers rect (clipped to the w x h image), else a larger
- * copy that does (with a margin, so that a stroke does not reallocate at every dab). */
-export function ensureCovers(c, rect, w, h) {
-  const r = clipRect(rect, w, h);
-  if (!r) return c;
-  const ext = [c._x, c._y, c._x + c.width, c._y + c.height];
-  if (r[0] >= ext[0] && r[1] >= ext[1] && r[2] <= ext[2] && r[3] <= ext[3]) return c;
+/** A copy of a mask canvas covering the whole w x h image (for a brush stroke, which may go
+ * anywhere: one copy at its start instead of several while it grows). */
+export function widen(c, w, h) {
+  if (c._x === 0 && c._y === 0 && c.width === w && c.height === h) return c;
+  const n = makeCanvas(w, h, 0, 0);
+  n._color = c._color;
   const box = maskBBox(c);
-  const want = box ? unionBox(box, r) : r;
-  // margin: at least 256 px, and half the current size, so a long stroke copies rarely
-  const mx = Math.max(256, c.width >> 1), my = Math.max(256, c.height >> 1);
-  const [x0, y0, x1, y1] = clipRect([want[0] - mx, want[1] - my, want[2] + mx, want[3] + my], w, h);
+  if (box) ctx2d(n).drawImage(c, c._x, c._y);
+  n._v = c._v + 1;
+  setBBox(n, box);
+  return n;
+}
+
+/** A copy of a mask canvas cut to its mask's box (after a stroke: small to keep and draw). */
+export function trim(c) {
+  const box = maskBBox(c);
+  const [x0, y0, x1, y1] = box || [0, 0, 1, 1];
+  if (box && x0 === c._x && y0 === c._y && x1 - x0 === c.width && y1 - y0 === c.height) return c;
   const n = makeCanvas(x1 - x0, y1 - y0, x0, y0);
   n._color = c._color;
   if (box) ctx2d(n).drawImage(c, c._x - x0, c._y - y0);

@@ -4,7 +4,7 @@
 // With "only unlabelled pixels" the brush leaves pixels of other objects alone.
 
 import { state, selectedObject, isShown, isLocked, labelColor } from '../state.js';
-import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, ensureCovers } from '../objects.js';
+import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, widen, trim } from '../objects.js';
 
 /** Every pixel some other object covers (hidden ones too: they are exported), as an alpha mask. */
 function othersMask(obj) {
@@ -43,12 +43,12 @@ export function createBrushTool(app, erase) {
     }
   }
 
-  /** Paints (or erases) the segment a-b into the stroke's object, growing its canvas (which
-   * covers only part of the image, from (c._x, c._y)) as needed. */
+  /** Paints (or erases) the segment a-b into the stroke's object. Its canvas covers the whole
+   * image while a brush stroke goes on (widened at the start, cut to its box at the end), and its
+   * own box, from (c._x, c._y), otherwise. */
   function dab(obj, a, b) {
     const r = state.brushSize / 2 + 2;
     const area = [Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r];
-    if (!erase) obj.canvas = ensureCovers(obj.canvas, area, state.width, state.height);
     const c = obj.canvas;
     const color = c._color || '#fff';   // the mask's own colour (alpha says inside)
     const g = c.getContext('2d', { willReadFrequently: true });
@@ -115,6 +115,7 @@ export function createBrushTool(app, erase) {
       if (ev.button !== 0) return;
       const obj = target();
       if (!obj) return;
+      if (!erase) obj.canvas = widen(obj.canvas, state.width, state.height);
       stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]],
         protect: !erase && state.paintUnlabelled ? othersMask(obj) : null };
       dab(obj, p, p);
@@ -139,6 +140,7 @@ export function createBrushTool(app, erase) {
         const r = state.brushSize / 2 + 2;
         binarizeGrown(obj.canvas, [rect[0] - r, rect[1] - r, rect[2] + r, rect[3] + r], before);
       }
+      obj.canvas = trim(obj.canvas);
       if (erase && isEmptyMask(obj.canvas)) {
         state.objects = state.objects.filter((o) => o !== obj);
         state.selectedId = null;
