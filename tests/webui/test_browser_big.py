@@ -138,6 +138,10 @@ def test_big_photo_objects_round_trip_through_box_runs_and_partial_saves(served)
     sent = page.js("return window._sent;")
     new_id = page.js("return edgemask.state.selectedId;")
     assert [[o["id"] for o in s[2]["upsert"]] for s in sent] == [[new_id]]
+    # the first stroke is still in m1 (strokes share one whole-image canvas while they last)
+    m1 = data_url_mask(next(o for o in page.objects() if o["id"] == "m1")["mask"])
+    assert m1[1700, 2300] and m1[1200, 1700] and m1.sum() > seeded[1].sum()
+    assert not m1[1700, 100] and not m1[1000, 900]  # nor did the second stroke go into it
 
     # relabelling, hiding and deleting send only ids and fields
     page.js(RECORD)

@@ -86,7 +86,7 @@ export async function flush() {
   setStatus('saving');
   const job = (async () => {
     try {
-      // sent also when nothing differs: a saved image with no objects is exported as background
+      // sent also when nothing differs (a new version, as every save makes)
       const r = full ? await api.saveAnnotations(name, state.version, full)
         : await api.saveChanges(name, state.version, body);
       replaceAll = false;

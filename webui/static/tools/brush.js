@@ -28,6 +28,7 @@ function othersMask(obj) {
 export function createBrushTool(app, erase) {
   let stroke = null;   // {obj, last, before (box), rect (painted area)}
   let cursor = null;   // image point under the mouse
+  let full = null;     // the whole-image canvas strokes paint into, reused from stroke to stroke
 
   function line(g, a, b, color) {
     g.strokeStyle = g.fillStyle = color;
@@ -108,6 +109,26 @@ export function createBrushTool(app, erase) {
     return obj;
   }
 
+  /** Ends the stroke: clean edges, the canvas cut to its box (never left as the shared
+   * whole-image canvas), one undo step. */
+  function finish() {
+    if (!stroke) return;
+    const { obj, before, rect } = stroke;
+    stroke = null;
+    if (erase) binarize(obj.canvas);   // the box may shrink: look at every pixel
+    else {
+      const r = state.brushSize / 2 + 2;
+      binarizeGrown(obj.canvas, [rect[0] - r, rect[1] - r, rect[2] + r, rect[3] + r], before);
+    }
+    const cut = trim(obj.canvas);
+    obj.canvas = cut === full ? cloneCanvas(full) : cut;   // (a stroke over the whole image)
+    if (erase && isEmptyMask(obj.canvas)) {
+      state.objects = state.objects.filter((o) => o !== obj);
+      state.selectedId = null;
+    }
+    app.commit();
+  }
+
   return {
     name: erase ? 'eraser' : 'brush',
     cursor: 'none',
@@ -115,7 +136,7 @@ export function createBrushTool(app, erase) {
       if (ev.button !== 0) return;
       const obj = target();
       if (!obj) return;
-      if (!erase) obj.canvas = widen(obj.canvas, state.width, state.height);
+      if (!erase) obj.canvas = full = widen(obj.canvas, state.width, state.height, full);
       stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]],
         protect: !erase && state.paintUnlabelled ? othersMask(obj) : null };
       dab(obj, p, p);
@@ -131,22 +152,7 @@ export function createBrushTool(app, erase) {
       }
       app.view.render();
     },
-    up() {
-      if (!stroke) return;
-      const { obj, before, rect } = stroke;
-      stroke = null;
-      if (erase) binarize(obj.canvas);   // the box may shrink: look at every pixel
-      else {
-        const r = state.brushSize / 2 + 2;
-        binarizeGrown(obj.canvas, [rect[0] - r, rect[1] - r, rect[2] + r, rect[3] + r], before);
-      }
-      obj.canvas = trim(obj.canvas);
-      if (erase && isEmptyMask(obj.canvas)) {
-        state.objects = state.objects.filter((o) => o !== obj);
-        state.selectedId = null;
-      }
-      app.commit();
-    },
+    up() { finish(); },
     leave() { cursor = null; app.view.render(); },
     overlay(ctx, view) {
       if (!cursor) return;
@@ -156,6 +162,6 @@ export function createBrushTool(app, erase) {
       ctx.strokeStyle = '#000'; ctx.beginPath(); ctx.arc(sx, sy, r + 1, 0, Math.PI * 2); ctx.stroke();
       ctx.strokeStyle = erase ? '#ff8a80' : '#fff'; ctx.beginPath(); ctx.arc(sx, sy, r, 0, Math.PI * 2); ctx.stroke();
     },
-    deactivate() { stroke = null; cursor = null; },
+    deactivate() { finish(); cursor = null; },
   };
 }
