@@ -211,8 +211,8 @@ def run(args) -> dict:
 
         # -- save one edited object ------------------------------------------------------------
         page.keys("b")
-        obj = page.js("const o = [...edgemask.state.objects].sort((a, b) => a.z - b.z)[19];"
-                      "edgemask.app.setLabel(o.label_id); edgemask.app.select(o.id); return o.id;")
+        page.js("const o = [...edgemask.state.objects].sort((a, b) => a.z - b.z)[19];"
+                "edgemask.app.setLabel(o.label_id); edgemask.app.select(o.id);")
         saves = []
         for k in range(2):
             page.js("edgemask._bench.sent = [];")
