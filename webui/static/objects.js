@@ -79,12 +79,6 @@ export function trim(c) {
   return n;
 }
 
-function clipRect(rect, w, h) {
-  const r = [Math.max(0, Math.floor(rect[0])), Math.max(0, Math.floor(rect[1])),
-    Math.min(w, Math.ceil(rect[2])), Math.min(h, Math.ceil(rect[3]))];
-  return r[2] > r[0] && r[3] > r[1] ? r : null;
-}
-
 // Mask pixels are 0 (outside) or opaque white / c._color (inside) as little-endian RGBA words.
 const ON = 0xffffffff;
 
@@ -93,6 +87,7 @@ function colorWord(color) {
   return (0xff000000 | (parseInt(color.slice(5, 7), 16) << 16)
     | (parseInt(color.slice(3, 5), 16) << 8) | parseInt(color.slice(1, 3), 16)) >>> 0;
 }
+
 const bboxCache = new WeakMap();   // canvas -> {v, box}
 
 function setBBox(c, box) { bboxCache.set(c, { v: c._v, box }); }
