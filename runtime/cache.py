@@ -116,8 +116,11 @@ class EmbeddingCache:
     """Memory + disk cache of image embeddings for one model identity. Thread-safe."""
 
     def __init__(self, model_identity: str, directory=None, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-                 disk_bytes: int = DEFAULT_DISK_BYTES, model_name: str = "model"):
+                 disk_bytes: int = DEFAULT_DISK_BYTES, model_name: str = "model",
+                 embedding_shape: Optional[tuple] = None):
         self.model_identity = model_identity
+        # an entry of another shape is corrupt (e.g. written by a bad export): dropped, recomputed
+        self.embedding_shape = tuple(embedding_shape) if embedding_shape is not None else None
         self.memory_bytes = int(memory_bytes)
         self.disk_bytes = int(disk_bytes)
         self.root = Path(directory).expanduser() if directory is not None else None
@@ -207,6 +210,8 @@ class EmbeddingCache:
         except OSError:
             return None
         emb = _decode(data, self.model_identity)
+        if emb is not None and self.embedding_shape is not None and emb.shape != self.embedding_shape:
+            emb = None
         if emb is None:
             log.debug("dropping a corrupt embedding cache entry %s", path)
             self._remove(path, len(data))

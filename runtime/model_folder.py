@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
@@ -89,6 +91,8 @@ def load_model_folder(path) -> ModelFolder:
                 "the file does not belong to this model.json (re-export or copy the folder again)."
             )
 
+    verify_files(folder, files)
+
     mean = tuple(float(v) for v in _field(config, "encoder.pixel_mean", list))
     std = tuple(float(v) for v in _field(config, "encoder.pixel_std", list))
     if len(mean) != 3 or len(std) != 3:
@@ -105,7 +109,7 @@ def load_model_folder(path) -> ModelFolder:
         for name in (split["image_file"], split["click_file"]):
             if name not in files:
                 raise ValueError(f"{meta_path} does not list {name!r} in its files.")
-    return ModelFolder(
+    model = ModelFolder(
         **split_fields,
         path=folder,
         name=_field(config, "model", str),
@@ -128,3 +132,90 @@ def load_model_folder(path) -> ModelFolder:
         mask_threshold=float(config.get("mask_threshold", 0.0)),
         config=config,
     )
+    _check_values(model, meta_path)
+    return model
+
+
+def _check_values(model: ModelFolder, meta_path: Path) -> None:
+    """Refuses model.json values the runtime cannot work with, in one sentence."""
+    problems = []
+    for field in ("encoder_size", "prompt_frame", "low_res_size"):
+        if getattr(model, field) < 1:
+            problems.append(f"{field} {getattr(model, field)} must be a positive number of pixels")
+    if not all(math.isfinite(v) for v in model.pixel_mean + model.pixel_std):
+        problems.append("pixel_mean and pixel_std must be finite numbers")
+    elif any(v <= 0 for v in model.pixel_std):
+        problems.append(f"pixel_std {list(model.pixel_std)} must be positive")
+    if len(model.embedding_shape) != 4 or any(v < 1 for v in model.embedding_shape):
+        problems.append(f"embedding_shape {list(model.embedding_shape)} must be 4 positive sizes")
+    if not math.isfinite(model.mask_threshold):
+        problems.append("mask_threshold must be a finite number")
+    indices = (model.single_mask_index,) + model.multimask_indices
+    if any(not 0 <= i < 16 for i in indices) or len(model.multimask_indices) < 1:
+        problems.append(f"mask indices {list(indices)} must be small non-negative integers")
+    if model.interpolation not in ("nearest", "bilinear", "bicubic", "lanczos"):
+        problems.append(f"interpolation {model.interpolation!r} is not nearest, bilinear, bicubic or lanczos")
+    if problems:
+        raise ValueError(f"{meta_path}: {problems[0]}; re-export the model with `edgemask export`.")
+
+
+def verify_files(folder: Path, files: dict) -> None:
+    """Checks each file against the sha256 model.json records for it. A file is hashed once per
+    change: the result is kept by (path, size, mtime) in edgemask's cache (verified.json), so a
+    model loads without re-reading gigabytes. ValueError on a file that does not match."""
+    from edgemask import paths
+
+    record_path = paths.home() / VERIFIED_FILE
+    record = _read_record(record_path)
+    changed = False
+    for name, entry in files.items():
+        expected = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(expected, str) or not expected:
+            continue
+        file = (folder / name).resolve()
+        stat = file.stat()
+        key = str(file)
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        known = record.get(key)
+        if isinstance(known, dict) and known.get("stamp") == stamp:
+            digest = known.get("sha256")
+        else:
+            digest = _sha256(file)
+            record[key] = {"stamp": stamp, "sha256": digest}
+            changed = True
+        if digest != expected.lower():
+            raise ValueError(
+                f"{name} in {str(folder)!r} does not match the sha256 in model.json: the file is damaged "
+                "or belongs to another export (re-export or copy the folder again)."
+            )
+    if changed:
+        _write_record(record_path, record)
+
+
+VERIFIED_FILE = "verified.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_record(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_record(path: Path, record: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache only costs a re-hash next time
+        pass

@@ -50,7 +50,8 @@ class Predictor:
                 cache_dir = embeddings_dir()
             self.cache = EmbeddingCache(self.model.identity, cache_dir if cache is True else None,
                                         memory_bytes=memory_cache_bytes, disk_bytes=disk_cache_bytes,
-                                        model_name=self.model.name)
+                                        model_name=self.model.name,
+                                        embedding_shape=self.model.embedding_shape)
         elif not cache:
             self.cache = None
         else:

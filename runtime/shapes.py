@@ -16,6 +16,10 @@ from pycocotools import mask as mask_utils
 Ring = np.ndarray  # float64 [N, 2] of (x, y)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class MaskSizeError(ValueError):
+    """A mask whose declared size is not the one wanted (found before decoding it)."""
 _DATA_URL_PREFIX = "data:image/png;base64,"
 
 
@@ -184,32 +188,81 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
-    """Decodes COCO RLE (compressed str/bytes counts, or uncompressed list counts) to bool."""
+def compressed_counts(raw: bytes) -> np.ndarray:
+    """The run lengths of a COCO compressed RLE counts string, decoded as pycocotools does
+    (uint32 runs), without allocating the mask. ValueError on a malformed string."""
+    chars = np.frombuffer(raw, np.uint8).astype(np.int64) - 48
+    if chars.size == 0:
+        return np.zeros(0, np.int64)
+    if chars.min() < 0 or chars.max() > 63:
+        raise ValueError("RLE counts string has characters outside the COCO alphabet")
+    ends = (chars & 0x20) == 0
+    if not ends[-1]:
+        raise ValueError("RLE counts string ends in the middle of a number")
+    starts = np.concatenate([[0], np.flatnonzero(ends)[:-1] + 1])
+    lengths = np.diff(np.concatenate([starts, [chars.size]]))
+    if lengths.max() > 7:  # 35 bits: more than any uint32 run needs
+        raise ValueError("RLE counts string holds a run longer than 2**32 pixels")
+    shift = 5 * (np.arange(chars.size) - np.repeat(starts, lengths))
+    values = np.add.reduceat((chars & 0x1F) << shift, starts)
+    negative = (chars[ends] & 0x10) != 0
+    values = values - (negative.astype(np.int64) << (5 * lengths))
+    counts = values.copy()  # from the 4th run on, a run adds the run two before it
+    counts[2::2] = np.cumsum(values[2::2])
+    counts[1::2] = np.cumsum(values[1::2])
+    return counts % 2**32
+
+
+def check_rle(rle: Any, height: Optional[int] = None, width: Optional[int] = None,
+              max_pixels: Optional[int] = None) -> tuple[int, int]:
+    """Checks a COCO RLE without decoding it: its size (equal to height x width when given, at
+    most max_pixels) and that its runs cover exactly its pixels. Returns (h, w); ValueError
+    otherwise. Run it before ``rle_to_mask`` on anything that came from outside."""
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
         raise ValueError("an RLE must be a dict with 'size' and 'counts'")
-    try:
-        h, w = (int(v) for v in rle["size"])
-    except (TypeError, ValueError):
-        raise ValueError("RLE 'size' must be [height, width]") from None
+    size = rle["size"]
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)):
+        raise ValueError("RLE 'size' must be [height, width]")
+    h, w = int(size[0]), int(size[1])
     if h < 0 or w < 0:
         raise ValueError("RLE 'size' must not be negative")
+    if height is not None and width is not None and (h, w) != (int(height), int(width)):
+        raise ValueError(f"RLE size [{h}, {w}] differs from the image [{int(height)}, {int(width)}]")
+    if max_pixels is not None and h * w > max_pixels:
+        raise ValueError(f"RLE size {w}x{h} is more than {max_pixels} pixels")
     counts = rle["counts"]
     if isinstance(counts, list):
-        if any(not isinstance(c, (int, np.integer)) or c < 0 for c in counts):
+        if any(not isinstance(c, (int, np.integer)) or isinstance(c, bool) or c < 0 for c in counts):
             raise ValueError("uncompressed RLE counts must be non-negative integers")
-        if sum(counts) != h * w:
-            raise ValueError(f"RLE counts cover {sum(counts)} pixels, expected {h * w}")
-        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+        total = sum(counts)
     elif isinstance(counts, (str, bytes)):
-        raw = counts.encode("ascii") if isinstance(counts, str) else counts
-        if raw and (min(raw) < 48 or max(raw) > 48 + 63):
-            raise ValueError("RLE counts string has characters outside the COCO alphabet")
-        compressed = {"size": [h, w], "counts": raw}
+        try:
+            raw = counts.encode("ascii") if isinstance(counts, str) else counts
+        except UnicodeEncodeError:
+            raise ValueError("RLE counts string has characters outside the COCO alphabet") from None
+        total = int(compressed_counts(raw).sum())
     else:
         raise ValueError("RLE 'counts' must be a string, bytes or a list of integers")
+    if total != h * w:
+        raise ValueError(f"RLE counts cover {total} pixels, its size {w}x{h} has {h * w}")
+    return h, w
+
+
+def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+    """Decodes COCO RLE (compressed str/bytes counts, or uncompressed list counts) to bool.
+
+    The runs are checked against the size first (``check_rle``), so a malformed RLE is
+    refused before any pixel is written."""
+    check_rle(rle)
+    h, w = (int(v) for v in rle["size"])
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        compressed = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    else:
+        compressed = {"size": [h, w], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     decoded = mask_utils.decode(compressed)
-    if decoded.shape != (h, w) or int(mask_utils.area(compressed)) > h * w:
+    if decoded.shape != (h, w):
         raise ValueError("RLE counts do not match its size")
     return decoded.astype(bool)
 
@@ -236,12 +289,24 @@ def mask_to_png_data_url(mask: np.ndarray) -> str:
     return _DATA_URL_PREFIX + base64.b64encode(encoded.tobytes()).decode("ascii")
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR header, without decoding; ValueError if it is not a PNG."""
+    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ValueError("the data is not a PNG image")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if width == 0 or height == 0:
+        raise ValueError("the PNG has a zero width or height")
+    return width, height
+
+
 def png_data_url_to_mask(
-    url: str, height: Optional[int] = None, width: Optional[int] = None
+    url: str, height: Optional[int] = None, width: Optional[int] = None,
+    max_pixels: Optional[int] = None,
 ) -> np.ndarray:
     """Decodes a PNG data URL to a bool mask: a pixel is set where any channel is > 0.
 
-    When ``height`` and ``width`` are given the PNG must have exactly that size.
+    When ``height`` and ``width`` are given the PNG must have exactly that size, else at most
+    ``max_pixels``; both are checked on the PNG header before anything is decoded.
     Raises ValueError on anything that is not a valid PNG data URL.
     """
     if not isinstance(url, str):
@@ -258,6 +323,13 @@ def png_data_url_to_mask(
         raise ValueError("the mask data URL does not hold valid base64") from None
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("the mask data URL does not hold a PNG image")
+    png_w, png_h = png_size(data)
+    if height is not None and width is not None and (png_h, png_w) != (int(height), int(width)):
+        raise MaskSizeError(
+            f"the mask is {png_w}x{png_h} pixels, but the image is {int(width)}x{int(height)}"
+        )
+    if max_pixels is not None and png_w * png_h > max_pixels:
+        raise MaskSizeError(f"the mask is {png_w}x{png_h} pixels, more than {max_pixels}")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("the mask PNG could not be decoded (corrupt file)")

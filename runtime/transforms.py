@@ -46,6 +46,9 @@ def encoder_input(
     """The encoder's float32 [size, size, 3] input: Pillow-resized to the long side, padded with pixel_mean."""
     h, w = image.shape[:2]
     new_h, new_w = resize_shape(h, w, size)
+    if new_h < 1 or new_w < 1:
+        raise ValueError(f"the {w}x{h} image is too thin for the model: scaled to {size} pixels "
+                         f"on its long side it would be {new_w}x{new_h}")
     if (new_h, new_w) != (h, w):
         try:
             resample = _PIL_FILTERS[interpolation]
@@ -75,4 +78,14 @@ def load_image(path) -> np.ndarray:
 
     with Image.open(path) as img:
         img = ImageOps.exif_transpose(img)
-        return np.asarray(img.convert("RGB"))
+        return to_rgb8(img)
+
+
+def to_rgb8(img: Image.Image) -> np.ndarray:
+    """A Pillow image as HxWx3 uint8 RGB. 16-bit and 32-bit grey images (modes I;16, I, F) are
+    scaled from 0..65535 to 0..255, where Pillow's own convert would clip them to white."""
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        values = np.asarray(img, dtype=np.float64) / 257.0
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(img.convert("RGB"))

@@ -12,14 +12,18 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from edgemask.runtime import shapes
+from edgemask.webui import jsonbody
+from edgemask.webui import labels as label_names
 from edgemask.webui import objects as objs
+from edgemask.webui.assist import ImageError
+from edgemask.webui.images import MAX_IMAGE_PIXELS
 from edgemask.webui.store import Conflict, NotFound, StoreError, VersionConflict
 from edgemask.webui.wand import flood_fill
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-MAX_LABEL_NAME = 100
+MAX_LABEL_NAME = label_names.MAX_NAME_LENGTH
 
 
 class ApiError(Exception):
@@ -70,16 +74,33 @@ def _image(name: str):
         raise ApiError(404, f"There is no image named {name!r} in the images folder.")
     try:
         width, height = folder.size(name)
-    except Exception:
-        raise ApiError(415, f"The image {name!r} cannot be read.") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: say why
+        raise ApiError(415, f"The image {name!r} cannot be read: {objs.sentence(exc)}") from None
     return name, width, height
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = jsonbody.parse(request.get_data(cache=True))
+    except jsonbody.BadBody as exc:
+        raise ApiError(400, str(exc)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     return body
+
+
+def _rgb(name: str):
+    """The decoded pixels of a listed image, else 415 saying why they cannot be read."""
+    try:
+        return _ctx().folder.read_rgb(name)
+    except (OSError, ValueError) as exc:
+        raise ApiError(415, f"The image {name!r} cannot be read: {objs.sentence(exc)}") from None
+
+
+def _label_id(label_id: int) -> int:
+    if label_id > jsonbody.INT64_MAX:
+        raise ApiError(404, f"There is no label with id {label_id}.")
+    return label_id
 
 
 # -- images --------------------------------------------------------------------------------
@@ -90,18 +111,19 @@ def list_images():
     ctx = _ctx()
     counts = ctx.store.object_counts()
     marked = imagestatus.marked(ctx.store)
-    out = []
+    out, unreadable = [], []
     for name in ctx.folder.names():
         try:
             width, height = ctx.folder.size(name)
-        except Exception:  # an unreadable file is not an image we can annotate
+        except Exception as exc:  # noqa: BLE001 - not an image we can annotate: say why
+            unreadable.append({"name": name, "error": objs.sentence(exc)})
             continue
         n = counts.get(name, 0)
         out.append({"name": name, "width": width, "height": height, "objects": n,
                     "status": imagestatus.effective(marked.get(name), n), "marked": marked.get(name)})
     return jsonify({"images": out, "total": len(out),
                     "annotated": sum(1 for i in out if i["objects"]),
-                    "statuses": imagestatus.counts(i["status"] for i in out)})
+                    "statuses": imagestatus.counts(i["status"] for i in out), "unreadable": unreadable})
 
 
 @bp.get("/images/<path:name>/file")
@@ -129,11 +151,14 @@ def put_annotations(name):
     raw = body.get("objects")
     if not isinstance(raw, list):
         raise ApiError(400, "\"objects\" must be a list of objects.")
+    client = body.get("client")
+    if client is not None and (not isinstance(client, str) or not 1 <= len(client) <= 100):
+        raise ApiError(400, "\"client\" must be a string of 1 to 100 characters naming the page.")
     store = _ctx().store
     label_ids = {label.id for label in store.labels()}
     parsed = [objs.parse_object(o, width, height, label_ids) for o in raw]
     try:
-        new_version = store.save(name, width, height, version, parsed)
+        new_version = store.save(name, width, height, version, parsed, client=client)
     except VersionConflict as exc:
         raise ApiError(409, str(exc), version=exc.stored) from None
     except StoreError as exc:
@@ -201,7 +226,7 @@ def update_label(label_id):
     if position is not None and (not isinstance(position, int) or isinstance(position, bool) or position < 0):
         raise ApiError(400, "\"position\" must be a non-negative integer (0 = first label).")
     try:
-        label = _ctx().store.update_label(label_id, name=name, color=color, position=position)
+        label = _ctx().store.update_label(_label_id(label_id), name=name, color=color, position=position)
     except NotFound as exc:
         raise ApiError(404, str(exc)) from None
     except Conflict as exc:
@@ -222,7 +247,7 @@ def delete_label(label_id):
         except ValueError:
             raise ApiError(400, "\"to\" must be a label id.") from None
     try:
-        changed = labeltools.delete_label(_ctx().store, label_id, objects, to)
+        changed = labeltools.delete_label(_ctx().store, _label_id(label_id), objects, to)
     except ValueError as exc:
         raise ApiError(400, objs.sentence(exc)) from None
     except NotFound as exc:
@@ -236,11 +261,15 @@ def delete_label(label_id):
 def _label_name(value) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_LABEL_NAME:
         raise ApiError(400, f"A label needs a \"name\" of 1 to {MAX_LABEL_NAME} characters.")
-    return value.strip()
+    try:
+        return label_names.check_name(value)
+    except ValueError as exc:
+        message = objs.sentence(exc)
+        raise ApiError(400, message[:1].upper() + message[1:]) from None
 
 
 def _label_color(value) -> str:
-    if not isinstance(value, str) or not _COLOR.match(value):
+    if not isinstance(value, str) or not _COLOR.fullmatch(value):
         raise ApiError(400, "A label \"color\" must look like \"#rrggbb\".")
     return value.lower()
 
@@ -267,7 +296,7 @@ def embedding(name):
     following = names[names.index(name) + 1:] if name in names else []
     try:
         ms, cached = assistant.embed(_ctx().folder, name, following)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImageError) as exc:
         raise ApiError(415, f"The image {name!r} cannot be read: {objs.sentence(exc)}") from None
     return jsonify({"ready": True, "ms": round(ms, 2), "cached": cached})
 
@@ -289,6 +318,8 @@ def predict(name):
         raise ApiError(400, "\"session\" must be a string of at most 200 characters.")
     try:
         mask, score, ms = assistant.predict(_ctx().folder, name, coords, labels, box, refine, session)
+    except ImageError as exc:  # the image, not the prompt
+        raise ApiError(415, f"The image {name!r} cannot be read: {objs.sentence(exc)}") from None
     except ValueError as exc:  # the runtime's own prompt checks
         raise ApiError(400, f"The model cannot use this prompt: {objs.sentence(exc)}") from None
     return jsonify(_mask_json(mask) | {"score": round(score, 4), "ms": round(ms, 2)})
@@ -305,7 +336,7 @@ def wand(name):
         raise ApiError(400, f"The point ({x:g}, {y:g}) is outside the {width}x{height} image.")
     if not 0 <= tol <= 255:
         raise ApiError(400, "\"tolerance\" must be between 0 and 255.")
-    rgb = _ctx().folder.read_rgb(name)
+    rgb = _rgb(name)
     if rgb.shape[:2] != (height, width):
         raise ApiError(415, f"The image {name!r} decodes to a size other than its header says.")
     mask = flood_fill(rgb, int(x), int(y), int(round(tol)))
@@ -335,7 +366,9 @@ def polygonize():
     if not isinstance(raw, str) or not raw.startswith("data:image/png;base64,"):
         raise ApiError(400, "\"mask\" must be {\"box\", \"runs\"} or a data:image/png;base64 URL.")
     try:
-        mask = shapes.png_data_url_to_mask(raw)
+        mask = shapes.png_data_url_to_mask(raw, max_pixels=MAX_IMAGE_PIXELS)
+    except shapes.MaskSizeError as exc:
+        raise ApiError(413, f"The mask is too large: {objs.sentence(exc)}") from None
     except ValueError as exc:
         raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
     return jsonify(trace(mask, float(tolerance)))

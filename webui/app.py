@@ -4,14 +4,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template
 
+from edgemask.webui import access
 from edgemask.webui.assist import Assistant
 from edgemask.webui.images import ImageFolder
 from edgemask.webui.store import DB_NAME, Store
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a page of full-size PNG masks fits easily
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 @dataclass
@@ -42,6 +42,8 @@ def create_app(config: Optional[dict] = None) -> Flask:
     LOCAL_ONLY   answer only requests addressed to localhost / 127.0.0.1 / [::1] (what
                  `edgemask serve` sets when it listens on a loopback address): a web page
                  elsewhere cannot reach the API through DNS rebinding
+    ACCESS_TOKEN require this token on every request (what `edgemask serve` sets when it
+                 listens beyond this computer); see edgemask.webui.access
     """
     config = dict(config or {})
     if not config.get("IMAGES_DIR"):
@@ -75,14 +77,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
 
     app.register_blueprint(bp)
 
-    if config.get("LOCAL_ONLY"):
-        @app.before_request
-        def _local_only():
-            host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-            if host.lower() not in LOCAL_HOSTS:
-                return jsonify({"error": "This annotator only answers requests addressed to this computer "
-                                         "(localhost or 127.0.0.1)."}), 403
-            return None
+    access.init_app(app)
 
     @app.get("/")
     def index():

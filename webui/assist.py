@@ -57,6 +57,10 @@ def find_default_model() -> Optional[Path]:
     return min(folders, key=rank)
 
 
+class ImageError(ValueError):
+    """The image cannot be read or encoded (as opposed to a prompt the model cannot use)."""
+
+
 class Assistant:
     """Runs a predictor for the API. `predictor` None means no model: only `loaded`/`message` work."""
 
@@ -138,10 +142,13 @@ class Assistant:
         stamp = (name, path.stat().st_mtime_ns if path else None)
         if self._current == stamp:
             return True
-        if hasattr(self.predictor, "set_image_path"):  # finds a cached embedding without decoding
-            self.predictor.set_image_path(path, read=lambda _: folder.read_rgb(name))
-        else:
-            self.predictor.set_image(folder.read_rgb(name))
+        try:
+            if hasattr(self.predictor, "set_image_path"):  # finds a cached embedding without decoding
+                self.predictor.set_image_path(path, read=lambda _: folder.read_rgb(name))
+            else:
+                self.predictor.set_image(folder.read_rgb(name))
+        except (OSError, ValueError) as exc:
+            raise ImageError(str(exc)) from None
         self._current = stamp
         return bool(getattr(self.predictor, "embedding_cached", False))
 

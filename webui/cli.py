@@ -1,8 +1,9 @@
 """`edgemask serve` and `edgemask dataset export|import`."""
 
 import argparse
+import os
+import socket
 import sqlite3
-import sys
 from pathlib import Path
 
 SERVE_HELP = """\
@@ -37,7 +38,9 @@ def register(subparsers) -> None:
                             "`suim`; a new database gets the SUIM labels when this is not given")
     serve.add_argument("--db", metavar="PATH", help="annotation database (default: IMAGES_DIR/.edgemask.sqlite)")
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1: this computer only)")
+                       help="address to listen on (default 127.0.0.1: this computer only); any other "
+                            "address (0.0.0.0: every network) needs an access token, taken from "
+                            "$EDGEMASK_TOKEN or generated and printed in the link to open")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT,
                        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--device", default="auto",
@@ -95,15 +98,25 @@ def run_serve(args) -> int:
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a port number (0..65535)")
 
+    from edgemask.webui import access
     from edgemask.webui.app import create_app
+    from edgemask.webui.store import CorruptStore
 
+    local = args.host in LOOPBACK
+    token = None
+    if not local:
+        token = os.environ.get("EDGEMASK_TOKEN") or access.new_token()
+        if len(token) < 16:
+            raise UserError("EDGEMASK_TOKEN must have at least 16 characters")
     if model_dir is not None:
         print(f"edgemask: loading the model in {model_dir} ...", flush=True)
     try:
         app = create_app({"IMAGES_DIR": str(images_dir), "DB_PATH": args.db, "LABELS": args.labels,
                           "MODEL_DIR": str(model_dir) if model_dir else None, "DEVICE": args.device,
-                          "LOCAL_ONLY": args.host in LOOPBACK})
+                          "LOCAL_ONLY": local, "ACCESS_TOKEN": token})
     except ValueError as exc:  # a bad label file
+        raise UserError(str(exc)) from None
+    except CorruptStore as exc:
         raise UserError(str(exc)) from None
     except sqlite3.Error as exc:
         raise UserError(f"cannot open the annotation database ({exc}); choose another place with --db") from None
@@ -117,15 +130,17 @@ def run_serve(args) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
                         "is another edgemask running? Pick another port with --port") from None
-    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
-    shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
-    url = f"http://{shown_host}:{server.effective_port}/"
+    wildcard = args.host in ("0.0.0.0", "::", "")
+    port = server.effective_port
+    query = f"?token={token}" if token else ""
+    url = f"http://{_url_host('127.0.0.1' if wildcard else args.host)}:{port}/{query}"
     n_images = len(ctx.folder.names())
     print(f"edgemask: annotating {n_images} images in {ctx.folder.root}")
     print(f"edgemask: open {url}  (Ctrl+C to stop)", flush=True)
-    if args.host not in LOOPBACK:
-        print("edgemask: warning: listening beyond this computer; anyone who can reach it can edit "
-              "the annotations", file=sys.stderr)
+    if token:
+        others = f"http://{_url_host(socket.gethostname() if wildcard else args.host)}:{port}/{query}"
+        print(f"edgemask: listening beyond this computer: annotators on the network open {others} "
+              "(the token in it is required; set EDGEMASK_TOKEN to keep one across restarts)", flush=True)
     if not args.no_browser:
         import threading
         import webbrowser
@@ -136,6 +151,10 @@ def run_serve(args) -> int:
     finally:
         ctx.store.close()
     return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _images_dir(value) -> Path:
@@ -167,7 +186,7 @@ def _model_dir(value):
 # -- dataset -------------------------------------------------------------------------------
 def _open(args):
     from edgemask.webui.images import ImageFolder
-    from edgemask.webui.store import DB_NAME, Store
+    from edgemask.webui.store import DB_NAME, CorruptStore, Store
 
     from edgemask.cli import UserError
 
@@ -175,6 +194,8 @@ def _open(args):
     db = Path(args.db) if args.db else folder.root / DB_NAME
     try:
         return folder, Store(db)
+    except CorruptStore as exc:
+        raise UserError(str(exc)) from None
     except sqlite3.Error as exc:
         raise UserError(f"cannot open the annotation database {db} ({exc})") from None
 

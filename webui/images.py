@@ -5,7 +5,9 @@ An image name is its path relative to the folder with forward slashes. Hidden fi
 escape), so a name that resolves outside the folder is never listed and never served.
 """
 
+import re
 import threading
+import warnings
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -16,6 +18,12 @@ from PIL import Image
 from edgemask.runtime.transforms import load_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_IMAGE_PIXELS = 100_000_000  # 100 megapixels: 300 MB decoded; larger images are refused
+MIN_SIDE = 2  # a 1-pixel strip has no area to annotate and breaks the model's resize
+
+
+class UnreadableImage(ValueError):
+    """An image file this program will not decode; the message says why."""
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -103,27 +111,62 @@ def _orientation(im) -> int:
 
 
 def image_size(path) -> tuple:
-    """(width, height) after the EXIF orientation, from the file header."""
-    with Image.open(path) as im:
-        w, h = im.size
-        orientation = _orientation(im)
+    """(width, height) after the EXIF orientation, from the file header. UnreadableImage when
+    the file is not an image Pillow knows, or is larger than MAX_IMAGE_PIXELS."""
+    name = Path(path).name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                orientation = _orientation(im)
+    except Image.DecompressionBombError as exc:
+        raise UnreadableImage(f"{name} is too large to read ({_pixels_of(exc)}; edgemask reads up "
+                              f"to {MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UnreadableImage(f"{name} is not an image this program can read ({exc})") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise UnreadableImage(f"{name} is too large to read ({w}x{h} pixels; edgemask reads up to "
+                              f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
     if orientation in _TRANSPOSED_ORIENTATIONS:
         w, h = h, w
     return int(w), int(h)
+
+
+def _pixels_of(exc) -> str:
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return f"{int(found.group(1)) // 1_000_000} megapixels" if found else "too many pixels"
 
 
 def read_rgb(path) -> np.ndarray:
     """Decodes an image file to HxWx3 uint8 RGB, EXIF orientation applied.
 
     Uses the runtime's loader, so that the pixels (and so the embedding cache keys) are the
-    same as those of images the predictor prefetches by path; OpenCV reads what Pillow cannot."""
+    same as those of images the predictor prefetches by path; OpenCV reads what Pillow cannot.
+    The header's size is checked first (UnreadableImage beyond MAX_IMAGE_PIXELS), and so is the
+    decoded size: a truncated file is refused, never half-read."""
     try:
-        return load_image(path)
-    except Exception:
-        bgr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+        expected = image_size(path)
+    except UnreadableImage as exc:
+        if "too large" in str(exc):
+            raise
+        expected = None  # not a Pillow format: OpenCV may read it
+    try:
+        rgb = load_image(path)
+    except Exception as exc:  # noqa: BLE001 - Pillow's errors are of many kinds
+        if expected is not None:  # Pillow knows the format, so the file itself is broken
+            raise UnreadableImage(f"{Path(path).name} cannot be decoded ({exc})") from None
+        data = np.fromfile(str(path), dtype=np.uint8)
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
         if bgr is None:
-            raise ValueError(f"{Path(path).name} is not an image this program can read") from None
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            raise UnreadableImage(f"{Path(path).name} is not an image this program can read") from None
+        if bgr.shape[0] * bgr.shape[1] > MAX_IMAGE_PIXELS:
+            raise UnreadableImage(f"{Path(path).name} is too large to read") from None
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if expected is not None and rgb.shape[:2] != (expected[1], expected[0]):
+        raise UnreadableImage(f"{Path(path).name} decodes to {rgb.shape[1]}x{rgb.shape[0]} pixels, "
+                              f"not the {expected[0]}x{expected[1]} its header says")
+    return rgb
 
 
 def _inside(path: Path, root: Path) -> bool:

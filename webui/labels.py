@@ -4,6 +4,7 @@ The class index of a label is its position in the list + 1; index 0 is the backg
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -46,6 +47,22 @@ def preset_labels(name: str) -> list[Label]:
         raise ValueError(
             f"unknown label preset {name!r}; known presets: {', '.join(PRESETS)}"
         ) from None
+
+
+MAX_NAME_LENGTH = 100
+
+
+def check_name(name) -> str:
+    """A label name, stripped: 1 to MAX_NAME_LENGTH characters of printable text (no control
+    characters, which XML and label files cannot hold, no lone surrogates). ValueError else."""
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
+        raise ValueError(f"a label name must have 1 to {MAX_NAME_LENGTH} characters")
+    name = name.strip()
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff"), None)
+    if bad is not None:
+        raise ValueError(f"the label name {name.encode('utf-8', 'backslashreplace').decode()!r} holds the "
+                         f"control character U+{ord(bad):04X}")
+    return name
 
 
 def color_to_hex(color: Color) -> str:

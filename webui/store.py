@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS images (
     name TEXT PRIMARY KEY,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
-    version INTEGER NOT NULL DEFAULT 0
+    version INTEGER NOT NULL DEFAULT 0,
+    saved_by TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
     image TEXT NOT NULL REFERENCES images(name) ON DELETE CASCADE,
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_label ON objects(label_id);
 """
+
+
+class CorruptStore(sqlite3.DatabaseError):
+    """The database file fails SQLite's integrity check: nothing is read from or written to it."""
 
 
 class StoreError(Exception):
@@ -122,6 +127,12 @@ class Store:
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                    timeout=30.0)
         self._db.row_factory = sqlite3.Row
+        try:
+            self._check_integrity()
+        except BaseException:
+            self._db.close()
+            self._db = None
+            raise
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -153,6 +164,21 @@ class Store:
                     db.execute("UPDATE objects SET mask=? WHERE rowid=?",
                                (json.dumps(rle_to_box_runs(value)), row[0]))
         db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+        columns = {r[1] for r in db.execute("PRAGMA table_info(images)")}
+        if "saved_by" not in columns:  # the page that wrote the version (new stores too)
+            db.execute("ALTER TABLE images ADD COLUMN saved_by TEXT")
+
+    def _check_integrity(self) -> None:
+        """PRAGMA quick_check (reads every page once, milliseconds for an annotation database):
+        CorruptStore with SQLite's first complaint when the file is damaged."""
+        try:
+            rows = self._db.execute("PRAGMA quick_check(1)").fetchall()
+        except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
+            raise CorruptStore(f"{self.path} is damaged ({exc}); restore it from a backup, or move it "
+                               "away to start an empty one") from None
+        if [tuple(r) for r in rows] != [("ok",)]:
+            raise CorruptStore(f"{self.path} is damaged (SQLite: {rows[0][0]}); restore it from a backup, "
+                               "or move it away to start an empty one")
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -300,18 +326,23 @@ class Store:
         ]
         return ImageRecord(img["name"], img["width"], img["height"], img["version"], objects)
 
-    def save(self, name: str, width: int, height: int, expected_version: int, objects) -> int:
+    def save(self, name: str, width: int, height: int, expected_version: int, objects,
+             client: Optional[str] = None) -> int:
         """Replaces all objects of an image in one transaction; returns the new version.
 
         Raises VersionConflict if the stored version is not `expected_version`, StoreError if an
-        object names an unknown label or two objects share an id; nothing is written then."""
+        object names an unknown label or two objects share an id; nothing is written then.
+        `client` names the writer (a page): when the stored version was written by that same
+        client, its answer was lost (a crash, a dropped connection) and the client's newer state
+        is saved over it instead of reporting a conflict with itself."""
         ids = [o.id for o in objects]
         if len(set(ids)) != len(ids):
             raise StoreError("Two objects have the same id; every object needs its own id.")
         with self._write() as db:
-            row = db.execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
+            row = db.execute("SELECT version, saved_by FROM images WHERE name=?", (name,)).fetchone()
             stored = row[0] if row else 0
-            if stored != expected_version:
+            own = client is not None and row is not None and row[1] == client and stored > expected_version
+            if stored != expected_version and not own:
                 raise VersionConflict(expected_version, stored)
             known = {r[0] for r in db.execute("SELECT id FROM labels")}
             for o in objects:
@@ -319,9 +350,10 @@ class Store:
                     raise StoreError(f"Object {o.id!r} uses label id {o.label_id}, which does not exist.")
             new_version = stored + 1
             db.execute(
-                "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
+                "INSERT INTO images (name, width, height, version, saved_by) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
-                "version=excluded.version", (name, width, height, new_version))
+                "version=excluded.version, saved_by=excluded.saved_by",
+                (name, width, height, new_version, client))
             db.execute("DELETE FROM objects WHERE image=?", (name,))
             db.executemany(
                 "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
@@ -399,7 +431,7 @@ class Store:
                 db.execute(
                     "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
-                    "version=excluded.version", (name, width, height, version))
+                    "version=excluded.version, saved_by=NULL", (name, width, height, version))
                 if replace:
                     db.execute("DELETE FROM objects WHERE image=?", (name,))
                 top = db.execute("SELECT COALESCE(MAX(z), -1) + 1 FROM objects WHERE image=?",

@@ -13,8 +13,10 @@ from tqdm import tqdm
 
 from edgemask.runtime import shapes
 from edgemask.webui import dataset, imagestatus
+from edgemask.webui.dataset import limits
 from edgemask.webui.images import exif_orientation
 from edgemask.webui.labels import Label, parse_color
+from edgemask.webui.labels import check_name as check_label_name
 from edgemask.webui.objects import polygon_bbox
 from edgemask.webui.store import ObjectRow
 
@@ -119,7 +121,15 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
     Returns {"images": n, "objects": n, "labels_added": [names]}."""
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"import reads {' or '.join(IMPORT_FORMATS)}, not {fmt!r}")
+    if not Path(path).exists():
+        raise ValueError(f"{path} does not exist")
+    check_declared_images(limits.declared_images(fmt, Path(path)), folder)
     labels, images = dataset.import_dataset(fmt, Path(path))
+    for label in labels:
+        try:
+            check_label_name(label.name)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     for ann in images:
         dataset.validate(ann, labels)
     matched = match_names([ann.name for ann in images], folder)
@@ -141,6 +151,20 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
         if not pairs and name not in marked:
             imagestatus.set_status(store, name, "done")
     return {"images": len(items), "objects": n_objects, "labels_added": added}
+
+
+def check_declared_images(declared, folder) -> None:
+    """Refuses (ValueError) a file whose [(name, width, height)] are not images of the folder
+    with those sizes: checked before any of its masks is decoded."""
+    matched = match_names([name for name, _, _ in declared], folder)
+    for name, width, height in declared:
+        try:
+            real = folder.size(matched[name])
+        except Exception as exc:  # noqa: BLE001 - an unreadable image refuses the import
+            raise ValueError(f"{matched[name]} in {folder.root} cannot be read: {exc}") from None
+        if real != (int(width), int(height)):
+            raise ValueError(f"{name} is {width}x{height} in the file but {matched[name]} is "
+                             f"{real[0]}x{real[1]} in the images folder")
 
 
 def match_names(names, folder) -> dict:

@@ -99,9 +99,17 @@ def app(images_dir, fake_predictor):
     app.extensions["edgemask"].store.close()
 
 
+def page_client(app):
+    """A test client that marks its requests as the page does (the X-Edgemask header, which the
+    server requires on state-changing requests that are not JSON)."""
+    client = app.test_client()
+    client.environ_base["HTTP_X_EDGEMASK"] = "1"
+    return client
+
+
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return page_client(app)
 
 
 @pytest.fixture(scope="session")

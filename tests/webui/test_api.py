@@ -5,7 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import SQUARE
+from conftest import SQUARE, page_client
 
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_png_data_url
 
@@ -209,7 +209,8 @@ def test_bad_annotations_are_400_and_nothing_stored(client, make, message):
 
 
 def test_non_json_body_is_400(client):
-    resp = client.put("/api/images/square.png/annotations", data="not json", content_type="text/plain")
+    resp = client.put("/api/images/square.png/annotations", data="not json",
+                      content_type="application/json")
     _error(resp, 400)
 
 
@@ -223,7 +224,7 @@ def test_no_model_says_how_to_get_one(images_dir):
 
     app = create_app({"IMAGES_DIR": str(images_dir)})
     try:
-        client = app.test_client()
+        client = page_client(app)
         body = client.get("/api/model").get_json()
         assert body["loaded"] is False and body["name"] is None
         assert "edgemask models download efficientvit-sam-l0" in body["message"]
@@ -242,7 +243,7 @@ def test_broken_model_folder_reports_why(images_dir, tmp_path):
     (tmp_path / "model").mkdir()
     app = create_app({"IMAGES_DIR": str(images_dir), "MODEL_DIR": str(tmp_path / "model")})
     try:
-        body = app.test_client().get("/api/model").get_json()
+        body = page_client(app).get("/api/model").get_json()
         assert body["loaded"] is False and "Could not load the model" in body["message"]
     finally:
         app.extensions["edgemask"].store.close()
@@ -407,7 +408,7 @@ def runtime_client(images_dir, tiny_model_dir, tmp_path, monkeypatch):
     from edgemask.webui import create_app
 
     app = create_app({"IMAGES_DIR": str(images_dir), "MODEL_DIR": str(tiny_model_dir), "DEVICE": "cpu"})
-    yield app.test_client(), app.extensions["edgemask"].assistant.predictor
+    yield page_client(app), app.extensions["edgemask"].assistant.predictor
     app.extensions["edgemask"].assistant.predictor.close()
     app.extensions["edgemask"].store.close()
 
@@ -448,7 +449,7 @@ def test_predictor_calls_are_serialized(client, fake_predictor):
     statuses = []
 
     def worker(i):
-        c = app.test_client()
+        c = page_client(app)
         name = "square.png" if i % 2 else "sub/portrait.jpg"
         statuses.append(c.post(f"/api/images/{name}/predict", json={"points": [[5, 5, 1]], "session": str(i)}).status_code)
 
@@ -501,7 +502,7 @@ def test_local_only_refuses_other_host_names(images_dir):
 
     app = create_app({"IMAGES_DIR": str(images_dir), "LOCAL_ONLY": True})
     try:
-        client = app.test_client()
+        client = page_client(app)
         assert client.get("/api/images", base_url="http://127.0.0.1:8765").status_code == 200
         assert client.get("/api/images", base_url="http://localhost:8765").status_code == 200
         assert client.get("/api/images", base_url="http://[::1]:8765").status_code == 200
@@ -527,7 +528,7 @@ def test_labels_file_seeds_a_new_store_and_is_kept_on_restart(images_dir, tmp_pa
     db = tmp_path / "labels.sqlite"
     for config in ({"LABELS": str(labels)}, {}, {"LABELS": "suim"}):
         app = create_app({"IMAGES_DIR": str(images_dir), "DB_PATH": str(db), **config})
-        body = app.test_client().get("/api/labels").get_json()
+        body = page_client(app).get("/api/labels").get_json()
         app.extensions["edgemask"].store.close()
         names = [lb["name"] for lb in body["labels"]]
         if "LABELS" in config and config["LABELS"] == "suim":

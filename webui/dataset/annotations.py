@@ -126,6 +126,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 def read_png(path: Path, color: bool) -> np.ndarray:
     """Reads a PNG as single-channel or RGB; ValueError if missing or unreadable."""
+    from .limits import check_png_file
+
+    check_png_file(path)  # the header's size, before decoding
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
     image = cv2.imread(str(path), flag)
     if image is None:

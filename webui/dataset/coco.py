@@ -16,6 +16,7 @@ import numpy as np
 from edgemask.runtime.shapes import mask_bbox, mask_to_rle, rle_to_mask
 from edgemask.webui.labels import Label, distinct_colors, parse_color
 
+from . import limits
 from .annotations import ImageAnnotations, copy_images, painted_masks, require_keys
 
 ANNOTATION_FILE = "annotations/instances_default.json"
@@ -92,6 +93,7 @@ def _segmentation_objects(seg: Any, label: str, z: int, h: int, w: int, where: s
             objects.append({"label": label, "kind": "polygon", "z": z, "polygon": points})
         return objects
     if isinstance(seg, dict):
+        limits.check_rle(seg, h, w, where)  # before pycocotools allocates anything
         try:
             mask = rle_to_mask(seg)
         except ValueError as exc:
@@ -132,8 +134,7 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
         if img["id"] in images:
             raise ValueError(f"{source}: image id {img['id']} is listed twice")
         width, height = img["width"], img["height"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
-            raise ValueError(f"{source}: image {img['file_name']!r} has an invalid size {width!r}x{height!r}")
+        limits.check_image_size(width, height, f"{source}: image {img['file_name']!r}")
         images[img["id"]] = ImageAnnotations(str(img["file_name"]), width, height, [])
     for number, ann in enumerate(document.get("annotations", [])):
         where = f"{source}: annotation {ann.get('id', number) if isinstance(ann, dict) else number}"

@@ -17,6 +17,7 @@ import numpy as np
 from edgemask.runtime.shapes import mask_bbox, mask_to_rle
 from edgemask.webui.labels import Label, distinct_colors, parse_color
 
+from . import limits
 from .annotations import ImageAnnotations, copy_images, painted_masks
 
 ANNOTATION_FILE = "annotations.xml"
@@ -181,8 +182,7 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
         if not name:
             raise ValueError(f"{where} has no name")
         image = ImageAnnotations(name, _int(element, "width", where), _int(element, "height", where), [])
-        if image.width <= 0 or image.height <= 0:
-            raise ValueError(f"{where} has an invalid size {image.width}x{image.height}")
+        limits.check_image_size(image.width, image.height, where)
         for number, child in enumerate(element):
             obj = _shape(child, image, f"{where} <{child.tag}> #{number}")
             if obj is not None:

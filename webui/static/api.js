@@ -12,8 +12,16 @@ const enc = encodeURIComponent;
 // Image names are relative paths with forward slashes; keep the slashes.
 const imagePath = (name) => name.split('/').map(enc).join('/');
 
+// Names this page as the writer of its saves: after a lost answer (a crash, a dropped
+// connection) the server tells its own earlier save from another tab's. getRandomValues works
+// on plain http LAN addresses too, where crypto.randomUUID does not.
+export const CLIENT_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)),
+  (b) => b.toString(16).padStart(2, '0')).join('');
+
 async function request(method, url, body) {
-  const init = { method, headers: {} };
+  // the header marks the request as this page's own: the server refuses state-changing
+  // requests without it or a JSON body (a cross-site form cannot send either)
+  const init = { method, headers: { 'X-Edgemask': '1' } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -51,9 +59,9 @@ export const api = {
   addLabel: (name, color) => request('POST', '/api/labels', { name, color }),
   annotations: (name) => request('GET', `/api/images/${imagePath(name)}/annotations`),
   saveAnnotations: (name, version, objects) =>
-    request('PUT', `/api/images/${imagePath(name)}/annotations`, { version, objects }),
+    request('PUT', `/api/images/${imagePath(name)}/annotations`, { version, objects, client: CLIENT_ID }),
   saveChanges: (name, version, changes) =>
-    request('PATCH', `/api/images/${imagePath(name)}/annotations`, { version, ...changes }),
+    request('PATCH', `/api/images/${imagePath(name)}/annotations`, { version, ...changes, client: CLIENT_ID }),
   model: () => request('GET', '/api/model'),
   embedding: (name) => request('POST', `/api/images/${imagePath(name)}/embedding`),
   predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, body),

@@ -512,9 +512,14 @@ window.addEventListener('beforeunload', (ev) => {
 
 // ---- start ----------------------------------------------------------------
 async function start() {
+  // a LAN link's ?token= has set the access cookie: keep the token out of the address bar
+  if (new URLSearchParams(location.search).has('token')) {
+    window.history.replaceState(null, '', location.pathname + location.hash);
+  }
   try {
     const [imgs, labels, model] = await Promise.all([api.images(), api.labels(), api.model()]);
     state.images = imgs.images;
+    state.unreadable = imgs.unreadable || [];
     state.labels = labels.labels;
     state.model = model;
     const kept = loadPrefs();

@@ -45,6 +45,25 @@ function row(app, img) {
   return li;
 }
 
+function unreadableRow(img) {
+  const key = '\u0000unreadable:' + img.name;
+  let li = rows.get(key);
+  if (li) return li;
+  li = document.createElement('li');
+  li.className = 'unreadable';
+  li.dataset.name = img.name;
+  li.title = img.error;
+  const name = document.createElement('span');
+  name.className = 'name';
+  name.textContent = img.name;
+  const count = document.createElement('span');
+  count.className = 'count';
+  count.textContent = '!';
+  li.append(name, count);
+  rows.set(key, li);
+  return li;
+}
+
 export function renderImages(app) {
   const list = $('image-list');
   const annotated = state.images.filter((i) => i.objects > 0).length;
@@ -65,6 +84,8 @@ export function renderImages(app) {
     if (!li.hidden) shown++;
     return li;
   });
+  // files that look like images but cannot be read: listed with the reason, not openable
+  items.push(...(state.unreadable || []).map(unreadableRow));
   if (list.children.length !== items.length || items.some((li, i) => list.children[i] !== li)) {
     list.replaceChildren(...items);
   }

@@ -2,6 +2,7 @@
 
 export const state = {
   images: [],            // [{name, width, height, objects}]
+  unreadable: [],        // [{name, error}]: image files that cannot be read
   labels: [],            // [{id, name, color}]
   currentLabelId: null,
   model: { loaded: false, name: null, message: '' },
