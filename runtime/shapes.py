@@ -291,8 +291,10 @@ def mask_to_png_data_url(mask: np.ndarray) -> str:
 
 def png_size(data: bytes) -> tuple[int, int]:
     """(width, height) from a PNG's IHDR header, without decoding; ValueError if it is not a PNG."""
-    if len(data) < 24 or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+    if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("the data is not a PNG image")
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        raise ValueError("the PNG is corrupt: it has no IHDR header")
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if width == 0 or height == 0:
         raise ValueError("the PNG has a zero width or height")
