@@ -177,7 +177,8 @@ class Store:
             raise CorruptStore(f"{self.path} is damaged ({exc}); restore it from a backup, or move it "
                                "away to start an empty one") from None
         if [tuple(r) for r in rows] != [("ok",)]:
-            raise CorruptStore(f"{self.path} is damaged (SQLite: {rows[0][0]}); restore it from a backup, "
+            detail = " ".join(str(rows[0][0] if rows else "no answer").replace("*** in database main ***", "").split())
+            raise CorruptStore(f"{self.path} is damaged (SQLite: {detail}); restore it from a backup, "
                                "or move it away to start an empty one")
 
     # -- plumbing -------------------------------------------------------------------------
