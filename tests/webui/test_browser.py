@@ -656,3 +656,45 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
           done(diff);
         });""", W, H)
     assert same == 0
+
+
+def test_lan_link_sets_the_cookie_and_the_page_works(driver, serve):
+    """LAN mode in the browser: the ?token= link opens the page, the token leaves the address
+    bar, the HttpOnly cookie carries the page's own requests (saves included)."""
+    token = "browser-lan-token-0123456789"
+    server = serve(ACCESS_TOKEN=token)
+    driver.get(server.url)
+    assert "access token" in driver.find_element("tag name", "body").text  # 401 without it
+    page = Page(driver, server.url).open(f"?token={token}")
+    assert "token" not in driver.current_url
+    assert "browser-lan-token" not in page.js("return document.cookie")  # HttpOnly
+    page.one_to_one()
+    page.keys("r")
+    page.drag([(20, 20), (60, 60)])
+    page.wait_saved()
+    req = urllib.request.Request(server.url + "api/images/a_scene.png/annotations",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as r:
+        assert len(json.loads(r.read())["objects"]) == 1
+    page.raise_js_errors()
+
+
+def test_a_lost_save_answer_is_not_a_conflict_with_itself(page):
+    """After a crash the page still holds the version before its last save: its next save
+    goes through (the stored version is its own), another tab's save still conflicts."""
+    page.one_to_one()
+    page.keys("r")
+    page.drag([(20, 20), (60, 60)])
+    page.wait_saved()
+    url = page.url + "api/images/a_scene.png/annotations"
+    assert get_json(url)["version"] == 1
+    page.js("edgemask.state.version = 0;")  # the answer to that save never arrived
+    page.drag([(100, 100), (140, 140)])
+    page.wait_saved()
+    stored = get_json(url)
+    assert stored["version"] == 2 and len(stored["objects"]) == 2
+    put_json(url, {"version": 2, "objects": []})  # another tab
+    page.drag([(150, 20), (180, 50)])
+    page.wait("edgemask.state.save.status === 'conflict'")
+    assert get_json(url)["objects"] == []
+    page.raise_js_errors(expected=["409 (CONFLICT)"])
