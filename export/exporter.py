@@ -15,6 +15,7 @@ from edgemask.export.decoder_split import write_split
 from edgemask.export.download import file_sha256
 from edgemask.export.graphs import DecoderGraph, EncoderGraph, chunk_global_attention, matrix_upsampling
 from edgemask.export.precision import INT8_WEIGHT_RANGE, to_fp16, to_int8
+from edgemask.runtime.model_folder import remember_digest
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -71,6 +72,8 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
         os.replace(final, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for name, entry in manifest["files"].items():  # loading it need not hash them again
+        remember_digest(out_dir / name, entry["sha256"])
     progress(f"wrote {out_dir}")
     return out_dir
 
@@ -152,3 +155,4 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, fol
         },
         "edgemask_version": __version__,
     }
+

@@ -163,11 +163,7 @@ def verify_files(folder: Path, files: dict) -> None:
     """Checks each file against the sha256 model.json records for it. A file is hashed once per
     change: the result is kept by (path, size, mtime) in edgemask's cache (verified.json), so a
     model loads without re-reading gigabytes. ValueError on a file that does not match."""
-    from edgemask import paths
-
-    record_path = paths.home() / VERIFIED_FILE
-    record = _read_record(record_path)
-    changed = False
+    record, changed = None, False
     for name, entry in files.items():
         expected = entry.get("sha256") if isinstance(entry, dict) else None
         if not isinstance(expected, str) or not expected:
@@ -176,23 +172,47 @@ def verify_files(folder: Path, files: dict) -> None:
         stat = file.stat()
         key = str(file)
         stamp = [stat.st_size, stat.st_mtime_ns]
-        known = record.get(key)
-        if isinstance(known, dict) and known.get("stamp") == stamp:
-            digest = known.get("sha256")
-        else:
-            digest = _sha256(file)
-            record[key] = {"stamp": stamp, "sha256": digest}
-            changed = True
+        digest = _MEMO.get((key, *stamp))
+        if digest is None:
+            if record is None:
+                record = _read_record(_record_path())
+            known = record.get(key)
+            if isinstance(known, dict) and known.get("stamp") == stamp:
+                digest = known.get("sha256")
+            else:
+                digest = _sha256(file)
+                record[key] = {"stamp": stamp, "sha256": digest}
+                changed = True
+            _MEMO[(key, *stamp)] = digest
         if digest != expected.lower():
             raise ValueError(
                 f"{name} in {str(folder)!r} does not match the sha256 in model.json: the file is damaged "
                 "or belongs to another export (re-export or copy the folder again)."
             )
     if changed:
-        _write_record(record_path, record)
+        _write_record(_record_path(), record)
+
+
+def remember_digest(path, digest: str) -> None:
+    """Records the sha256 of a file just written (by `edgemask export`), so that loading it
+    does not read it again."""
+    file = Path(path).resolve()
+    stat = file.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    _MEMO[(str(file), *stamp)] = digest
+    record = _read_record(_record_path())
+    record[str(file)] = {"stamp": stamp, "sha256": digest}
+    _write_record(_record_path(), record)
 
 
 VERIFIED_FILE = "verified.json"
+_MEMO: dict = {}  # (path, size, mtime_ns) -> sha256, for this process
+
+
+def _record_path() -> Path:
+    from edgemask import paths
+
+    return paths.home() / VERIFIED_FILE
 
 
 def _sha256(path: Path) -> str:
