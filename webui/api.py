@@ -292,13 +292,25 @@ def _assistant():
 def embedding(name):
     name, _, _ = _image(name)
     assistant = _assistant()
-    names = _ctx().folder.names()
-    following = names[names.index(name) + 1:] if name in names else []
+    folder = _ctx().folder
+    names = folder.names()
+    following = [n for n in names[names.index(name) + 1:][:PREFETCH_LOOKAHEAD] if _readable(folder, n)]
     try:
         ms, cached = assistant.embed(_ctx().folder, name, following)
     except (OSError, ValueError, ImageError) as exc:
         raise ApiError(415, f"The image {name!r} cannot be read: {objs.sentence(exc)}") from None
     return jsonify({"ready": True, "ms": round(ms, 2), "cached": cached})
+
+
+PREFETCH_LOOKAHEAD = 8  # following files looked at for prefetch (unreadable ones are skipped)
+
+
+def _readable(folder, name) -> bool:
+    try:
+        folder.size(name)
+    except Exception:  # noqa: BLE001 - too large, broken: not worth encoding ahead
+        return False
+    return True
 
 
 @bp.post("/images/<path:name>/predict")

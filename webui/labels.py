@@ -143,6 +143,10 @@ def parse_labels(text: str) -> list[Label]:
             raise ValueError(f"label line {number}: {exc}") from None
         if not name:
             raise ValueError(f"label line {number} has no name")
+        try:
+            name = check_name(name)
+        except ValueError as exc:
+            raise ValueError(f"label line {number}: {exc}") from None
         if not entries and name.lower() == "background" and not _is_only(text, name):
             continue
         entries.append((name, color))
