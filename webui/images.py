@@ -19,7 +19,6 @@ from edgemask.runtime.transforms import load_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_IMAGE_PIXELS = 100_000_000  # 100 megapixels: 300 MB decoded; larger images are refused
-MIN_SIDE = 2  # a 1-pixel strip has no area to annotate and breaks the model's resize
 
 
 class UnreadableImage(ValueError):

@@ -244,3 +244,40 @@ def test_bad_box_runs_are_refused(value, message):
 
     with pytest.raises(ValueError, match=message):
         box_runs_to_crop(value, 3, 4)
+
+
+def test_compressed_counts_match_pycocotools_runs():
+    """The run lengths read from COCO's compressed strings (without decoding the mask) are the
+    runs of the mask pycocotools encoded, column-major, starting with 0s."""
+    from edgemask.runtime.shapes import check_rle, compressed_counts, mask_to_rle
+
+    rng = np.random.default_rng(7)
+    for h, w, density in ((1, 1, 0.5), (37, 53, 0.02), (64, 48, 0.5), (200, 300, 0.97), (5, 4000, 0.3)):
+        mask = rng.random((h, w)) < density
+        mask[h // 3:, w // 4: w // 2] = True  # long runs too
+        rle = mask_to_rle(mask)
+        flat = mask.T.reshape(-1)  # column-major, as COCO
+        changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+        runs = np.diff(np.concatenate([[0], changes, [flat.size]]))
+        if flat[0]:
+            runs = np.concatenate([[0], runs])
+        assert compressed_counts(rle["counts"].encode()).tolist() == runs.tolist()
+        assert check_rle(rle, h, w) == (h, w)
+
+
+def test_check_rle_refuses_before_decoding():
+    from edgemask.runtime.shapes import check_rle, mask_to_rle, rle_to_mask
+
+    good = mask_to_rle(np.ones((48, 64), bool))
+    with pytest.raises(ValueError, match="differs from the image"):
+        check_rle(good, 48, 65)
+    with pytest.raises(ValueError, match="more than 1000 pixels"):
+        check_rle(good, max_pixels=1000)
+    for counts in ("o" * 8 + "0", "\x7f", "0P", "é"):  # a run past 2**32, outside the alphabet, unfinished
+        with pytest.raises(ValueError):
+            check_rle({"size": [48, 64], "counts": counts})
+    # runs of 4e9 pixels in a 48x64 box: pycocotools would write past its buffer
+    with pytest.raises(ValueError, match="cover 4000000000 pixels"):
+        rle_to_mask({"size": [48, 64], "counts": [0, 4_000_000_000]})
+    with pytest.raises(ValueError, match="size"):
+        rle_to_mask({"size": [48, True], "counts": []})
