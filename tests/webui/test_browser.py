@@ -698,3 +698,14 @@ def test_a_lost_save_answer_is_not_a_conflict_with_itself(page):
     page.wait("edgemask.state.save.status === 'conflict'")
     assert get_json(url)["objects"] == []
     page.raise_js_errors(expected=["409 (CONFLICT)"])
+
+
+def test_unreadable_images_are_listed_with_the_reason(driver, serve, images):
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 10)
+    page = Page(driver, serve().url).open()
+    row = page.driver.find_element("css selector", "#image-list li.unreadable")
+    assert row.get_attribute("data-name") == "broken.png"
+    assert "not an image this program can read" in row.get_attribute("title")
+    row.click()  # not openable: the open image stays
+    assert page.js("return edgemask.state.imageName") == "a_scene.png"
+    page.raise_js_errors()
