@@ -135,12 +135,14 @@ def test_engine_rejects_decoder_without_contract_inputs(tiny_model, tmp_path):
 
     dst = tmp_path / "m"
     shutil.copytree(tiny_model, dst)
-    # an encoder file in the decoder's place, with model.json sizes updated to match
+    # an encoder file in the decoder's place, with model.json sizes and sha256 updated to match
     shutil.copy(dst / "encoder.onnx", dst / "decoder.onnx")
+    import hashlib
     import json
 
     meta = json.loads((dst / "model.json").read_text())
     meta["files"]["decoder.onnx"]["bytes"] = (dst / "decoder.onnx").stat().st_size
+    meta["files"]["decoder.onnx"]["sha256"] = hashlib.sha256((dst / "decoder.onnx").read_bytes()).hexdigest()
     (dst / "model.json").write_text(json.dumps(meta))
     assert onnx.load(str(dst / "decoder.onnx"))
     with pytest.raises(ValueError, match="decoder.onnx lacks"):
