@@ -46,6 +46,11 @@ ROUTES = [
     ("POST", "/api/polygonize"),
     ("GET", "/api/images/{name}/annotations"),
     ("POST", "/api/images/{name}/predict"),
+    ("PUT", "/api/images/square.png/status"),
+    ("POST", "/api/labels/import"),
+    ("DELETE", "/api/labels/{n}?objects=relabel&to={n}"),
+    ("GET", "/api/images/{name}/thumbnail?size={n}"),
+    ("GET", "/api/labels/{n}/usage"),
 ]
 BODY = (JSON.map(lambda v: json.dumps(v).encode())
         | SHAPED.map(lambda v: json.dumps(v).encode())
@@ -92,6 +97,8 @@ VALID = {
                                                  "refine": False, "session": "s"},
     ("POST", "/api/images/square.png/wand"): {"x": 3, "y": 3, "tolerance": 10},
     ("POST", "/api/polygonize"): {"mask": PNG_1X1, "tolerance": 1},
+    ("PUT", "/api/images/square.png/status"): {"status": "done"},
+    ("POST", "/api/labels/import"): {"text": "background\nseal #102030\n"},
 }
 
 
