@@ -89,6 +89,14 @@ def _body() -> dict:
     return body
 
 
+def _client(body: dict):
+    """The optional "client" of a save: the page that sends it (see Store.save)."""
+    client = body.get("client")
+    if client is not None and (not isinstance(client, str) or not 1 <= len(client) <= 100):
+        raise ApiError(400, "\"client\" must be a string of 1 to 100 characters naming the page.")
+    return client
+
+
 def _rgb(name: str):
     """The decoded pixels of a listed image, else 415 saying why they cannot be read."""
     try:
@@ -151,9 +159,7 @@ def put_annotations(name):
     raw = body.get("objects")
     if not isinstance(raw, list):
         raise ApiError(400, "\"objects\" must be a list of objects.")
-    client = body.get("client")
-    if client is not None and (not isinstance(client, str) or not 1 <= len(client) <= 100):
-        raise ApiError(400, "\"client\" must be a string of 1 to 100 characters naming the page.")
+    client = _client(body)
     store = _ctx().store
     label_ids = {label.id for label in store.labels()}
     parsed = [objs.parse_object(o, width, height, label_ids) for o in raw]
@@ -180,12 +186,13 @@ def patch_annotations(name):
             raise ApiError(400, f"\"{key}\" must be a list.")
     if not all(isinstance(oid, str) for oid in delete):
         raise ApiError(400, "\"delete\" must be a list of object ids.")
+    client = _client(body)
     store = _ctx().store
     label_ids = {label.id for label in store.labels()}
     rows = [objs.parse_object(o, width, height, label_ids) for o in upsert]
     updates = [objs.parse_update(u, label_ids) for u in update]
     try:
-        new_version = store.save_changes(name, width, height, version, rows, updates, delete)
+        new_version = store.save_changes(name, width, height, version, rows, updates, delete, client=client)
     except VersionConflict as exc:
         raise ApiError(409, str(exc), version=exc.stored) from None
     except StoreError as exc:

@@ -365,23 +365,28 @@ class Store:
         return new_version
 
     def save_changes(self, name: str, width: int, height: int, expected_version: int,
-                     upsert=(), update=(), delete=()) -> int:
+                     upsert=(), update=(), delete=(), client: Optional[str] = None) -> int:
         """Applies changes to an image's objects in one transaction; returns the new version.
 
         `upsert`: ObjectRows added, or replacing the stored object with the same id; `update`:
         dicts {"id", and any of "label_id", "z", "hidden"} changing stored objects; `delete`: ids.
         Raises VersionConflict as save() does, StoreError when an id is named twice, an updated or
-        deleted id is not stored, or a label does not exist; nothing is written then."""
+        deleted id is not stored, or a label does not exist; nothing is written then. `client` as in
+        save(): changes re-sent after a lost answer apply again (a delete of an id that the lost
+        save already removed is then no error)."""
         ids = [o.id for o in upsert] + [u["id"] for u in update] + list(delete)
         if len(set(ids)) != len(ids):
             raise StoreError("An object id appears twice in the changes; name each object once.")
         with self._write() as db:
-            row = db.execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
+            row = db.execute("SELECT version, saved_by FROM images WHERE name=?", (name,)).fetchone()
             stored = row[0] if row else 0
-            if stored != expected_version:
+            own = client is not None and row is not None and row[1] == client and stored > expected_version
+            if stored != expected_version and not own:
                 raise VersionConflict(expected_version, stored)
             known = {r[0] for r in db.execute("SELECT id FROM labels")}
             present = {r[0] for r in db.execute("SELECT client_id FROM objects WHERE image=?", (name,))}
+            if own:
+                delete = [oid for oid in delete if oid in present]
             for oid in [u["id"] for u in update] + list(delete):
                 if oid not in present:
                     raise StoreError(f"Object {oid!r} is not stored for this image; it cannot be changed or deleted.")
@@ -392,9 +397,10 @@ class Store:
                     raise StoreError(f"Object {oid!r} uses label id {label_id}, which does not exist.")
             new_version = stored + 1
             db.execute(
-                "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
+                "INSERT INTO images (name, width, height, version, saved_by) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
-                "version=excluded.version", (name, width, height, new_version))
+                "version=excluded.version, saved_by=excluded.saved_by",
+                (name, width, height, new_version, client))
             db.executemany("DELETE FROM objects WHERE image=? AND client_id=?", [(name, oid) for oid in delete])
             db.executemany(
                 "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "

@@ -139,6 +139,22 @@ def test_a_page_is_not_in_conflict_with_its_own_lost_save(client):
     assert "another tab" in _error(client.put(PUT, json={"version": 2, "objects": [], "client": "page-a"}), 409)
 
 
+def test_a_lost_patch_answer_is_resent_without_conflict(client):
+    """The page PATCHes only what changed; after a lost answer it sends the same changes again
+    (with its old version): they apply again, a delete of an id already gone included."""
+    label = _label(client)
+    client.put(PUT, json={"version": 0, "objects": [_polygon(label, "a"), _polygon(label, "b")], "client": "p"})
+    changes = {"upsert": [_polygon(label, "c")], "update": [{"id": "a", "z": 5}], "delete": ["b"], "client": "p"}
+    assert client.patch(PUT, json={"version": 1, **changes}).get_json()["version"] == 2
+    again = client.patch(PUT, json={"version": 1, **changes})  # the answer above was lost
+    assert again.status_code == 200 and again.get_json()["version"] == 3
+    stored = client.get(PUT).get_json()["objects"]
+    assert sorted(o["id"] for o in stored) == ["a", "c"] and [o["z"] for o in stored if o["id"] == "a"] == [5]
+    # another page with a stale version: conflict, and its delete of a missing id stays an error
+    assert "another tab" in _error(client.patch(PUT, json={"version": 2, "delete": ["a"], "client": "q"}), 409)
+    assert "not stored" in _error(client.patch(PUT, json={"version": 3, "delete": ["b"], "client": "q"}), 400)
+
+
 # -- images ----------------------------------------------------------------------------------
 def _truncate(path, keep=0.5):
     data = path.read_bytes()
