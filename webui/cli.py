@@ -67,15 +67,24 @@ def register(subparsers) -> None:
     export.set_defaults(func=run_export)
 
     imp = sub.add_parser(
-        "import", help="add the annotations of a COCO or CVAT file",
-        description="Adds the objects of a COCO instances JSON or a CVAT for images 1.1 XML to the "
-                    "database of IMAGES_DIR. Labels it does not know are added; images are matched by "
-                    "their path in the folder or their file name; a name that is not in the folder "
-                    "stops the import with nothing stored.")
+        "import", help="add the annotations of a dataset (COCO, CVAT, mask PNGs)",
+        description="Adds the objects of a dataset to the database of IMAGES_DIR: a COCO instances "
+                    "JSON (coco), a CVAT for images 1.1 XML (cvat-xml), a CVAT Segmentation mask 1.1 "
+                    "folder (cvat-mask), or a folder of class-index or label-colour PNGs as edgemask "
+                    "exports them (index-png, color-png). Labels it does not know are added; images "
+                    "are matched by their path in the folder, their file name, or their name without "
+                    "extension; a name that is not in the folder stops the import with nothing "
+                    "stored. Objects paint in the file's order (z_order where the file gives one). "
+                    "Shapes that paint no area (polylines, points, tags, ...) are counted, not "
+                    "imported.")
     imp.add_argument("images_dir", metavar="IMAGES_DIR")
-    imp.add_argument("--format", required=True, choices=("coco", "cvat-xml"), dest="fmt",
-                     help="coco or cvat-xml")
-    imp.add_argument("--file", required=True, metavar="PATH", help="the JSON or XML file")
+    imp.add_argument("--format", required=True, dest="fmt", metavar="FORMAT",
+                     help="coco, cvat-xml, cvat-mask, index-png or color-png")
+    source = imp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", metavar="PATH", help="the JSON or XML file (coco, cvat-xml)")
+    source.add_argument("--dir", metavar="DIR",
+                        help="the dataset folder (any format; for coco and cvat-xml the folder that "
+                             "holds annotations/instances_default.json or annotations.xml)")
     imp.add_argument("--db", metavar="PATH", help="annotation database (default: IMAGES_DIR/.edgemask.sqlite)")
     imp.add_argument("--replace", action="store_true",
                      help="replace the objects of the imported images instead of adding to them")
@@ -224,16 +233,41 @@ def run_export(args) -> int:
 
 def run_import(args) -> int:
     from edgemask.cli import UserError
-    from edgemask.webui.transfer import import_file
+    from edgemask.webui.dataset import FORMATS
+    from edgemask.webui.transfer import FILE_FORMATS, import_file
 
+    if args.fmt not in FORMATS:
+        raise UserError(f"unknown format {args.fmt!r}; choose one of: {', '.join(FORMATS)}")
+    path = Path(args.file or args.dir)
+    if args.file and args.fmt not in FILE_FORMATS:
+        raise UserError(f"{args.fmt} is a folder of files: give it with --dir, not --file")
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if args.file and not path.is_file():
+        raise UserError(f"{path} is not a file")
+    if args.dir and not path.is_dir():
+        raise UserError(f"{path} is not a folder")
     folder, store = _open(args)
     try:
-        summary = import_file(store, folder, args.fmt, Path(args.file), replace=args.replace, progress=True)
+        summary = import_file(store, folder, args.fmt, path, replace=args.replace, progress=True)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     finally:
         store.close()
-    added = summary["labels_added"]
-    print(f"edgemask: imported {summary['objects']} objects on {summary['images']} images"
-          + (f"; new labels: {', '.join(added)}" if added else ""))
+    print(import_summary(summary))
     return 0
+
+
+def import_summary(summary: dict) -> str:
+    """The import's result in words: what was stored, what was not and why, new labels."""
+    kinds = summary["kinds"]
+    parts = [f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items() if n]
+    text = (f"edgemask: imported {summary['objects']} objects on {summary['images']} images"
+            + (f" ({', '.join(parts)})" if parts else ""))
+    skipped = summary["skipped"]
+    if skipped:
+        listed = ", ".join(f"{shape}: {n}" for shape, n in sorted(skipped.items()))
+        text += f"\nedgemask: not imported, as they paint no area: {listed}"
+    if summary["labels_added"]:
+        text += f"\nedgemask: new labels: {', '.join(summary['labels_added'])}"
+    return text

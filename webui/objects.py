@@ -6,6 +6,7 @@ Every check raises `Invalid` with one clear sentence; the API turns it into a 40
 import math
 
 from edgemask.runtime import shapes
+from edgemask.webui.dataset.annotations import check_extras
 from edgemask.webui.store import ObjectRow
 
 MAX_ID_LENGTH = 200
@@ -35,15 +36,14 @@ def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
     hidden = raw.get("hidden", False)
     if not isinstance(hidden, bool):
         raise Invalid(f"{where} has a \"hidden\" that is not true or false.")
+    common = {"id": oid, "label_id": label_id, "z": z, "hidden": hidden, **parse_extras(raw, where)}
     kind = raw.get("kind")
     if kind == "polygon":
         polygon = parse_polygon(raw.get("polygon"), width, height, where)
-        return ObjectRow(id=oid, label_id=label_id, kind=kind, z=z, hidden=hidden,
-                         polygon=polygon, bbox=polygon_bbox(polygon, width, height))
+        return ObjectRow(kind=kind, polygon=polygon, bbox=polygon_bbox(polygon, width, height), **common)
     if kind == "mask":
         value = parse_mask_value(raw.get("mask"), width, height, where)
-        return ObjectRow(id=oid, label_id=label_id, kind=kind, z=z, hidden=hidden,
-                         mask=value, bbox=list(value["box"]))
+        return ObjectRow(kind=kind, mask=value, bbox=list(value["box"]), **common)
     raise Invalid(f"{where} has kind {kind!r}; it must be \"polygon\" or \"mask\".")
 
 
@@ -67,10 +67,22 @@ def parse_update(raw, label_ids) -> dict:
     return dict(raw)
 
 
+def parse_extras(raw: dict, where: str) -> dict:
+    """The optional "occluded", "group" and "attributes" of an object, checked."""
+    out = {"occluded": raw.get("occluded", False), "group": raw.get("group", 0),
+           "attributes": raw.get("attributes", {})}
+    try:
+        check_extras(out, where)
+    except ValueError as exc:
+        raise Invalid(sentence(exc)) from None
+    return out
+
+
 def object_to_json(row: ObjectRow) -> dict:
     """The JSON form of a stored object (masks in box-runs form, plus its bbox)."""
     out = {"id": row.id, "label_id": row.label_id, "kind": row.kind, "z": row.z,
-           "hidden": row.hidden, "bbox": list(row.bbox)}
+           "hidden": row.hidden, "bbox": list(row.bbox), "occluded": row.occluded,
+           "group": row.group, "attributes": dict(row.attributes)}
     if row.kind == "polygon":
         out["polygon"] = row.polygon
     else:

@@ -8,6 +8,10 @@ first. Labels are ordered by `position`; the class index of a label is its posit
 (0 is background). Masks are stored as box-runs JSON (their bounding box and row-major run
 lengths, see edgemask.runtime.shapes), polygons as JSON lists of [x, y]. Stores of schema 1
 kept masks as full-image COCO RLE; opening one converts them in one transaction (lossless).
+An object also keeps what annotation tools record about it: occluded, a group id (0: none)
+and attributes ({name: text, number or true/false}, JSON); schema 3 added those columns, which
+opening an older store adds (defaults: not occluded, no group, no attributes), losing nothing.
+A store of a newer schema than this edgemask knows is refused.
 """
 
 import json
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 DB_NAME = ".edgemask.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 log = logging.getLogger("edgemask.webui")
 
 _SCHEMA = """
@@ -46,6 +50,9 @@ CREATE TABLE IF NOT EXISTS objects (
     polygon TEXT,
     mask TEXT,
     bbox TEXT NOT NULL,
+    occluded INTEGER NOT NULL DEFAULT 0,
+    group_id INTEGER NOT NULL DEFAULT 0,
+    attributes TEXT,
     PRIMARY KEY (image, client_id)
 );
 CREATE INDEX IF NOT EXISTS objects_label ON objects(label_id);
@@ -54,6 +61,15 @@ CREATE INDEX IF NOT EXISTS objects_label ON objects(label_id);
 
 class CorruptStore(sqlite3.DatabaseError):
     """The database file fails SQLite's integrity check: nothing is read from or written to it."""
+
+
+# columns added since schema 1, with what ALTER TABLE needs to add them to an older database
+_ADDED_COLUMNS = (
+    ("objects", "occluded", "INTEGER NOT NULL DEFAULT 0"),
+    ("objects", "group_id", "INTEGER NOT NULL DEFAULT 0"),
+    ("objects", "attributes", "TEXT"),
+)
+_OBJECT_COLUMNS = "image, client_id, label_id, kind, z, hidden, polygon, mask, bbox, occluded, group_id, attributes"
 
 
 class StoreError(Exception):
@@ -105,6 +121,9 @@ class ObjectRow:
     polygon: Optional[list] = None
     mask: Optional[dict] = None
     bbox: list = field(default_factory=lambda: [0, 0, 0, 0])
+    occluded: bool = False
+    group: int = 0
+    attributes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +181,10 @@ class Store:
                 if "counts" in value:
                     db.execute("UPDATE objects SET mask=? WHERE rowid=?",
                                (json.dumps(rle_to_box_runs(value)), row[0]))
+        for table, column, declaration in _ADDED_COLUMNS:  # schema 3: occluded, group, attributes
+            present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
         columns = {r[1] for r in db.execute("PRAGMA table_info(images)")}
         if "saved_by" not in columns:  # the page that wrote the version (new stores too)
@@ -321,7 +344,8 @@ class Store:
                       hidden=bool(r["hidden"]),
                       polygon=json.loads(r["polygon"]) if r["polygon"] else None,
                       mask=json.loads(r["mask"]) if r["mask"] else None,
-                      bbox=json.loads(r["bbox"]))
+                      bbox=json.loads(r["bbox"]), occluded=bool(r["occluded"]), group=r["group_id"],
+                      attributes=json.loads(r["attributes"]) if r["attributes"] else {})
             for r in rows
         ]
         return ImageRecord(img["name"], img["width"], img["height"], img["version"], objects)
@@ -356,12 +380,8 @@ class Store:
                 (name, width, height, new_version, client))
             db.execute("DELETE FROM objects WHERE image=?", (name,))
             db.executemany(
-                "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(name, o.id, o.label_id, o.kind, int(o.z), int(bool(o.hidden)),
-                  json.dumps(o.polygon) if o.polygon is not None else None,
-                  json.dumps(o.mask) if o.mask is not None else None,
-                  json.dumps([int(v) for v in o.bbox])) for o in objects])
+                f"INSERT INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_object_values(name, o, o.label_id, int(o.z)) for o in objects])
         return new_version
 
     def save_changes(self, name: str, width: int, height: int, expected_version: int,
@@ -403,14 +423,12 @@ class Store:
                 (name, width, height, new_version, client))
             db.executemany("DELETE FROM objects WHERE image=? AND client_id=?", [(name, oid) for oid in delete])
             db.executemany(
-                "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(image, client_id) DO UPDATE SET "
+                f"INSERT INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(image, client_id) DO UPDATE SET "
                 "label_id=excluded.label_id, kind=excluded.kind, z=excluded.z, hidden=excluded.hidden, "
-                "polygon=excluded.polygon, mask=excluded.mask, bbox=excluded.bbox",
-                [(name, o.id, o.label_id, o.kind, int(o.z), int(bool(o.hidden)),
-                  json.dumps(o.polygon) if o.polygon is not None else None,
-                  json.dumps(o.mask) if o.mask is not None else None,
-                  json.dumps([int(v) for v in o.bbox])) for o in upsert])
+                "polygon=excluded.polygon, mask=excluded.mask, bbox=excluded.bbox, "
+                "occluded=excluded.occluded, group_id=excluded.group_id, attributes=excluded.attributes",
+                [_object_values(name, o, o.label_id, int(o.z)) for o in upsert])
             for u in update:
                 for column in ("label_id", "z", "hidden"):
                     if column in u:
@@ -446,14 +464,19 @@ class Store:
                     if label_name not in ids:
                         raise StoreError(f"Label {label_name!r} is not in the label list.")
                     db.execute(
-                        "INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (name, o.id, ids[label_name], o.kind, top + int(o.z), int(bool(o.hidden)),
-                         json.dumps(o.polygon) if o.polygon is not None else None,
-                         json.dumps(o.mask) if o.mask is not None else None,
-                         json.dumps([int(v) for v in o.bbox])))
+                        f"INSERT INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _object_values(name, o, ids[label_name], top + int(o.z)))
                 versions[name] = version
         return versions
+
+
+def _object_values(image: str, o: ObjectRow, label_id: int, z: int) -> tuple:
+    """One objects row in _OBJECT_COLUMNS order."""
+    return (image, o.id, label_id, o.kind, z, int(bool(o.hidden)),
+            json.dumps(o.polygon) if o.polygon is not None else None,
+            json.dumps(o.mask) if o.mask is not None else None,
+            json.dumps([int(v) for v in o.bbox]), int(bool(o.occluded)), int(o.group),
+            json.dumps(o.attributes) if o.attributes else None)
 
 
 class _Transaction:

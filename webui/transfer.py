@@ -1,4 +1,4 @@
-"""Between the store and dataset files: export what is stored, import a COCO / CVAT file into it.
+"""Between the store and dataset files: export what is stored, import a dataset into it.
 
 An image is exported when it has objects, or when it is marked done with none (that says "all
 background"; semantic datasets need those). Every other image is left out, and the export says
@@ -14,13 +14,15 @@ from tqdm import tqdm
 from edgemask.runtime import shapes
 from edgemask.webui import dataset, imagestatus
 from edgemask.webui.dataset import limits
+from edgemask.webui.dataset.annotations import extras
 from edgemask.webui.images import exif_orientation
 from edgemask.webui.labels import Label, parse_color
 from edgemask.webui.labels import check_name as check_label_name
 from edgemask.webui.objects import polygon_bbox
 from edgemask.webui.store import ObjectRow
 
-IMPORT_FORMATS = ("coco", "cvat-xml")
+IMPORT_FORMATS = dataset.FORMATS
+FILE_FORMATS = ("coco", "cvat-xml")  # the others are folders
 
 
 def store_labels(store) -> list:
@@ -86,7 +88,8 @@ def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan =
             continue
         objects = []
         for o in record.objects:
-            obj = {"label": names_by_id[o.label_id], "kind": o.kind, "z": o.z}
+            obj = {"label": names_by_id[o.label_id], "kind": o.kind, "z": o.z,
+                   "occluded": o.occluded, "group": o.group, "attributes": dict(o.attributes)}
             if o.kind == "polygon":
                 obj["polygon"] = o.polygon
             else:
@@ -111,46 +114,55 @@ def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_
 
 
 def import_file(store, folder, fmt: str, path, replace: bool = False, progress: bool = False) -> dict:
-    """Adds the annotations of a COCO JSON or CVAT XML file to the store in one transaction.
+    """Adds the annotations of a dataset (a COCO JSON, a CVAT XML, or a cvat-mask, index-png or
+    color-png folder) to the store in one transaction.
 
     Labels the store lacks are added. Images are matched by their path relative to the folder,
-    else by file name when that is unique in the folder; a name that matches no image, or an
-    image whose size differs, refuses the whole import (ValueError, nothing stored). Objects are
-    added above the existing ones, or replace them with `replace`. An image listed with no
-    objects is marked done (all background) unless it has a status already.
-    Returns {"images": n, "objects": n, "labels_added": [names]}."""
+    else by file name when that is unique in the folder, else by path without extension (mask
+    folders name their PNGs after the images); a name that matches no image, or an image whose
+    size differs, refuses the whole import (ValueError, nothing stored). Objects are added above
+    the existing ones in the file's painting order, or replace them with `replace`. An image
+    listed with no objects is marked done (all background) unless it has a status already.
+    Returns {"images": n, "objects": n, "kinds": {"polygon": n, "mask": n},
+    "skipped": {shape: n}, "labels_added": [names]}."""
     if fmt not in IMPORT_FORMATS:
-        raise ValueError(f"import reads {' or '.join(IMPORT_FORMATS)}, not {fmt!r}")
+        raise ValueError(f"import reads {', '.join(IMPORT_FORMATS)}, not {fmt!r}")
     if not Path(path).exists():
         raise ValueError(f"{path} does not exist")
-    check_declared_images(limits.declared_images(fmt, Path(path)), folder)
+    if fmt in FILE_FORMATS:  # mask folders: each PNG's header is checked before it is decoded
+        check_declared_images(limits.declared_images(fmt, Path(path)), folder)
     labels, images = dataset.import_dataset(fmt, Path(path))
     for label in labels:
         try:
             check_label_name(label.name)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
-    for ann in images:
-        dataset.validate(ann, labels)
     matched = match_names([ann.name for ann in images], folder)
+    for ann in images:
+        width, height = folder.size(matched[ann.name])
+        if ann.width is None or ann.height is None:  # the dataset does not say (no mask PNG)
+            ann.width, ann.height = width, height
+        elif (width, height) != (int(ann.width), int(ann.height)):
+            raise ValueError(f"{ann.name} is {ann.width}x{ann.height} in the file but "
+                             f"{matched[ann.name]} is {width}x{height} in the images folder")
+        dataset.validate(ann, labels)
     known = {row.name for row in store.labels()}
-    items, n_objects = [], 0
+    items, kinds, skipped = [], {"polygon": 0, "mask": 0}, {}
     for ann in tqdm(images, desc="importing", unit="image", disable=not progress):
-        name = matched[ann.name]
-        width, height = folder.size(name)
-        if (width, height) != (int(ann.width), int(ann.height)):
-            raise ValueError(f"{ann.name} is {ann.width}x{ann.height} in the file but {name} is "
-                             f"{width}x{height} in the images folder")
-        pairs = [(obj["label"], _object_row(obj, width, height)) for obj in ann.objects]
-        n_objects += len(pairs)
-        items.append((name, width, height, pairs))
+        pairs = [(obj["label"], _object_row(obj, ann.width, ann.height)) for obj in ann.objects]
+        for _, row in pairs:
+            kinds[row.kind] += 1
+        for shape, n in ann.skipped.items():
+            skipped[shape] = skipped.get(shape, 0) + n
+        items.append((matched[ann.name], ann.width, ann.height, pairs))
     added = [label.name for label in labels if label.name not in known]
     store.add_objects([(label.name, label.hex) for label in labels], items, replace=replace)
     marked = imagestatus.marked(store)
     for name, _, _, pairs in items:  # listed without objects: the file says "all background"
         if not pairs and name not in marked:
             imagestatus.set_status(store, name, "done")
-    return {"images": len(items), "objects": n_objects, "labels_added": added}
+    return {"images": len(items), "objects": sum(kinds.values()), "kinds": kinds,
+            "skipped": skipped, "labels_added": added}
 
 
 def check_declared_images(declared, folder) -> None:
@@ -171,16 +183,18 @@ def match_names(names, folder) -> dict:
     """{name in the file: image name in the folder}; ValueError listing names it cannot match."""
     listed = folder.names()
     exact = set(listed)
-    by_file = {}
+    by_file, by_stem = {}, {}
     for name in listed:
         by_file.setdefault(PurePosixPath(name).name, []).append(name)
+        by_stem.setdefault(str(PurePosixPath(name).with_suffix("")), []).append(name)
     matched, missing, ambiguous = {}, [], []
     for name in names:
         clean = name.replace("\\", "/").lstrip("./")
         if clean in exact:
             matched[name] = clean
             continue
-        candidates = by_file.get(PurePosixPath(clean).name, [])
+        candidates = by_file.get(PurePosixPath(clean).name, []) \
+            or by_stem.get(str(PurePosixPath(clean).with_suffix("")), [])
         if len(candidates) == 1:
             matched[name] = candidates[0]
         elif candidates:
@@ -201,13 +215,19 @@ def match_names(names, folder) -> dict:
 
 
 def _object_row(obj: dict, width: int, height: int) -> ObjectRow:
+    """The stored form of an imported object. A polygon that reaches outside the image (a
+    rotated box at its edge) is stored as the mask of its pixels inside, which the editor
+    paints the same; moving its points onto the border would change the shape."""
     oid = uuid.uuid4().hex
-    z = int(obj.get("z", 0))
+    common = {"id": oid, "label_id": None, "z": int(obj.get("z", 0)),
+              **extras(obj)}
     if obj["kind"] == "polygon":
-        polygon = [[min(max(float(x), 0.0), width), min(max(float(y), 0.0), height)]
-                   for x, y in obj["polygon"]]
-        return ObjectRow(id=oid, label_id=None, kind="polygon", z=z, polygon=polygon,
-                         bbox=polygon_bbox(polygon, width, height))
-    value = shapes.rle_to_box_runs(obj["rle"])
-    return ObjectRow(id=oid, label_id=None, kind="mask", z=z, mask=value, bbox=list(value["box"]))
+        polygon = [[float(x), float(y)] for x, y in obj["polygon"]]
+        if all(0 <= x <= width and 0 <= y <= height for x, y in polygon):
+            return ObjectRow(kind="polygon", polygon=polygon,
+                             bbox=polygon_bbox(polygon, width, height), **common)
+        value = shapes.mask_to_box_runs(shapes.polygons_to_mask([polygon], height, width))
+    else:
+        value = shapes.rle_to_box_runs(obj["rle"])
+    return ObjectRow(kind="mask", mask=value, bbox=list(value["box"]), **common)
 

@@ -142,9 +142,33 @@ def test_annotations_round_trip(client):
     assert body["version"] == 1
     p, m = body["objects"]
     assert p == {"id": "p1", "label_id": lid, "kind": "polygon", "z": 0, "hidden": False,
-                 "polygon": [[0, 0], [64, 0], [32.5, 48]], "bbox": [0, 0, 64, 48]}
+                 "polygon": [[0, 0], [64, 0], [32.5, 48]], "bbox": [0, 0, 64, 48],
+                 "occluded": False, "group": 0, "attributes": {}}
     assert (m["id"], m["hidden"], m["z"], m["bbox"]) == ("m1", True, 1, [5, 5, 20, 15])
     np.testing.assert_array_equal(box_runs_to_mask(m["mask"], 48, 64), mask)
+
+
+def test_occluded_group_and_attributes_are_kept(client):
+    lid = _label_id(client, 3)
+    extra = {"occluded": True, "group": 4, "attributes": {"species": "cod", "count": 3, "adult": False}}
+    objects = [{"id": "p1", "label_id": lid, "kind": "polygon", "polygon": [[1, 1], [9, 1], [5, 9]], **extra}]
+    assert _save(client, "square.png", 0, objects).status_code == 200
+    (back,) = client.get("/api/images/square.png/annotations").get_json()["objects"]
+    assert {k: back[k] for k in extra} == extra
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"occluded": "yes"}, "occluded must be true or false"),
+    ({"group": -1}, "group must be an integer >= 0"),
+    ({"group": 2 ** 70}, "group must be an integer >= 0"),
+    ({"attributes": ["a"]}, "attributes must be a dict"),
+    ({"attributes": {"a": {"b": 1}}}, "must be text"),
+    ({"attributes": {"bad\nname": "x"}}, "printable"),
+])
+def test_bad_extras_are_refused(client, extra, message):
+    lid = _label_id(client, 3)
+    objects = [{"id": "p1", "label_id": lid, "kind": "polygon", "polygon": [[1, 1], [9, 1], [5, 9]], **extra}]
+    assert message in _error(_save(client, "square.png", 0, objects), 400)
 
 
 def test_rgba_mask_uses_alpha(client):

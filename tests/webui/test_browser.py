@@ -708,4 +708,29 @@ def test_unreadable_images_are_listed_with_the_reason(driver, serve, images):
     assert "not an image this program can read" in row.get_attribute("title")
     row.click()  # not openable: the open image stays
     assert page.js("return edgemask.state.imageName") == "a_scene.png"
+
+
+def test_imported_occluded_group_and_attributes_survive_editing(driver, serve):
+    """What CVAT / COCO record about an object (stored by an import) is saved back by the page
+    after edits, also when a mask becomes polygons."""
+    server = serve()
+    url = server.url + "api/images/a_scene.png/annotations"
+    label = get_json(server.url + "api/labels")["labels"][0]["id"]
+    extra = {"occluded": True, "group": 5, "attributes": {"species": "cod", "count": 2}}
+    put_json(url, {"version": 0, "objects": [
+        {"id": "p", "label_id": label, "kind": "polygon", "z": 0,
+         "polygon": [[10, 10], [60, 10], [60, 50]], **extra},
+        {"id": "m", "label_id": label, "kind": "mask", "z": 1, "group": 6,
+         "mask": "data:image/png;base64," + base64.b64encode(
+             cv2.imencode(".png", rect_mask(80, 80, 120, 120).astype(np.uint8) * 255)[1]).decode()}]})
+    page = Page(driver, server.url).open()
+    page.button("#object-list li[data-id='p'] button[data-action='hide']")
+    page.wait("edgemask.state.objects.find(o => o.id === 'p').hidden")
+    page.button("#object-list li[data-id='m'] button[data-action='convert']")
+    page.wait("edgemask.state.objects.find(o => o.id === 'm').kind === 'polygon'")
+    page.wait_saved()
+    stored = {o["id"]: o for o in get_json(url)["objects"]}
+    assert stored["p"]["hidden"] is True
+    assert {k: stored["p"][k] for k in extra} == extra
+    assert stored["m"]["kind"] == "polygon" and stored["m"]["group"] == 6
     page.raise_js_errors()

@@ -208,6 +208,9 @@ def test_killed_process_keeps_acknowledged_save(tmp_path):
         assert record.version == 1 and [o.id for o in record.objects] == ["p"]
 
 
+V1_COLUMNS = "image, client_id, label_id, kind, z, hidden, polygon, mask, bbox"  # schema 1's objects
+
+
 def test_a_schema_1_store_is_migrated_without_losing_a_pixel(tmp_path):
     """Stores written before masks were kept as box-runs held full-image COCO RLE."""
     from edgemask.webui.store import _SCHEMA
@@ -224,14 +227,14 @@ def test_a_schema_1_store_is_migrated_without_losing_a_pixel(tmp_path):
     import json
 
     for i, m in enumerate(masks):
-        db.execute("INSERT INTO objects VALUES ('a.png', ?, 1, 'mask', ?, 0, NULL, ?, '[0, 0, 40, 30]')",
+        db.execute(f"INSERT INTO objects ({V1_COLUMNS}) VALUES ('a.png', ?, 1, 'mask', ?, 0, NULL, ?, '[0, 0, 40, 30]')",
                    (f"m{i}", i, json.dumps(mask_to_rle(m))))
-    db.execute("INSERT INTO objects VALUES ('a.png', 'p', 1, 'polygon', 5, 1, '[[1, 1], [9, 1], [9, 7]]', NULL, "
-               "'[1, 1, 9, 7]')")
+    db.execute(f"INSERT INTO objects ({V1_COLUMNS}) VALUES ('a.png', 'p', 1, 'polygon', 5, 1, "
+               "'[[1, 1], [9, 1], [9, 7]]', NULL, '[1, 1, 9, 7]')")
     db.commit()
     db.close()
     with Store(path) as store:
-        assert store.get_meta("schema") == "2"
+        assert store.get_meta("schema") == "3"
         record = store.load("a.png")
         assert record.version == 3 and [o.id for o in record.objects] == ["m0", "m1", "p"]
         for o, m in zip(record.objects, masks):

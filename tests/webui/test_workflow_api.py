@@ -231,13 +231,15 @@ def test_old_store_is_migrated_without_loss(tmp_path):
     db.execute("INSERT INTO labels (position, name, color) VALUES (0, 'fish', '#ffff00')")
     db.execute("INSERT INTO images VALUES ('empty.png', 10, 10, 3)")
     db.execute("INSERT INTO images VALUES ('full.png', 10, 10, 2)")
-    db.execute("INSERT INTO objects VALUES ('full.png', 'o', 1, 'polygon', 0, 0, '[[0,0],[5,0],[5,5]]', NULL, '[0,0,5,5]')")
+    db.execute("INSERT INTO objects (image, client_id, label_id, kind, z, hidden, polygon, mask, bbox) "
+               "VALUES ('full.png', 'o', 1, 'polygon', 0, 0, '[[0,0],[5,0],[5,5]]', NULL, '[0,0,5,5]')")
     db.commit()
     db.close()
     with Store(path) as store:
         assert imagestatus.marked(store) == {"empty.png": "done"}  # saved empty meant all background
         assert store.load("full.png").objects[0].polygon == [[0, 0], [5, 0], [5, 5]]
-        assert store.version("empty.png") == 3 and store.get_meta("schema") == "2"  # (2: masks as box-runs)
+        assert store.version("empty.png") == 3
+        assert store.get_meta("schema") == "3"  # 2: masks as box-runs; 3: objects' occluded/group/attributes
         imagestatus.set_status(store, "full.png", "skipped")
     with Store(path) as store:  # opening again migrates nothing twice
         assert imagestatus.marked(store) == {"empty.png": "done", "full.png": "skipped"}

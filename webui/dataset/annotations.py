@@ -1,5 +1,6 @@
 """Annotated images as plain data, their validation and rasterisation."""
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -12,16 +13,69 @@ from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
 from edgemask.webui.labels import Label
 
 OBJECT_KINDS = ("polygon", "mask")
+MAX_ATTRIBUTES = 64
+MAX_ATTRIBUTE_TEXT = 1000
 
 
 @dataclass
 class ImageAnnotations:
     name: str  # relative path under the images folder, forward slashes
-    width: int
-    height: int
+    width: Optional[int]  # None only on import, when the file does not say (size of the image file)
+    height: Optional[int]
     objects: list[dict] = field(default_factory=list)
     # {"label": str, "kind": "polygon"|"mask", "z": int, "polygon": [[x, y], ...]}
-    # or {..., "rle": {"size": [h, w], "counts": str}}
+    # or {..., "rle": {"size": [h, w], "counts": str}}; optional "occluded": bool,
+    # "group": int >= 0 (0: none), "attributes": {name: str | int | float | bool}
+    skipped: dict[str, int] = field(default_factory=dict)
+    # on import, shapes that paint no area and were not imported, by kind: {"polyline": 2, "tag": 1}
+
+
+def check_extras(obj: dict, where: str) -> None:
+    """ValueError unless the optional occluded / group / attributes of an object are well formed."""
+    if not isinstance(obj.get("occluded", False), bool):
+        raise ValueError(f"{where}: occluded must be true or false")
+    group = obj.get("group", 0)
+    if not isinstance(group, (int, np.integer)) or isinstance(group, bool) or not 0 <= group < 2 ** 31:
+        raise ValueError(f"{where}: group must be an integer >= 0 and < 2**31, got {group!r}")
+    attributes = obj.get("attributes", {})
+    if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
+        raise ValueError(f"{where}: attributes must be a dict of at most {MAX_ATTRIBUTES} names")
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not name.strip() or len(name) > 200 \
+                or any(ord(c) < 32 for c in name):
+            raise ValueError(f"{where}: attribute name {name!r} must be 1 to 200 printable characters")
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ValueError(f"{where}: attribute {name!r} is not a finite number")
+        if not isinstance(value, (str, int, float, bool)) or (
+                isinstance(value, str) and len(value) > MAX_ATTRIBUTE_TEXT):
+            raise ValueError(f"{where}: attribute {name!r} must be text (up to {MAX_ATTRIBUTE_TEXT} "
+                             "characters), a number or true/false")
+
+
+def extras(obj: dict) -> dict:
+    """An object's occluded / group / attributes with their defaults filled in."""
+    return {"occluded": bool(obj.get("occluded", False)), "group": int(obj.get("group", 0)),
+            "attributes": dict(obj.get("attributes") or {})}
+
+
+def in_painting_order(objects: list[dict]) -> list[dict]:
+    """Imported objects renumbered z = 0, 1, ... in painting order: the file's order, with a
+    z_order the file gives as a hint (stable sort: equal z_order keeps the file's order)."""
+    ordered = sorted(objects, key=lambda obj: int(obj.get("z", 0)))
+    return [{**obj, "z": rank} for rank, obj in enumerate(ordered)]
+
+
+def box_polygon(x0: float, y0: float, x1: float, y1: float, rotation: float = 0.0) -> list[list[float]]:
+    """The corners of a box, turned by ``rotation`` degrees (clockwise on screen, y down) about
+    its centre, as CVAT and datumaro turn a rotated box."""
+    corners = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    if not rotation:
+        return corners
+    angle = np.radians(rotation)
+    cos, sin = float(np.cos(angle)), float(np.sin(angle))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return [[cx + cos * (x - cx) - sin * (y - cy), cy + sin * (x - cx) + cos * (y - cy)]
+            for x, y in corners]
 
 
 def check_name(name: str) -> PurePosixPath:
@@ -66,6 +120,8 @@ def _checked_mask(obj: dict, ann: "ImageAnnotations", i: int) -> np.ndarray:
 
 def _check_fields(ann: ImageAnnotations, names: dict[str, int]) -> None:
     check_name(ann.name)
+    if ann.width is None or ann.height is None:
+        raise ValueError(f"the size of image {ann.name!r} is not known")
     if int(ann.width) <= 0 or int(ann.height) <= 0:
         raise ValueError(f"image {ann.name!r} has an invalid size {ann.width}x{ann.height}")
     for i, obj in enumerate(ann.objects):
@@ -79,6 +135,7 @@ def _check_fields(ann: ImageAnnotations, names: dict[str, int]) -> None:
         z = obj.get("z", 0)
         if not isinstance(z, (int, np.integer)) or isinstance(z, bool):
             raise ValueError(f"{where}: z must be an integer, got {z!r}")
+        check_extras(obj, where)
 
 
 def validate(ann: ImageAnnotations, labels: list[Label]) -> None:
@@ -122,6 +179,17 @@ def write_png(path: Path, image: np.ndarray) -> None:
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     if not cv2.imwrite(str(path), pixels):
         raise ValueError(f"could not write {path}")
+
+
+def write_dataset_meta(out_dir: Path, labels: list[Label]) -> None:
+    """``dataset_meta.json``: class names by index (0: background) and their colours, as
+    datumaro's ``common_semantic_segmentation`` format reads a folder of ``images/`` and
+    ``masks/``."""
+    names = ["background"] + [label.name for label in labels]
+    colors = [[0, 0, 0]] + [list(label.color) for label in labels]
+    meta = {"labels": names, "label_map": {str(i): name for i, name in enumerate(names)},
+            "segmentation_colors": colors, "background_label": "0"}
+    (out_dir / "dataset_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
 def read_png(path: Path, color: bool) -> np.ndarray:

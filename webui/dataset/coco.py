@@ -2,9 +2,18 @@
 
 Layout: ``annotations/instances_default.json`` and ``images/<image path>`` when images are
 included. Polygon objects become polygon segmentations, mask objects compressed RLE (counts
-as str, iscrowd 0, which detectron2 and mmdet read with bitmask loading). Non-standard
-extras that other readers ignore: a category's ``color`` and an annotation's
-``attributes.z_order`` (painting order; annotations are also written in that order).
+as str, iscrowd 0 unless the object's ``is_crowd`` attribute is true, which detectron2 and
+mmdet read with bitmask loading). Annotations are written in painting order. Extras other
+readers ignore, as CVAT writes them: a category's ``color`` and an annotation's
+``attributes`` (``occluded``, ``z_order`` and the object's own attributes).
+
+On import, annotations paint in the order of the file (COCO has no z-order; a later
+annotation covers an earlier one) and ``attributes.z_order``, where given, is a hint that
+moves an annotation up or down (a stable sort, ties keep the file's order). An annotation
+with an empty ``segmentation`` and a ``bbox`` (a box-only object, as datumaro and CVAT write
+boxes) becomes a rectangle; ``iscrowd`` RLE, compressed (string counts) or uncompressed (a
+list of counts), becomes a mask with the ``is_crowd`` attribute. Annotations with neither
+(keypoints only) are counted as skipped.
 """
 
 import json
@@ -17,7 +26,15 @@ from edgemask.runtime.shapes import mask_bbox, mask_to_rle, rle_to_mask
 from edgemask.webui.labels import Label, distinct_colors, parse_color
 
 from . import limits
-from .annotations import ImageAnnotations, copy_images, painted_masks, require_keys
+from .annotations import (
+    ImageAnnotations,
+    box_polygon,
+    copy_images,
+    extras,
+    in_painting_order,
+    painted_masks,
+    require_keys,
+)
 
 ANNOTATION_FILE = "annotations/instances_default.json"
 
@@ -40,6 +57,8 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
                             "file_name": ann.name, "license": 0, "flickr_url": "",
                             "coco_url": "", "date_captured": 0})
         for obj, mask in painted_masks(ann, labels):
+            extra = extras(obj)
+            crowd = obj["kind"] == "mask" and extra["attributes"].pop("is_crowd", False) in (True, "true", 1)
             box = mask_bbox(mask)
             if obj["kind"] == "polygon":
                 points = np.asarray(obj["polygon"], np.float64)
@@ -55,8 +74,9 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id,
                 "category_id": category_id[obj["label"]], "segmentation": segmentation,
-                "area": int(mask.sum()), "bbox": bbox, "iscrowd": 0,
-                "attributes": {"occluded": False, "z_order": int(obj.get("z", 0))},
+                "area": int(mask.sum()), "bbox": bbox, "iscrowd": int(crowd),
+                "attributes": {**extra["attributes"], "occluded": extra["occluded"],
+                               "z_order": int(obj.get("z", 0))},
             })
     document = {
         "licenses": [{"name": "", "id": 0, "url": ""}],
@@ -82,7 +102,16 @@ def _find_json(path: Path) -> Path:
     raise ValueError(f"no COCO JSON found in {path} (expected {ANNOTATION_FILE})")
 
 
-def _segmentation_objects(seg: Any, label: str, z: int, h: int, w: int, where: str) -> list[dict]:
+def _segmentation_objects(ann: dict, label: str, h: int, w: int, where: str) -> list[dict]:
+    seg = ann.get("segmentation")
+    if seg in ([], None) and ann.get("bbox") not in (None, []):
+        box = ann["bbox"]
+        if (not isinstance(box, list) or len(box) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+                or box[2] < 0 or box[3] < 0):
+            raise ValueError(f"{where}: bbox must be [x, y, width, height]")
+        x, y, bw, bh = (float(v) for v in box)
+        return [{"label": label, "kind": "polygon", "polygon": box_polygon(x, y, x + bw, y + bh)}]
     if isinstance(seg, list):
         objects = []
         for part in seg:
@@ -90,7 +119,7 @@ def _segmentation_objects(seg: Any, label: str, z: int, h: int, w: int, where: s
                     or not all(isinstance(v, (int, float)) for v in part)):
                 raise ValueError(f"{where}: a polygon must be a flat list of at least 3 x, y pairs")
             points = [[part[i], part[i + 1]] for i in range(0, len(part), 2)]
-            objects.append({"label": label, "kind": "polygon", "z": z, "polygon": points})
+            objects.append({"label": label, "kind": "polygon", "polygon": points})
         return objects
     if isinstance(seg, dict):
         limits.check_rle(seg, h, w, where)  # before pycocotools allocates anything
@@ -100,8 +129,23 @@ def _segmentation_objects(seg: Any, label: str, z: int, h: int, w: int, where: s
             raise ValueError(f"{where}: {exc}") from None
         if mask.shape != (h, w):
             raise ValueError(f"{where}: RLE size {list(mask.shape)} differs from the image [{h}, {w}]")
-        return [{"label": label, "kind": "mask", "z": z, "rle": mask_to_rle(mask)}]
+        return [{"label": label, "kind": "mask", "rle": mask_to_rle(mask)}]
     raise ValueError(f"{where}: segmentation must be a polygon list or an RLE dict")
+
+
+def _extras(ann: dict) -> dict:
+    """occluded, z (the z_order hint) and the other attributes of a COCO annotation."""
+    given = ann.get("attributes") if isinstance(ann.get("attributes"), dict) else {}
+    z = given.get("z_order", 0)
+    out = {"z": int(z) if isinstance(z, (int, float)) and not isinstance(z, bool) else 0,
+           "occluded": given.get("occluded") is True}
+    attributes = {str(k): v for k, v in given.items() if k not in ("z_order", "occluded")
+                  and isinstance(v, (str, int, float, bool))}
+    if ann.get("iscrowd") in (1, True):
+        attributes["is_crowd"] = True
+    if attributes:
+        out["attributes"] = attributes
+    return out
 
 
 def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
@@ -138,15 +182,22 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
         images[img["id"]] = ImageAnnotations(str(img["file_name"]), width, height, [])
     for number, ann in enumerate(document.get("annotations", [])):
         where = f"{source}: annotation {ann.get('id', number) if isinstance(ann, dict) else number}"
-        require_keys(ann, ("image_id", "category_id", "segmentation"), where)
+        require_keys(ann, ("image_id", "category_id"), where)
+        if "segmentation" not in ann and "bbox" not in ann:
+            raise ValueError(f"{where} lacks segmentation")
         if ann["image_id"] not in images:
             raise ValueError(f"{where} refers to image id {ann['image_id']}, which is not listed")
         if ann["category_id"] not in categories:
             raise ValueError(f"{where} refers to category id {ann['category_id']}, which is not listed")
         image = images[ann["image_id"]]
-        attributes = ann.get("attributes") if isinstance(ann.get("attributes"), dict) else {}
-        z = attributes.get("z_order", 0)
-        z = int(z) if isinstance(z, (int, float)) else 0
         label = labels[categories[ann["category_id"]]].name
-        image.objects += _segmentation_objects(ann["segmentation"], label, z, image.height, image.width, where)
+        if ann.get("segmentation") in ([], None) and ann.get("bbox") in ([], None):
+            kind = "keypoints only" if ann.get("keypoints") else "no segmentation or box"
+            image.skipped[kind] = image.skipped.get(kind, 0) + 1
+            continue
+        common = _extras(ann)
+        image.objects += [{**obj, **common}
+                          for obj in _segmentation_objects(ann, label, image.height, image.width, where)]
+    for image in images.values():
+        image.objects = in_painting_order(image.objects)
     return labels, list(images.values())

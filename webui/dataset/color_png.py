@@ -2,7 +2,8 @@
 
 Layout: ``labels.txt`` (``name #rrggbb`` a line, line 0 ``background #000000``),
 ``masks/<image path with .png>``, and ``images/<image path>`` when images are included.
-Unannotated pixels are black. On import a colour shared by several labels (or by a label
+Unannotated pixels are black. ``dataset_meta.json`` gives the classes and colours again for
+datumaro, which reads the folder as its ``common_semantic_segmentation`` format. On import a colour shared by several labels (or by a label
 and the black background, as SUIM's waterbody) reads as the first of them.
 """
 
@@ -21,6 +22,7 @@ from .annotations import (
     palette,
     rasterize,
     read_png,
+    write_dataset_meta,
     write_png,
 )
 
@@ -31,6 +33,7 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
     for ann, path in zip(images, output_paths(images, ".png")):
         write_png(out_dir / "masks" / path, palette(colors, rasterize(ann, labels)))
     (out_dir / "labels.txt").write_text(format_labels(labels, with_colors=True), encoding="utf-8")
+    write_dataset_meta(out_dir, labels)
     copy_images(images, images_dir, out_dir / "images")
     return out_dir
 

@@ -3,8 +3,15 @@
 Layout: ``annotations.xml`` and ``images/<image path>`` when images are included. Polygons
 are ``<polygon points="x,y;x,y" z_order>``; masks are ``<mask rle left top width height>``
 where ``rle`` holds run lengths over the mask's box row by row, starting with a run of 0s.
-On import, ``<box>`` becomes a 4-point polygon; polylines, points, ellipses, cuboids,
-skeletons and tags are skipped (they paint no area here).
+An object's ``occluded``, ``group_id`` and ``<attribute>`` children are written back as read
+(the attribute names are declared on their label in ``<meta>``).
+
+On import, shapes paint by ``z_order``, ties in the order of the file. A ``<box>`` becomes a
+4-point polygon, turned by its ``rotation`` (degrees, clockwise) about its centre; an
+``<ellipse>`` becomes a mask painted as CVAT paints it for its mask exports (OpenCV's filled
+ellipse, centre and radii rounded to whole pixels). Polylines, points, cuboids, skeletons and
+tags paint no area, nor does a shape marked ``outside="1"``: they are not imported, and counted in
+``ImageAnnotations.skipped``.
 """
 
 import xml.etree.ElementTree as ET
@@ -12,13 +19,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from edgemask.runtime.shapes import mask_bbox, mask_to_rle
 from edgemask.webui.labels import Label, distinct_colors, parse_color
 
 from . import limits
-from .annotations import ImageAnnotations, copy_images, painted_masks
+from .annotations import (
+    ImageAnnotations,
+    box_polygon,
+    copy_images,
+    extras,
+    in_painting_order,
+    painted_masks,
+)
 
 ANNOTATION_FILE = "annotations.xml"
 
@@ -63,36 +78,67 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
                        ("overlap", "0"), ("flipped", "False")):
         ET.SubElement(task, key).text = value
     label_list = ET.SubElement(task, "labels")
+    declared = _attribute_names(images)
     for label in labels:
         element = ET.SubElement(label_list, "label")
         ET.SubElement(element, "name").text = label.name
         ET.SubElement(element, "color").text = label.hex
         ET.SubElement(element, "type").text = "any"
-        ET.SubElement(element, "attributes")
+        attributes = ET.SubElement(element, "attributes")
+        for name in declared.get(label.name, []):
+            attribute = ET.SubElement(attributes, "attribute")
+            for key, value in (("name", name), ("mutable", "False"), ("input_type", "text"),
+                               ("default_value", ""), ("values", "")):
+                ET.SubElement(attribute, key).text = value
     ET.SubElement(meta, "dumped").text = datetime.now(timezone.utc).isoformat()
     for image_id, ann in enumerate(images):
         image = ET.SubElement(root, "image", {"id": str(image_id), "name": ann.name,
                                               "width": str(ann.width), "height": str(ann.height)})
         for obj, mask in painted_masks(ann, labels):
-            common = {"label": obj["label"], "source": "manual", "occluded": "0"}
+            extra = extras(obj)
+            common = {"label": obj["label"], "source": "manual", "occluded": str(int(extra["occluded"]))}
+            tail = {"z_order": str(int(obj.get("z", 0)))}
+            if extra["group"]:
+                tail["group_id"] = str(extra["group"])
             if obj["kind"] == "polygon":
                 points = ";".join(f"{_number(x)},{_number(y)}" for x, y in obj["polygon"])
-                ET.SubElement(image, "polygon", {**common, "points": points,
-                                                 "z_order": str(int(obj.get("z", 0)))})
-                continue
-            box = mask_bbox(mask)
-            if box is None:
-                continue  # CVAT has no empty masks; an empty one paints nothing
-            x0, y0, x1, y1 = box
-            ET.SubElement(image, "mask", {
-                **common, "rle": encode_rle(mask[y0:y1, x0:x1]), "left": str(x0), "top": str(y0),
-                "width": str(x1 - x0), "height": str(y1 - y0), "z_order": str(int(obj.get("z", 0))),
-            })
+                shape = ET.SubElement(image, "polygon", {**common, "points": points, **tail})
+            else:
+                box = mask_bbox(mask)
+                if box is None:
+                    continue  # CVAT has no empty masks; an empty one paints nothing
+                x0, y0, x1, y1 = box
+                shape = ET.SubElement(image, "mask", {
+                    **common, "rle": encode_rle(mask[y0:y1, x0:x1]), "left": str(x0), "top": str(y0),
+                    "width": str(x1 - x0), "height": str(y1 - y0), **tail})
+            for name, value in extra["attributes"].items():
+                ET.SubElement(shape, "attribute", {"name": name}).text = _attribute_text(value)
     ET.indent(root, space="  ")
     out_dir.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(out_dir / ANNOTATION_FILE, encoding="utf-8", xml_declaration=True)
     copy_images(images, images_dir, out_dir / "images")
     return out_dir
+
+
+def _attribute_names(images: list[ImageAnnotations]) -> dict[str, list[str]]:
+    """{label name: the attribute names its objects use, in first-seen order}."""
+    names: dict[str, dict[str, None]] = {}
+    for ann in images:
+        for obj in ann.objects:
+            for name in obj.get("attributes") or {}:
+                names.setdefault(obj["label"], {})[name] = None
+    return {label: list(found) for label, found in names.items()}
+
+
+def _attribute_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _attribute_value(text: str):
+    """CVAT writes every value as text; true / false become booleans, the rest stays text."""
+    return {"true": True, "false": False}.get(text, text)
 
 
 def _int(element: ET.Element, key: str, where: str) -> int:
@@ -114,22 +160,50 @@ def _points(text: str, where: str) -> list[list[float]]:
     return points
 
 
+def _float(element: ET.Element, key: str, where: str) -> float:
+    try:
+        value = float(element.attrib[key])
+    except KeyError:
+        raise ValueError(f"{where} lacks the {key!r} attribute") from None
+    except ValueError:
+        raise ValueError(f"{where}: {key} {element.attrib[key]!r} is not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {key} is not a finite number")
+    return value
+
+
+def paint_ellipse(cx: float, cy: float, rx: float, ry: float, rotation: float,
+                  height: int, width: int) -> np.ndarray:
+    """The bool mask of a CVAT ellipse as CVAT paints it: OpenCV's filled ellipse with the
+    centre and radii rounded to whole pixels (Python's rounding, half to even), turned by
+    ``rotation`` degrees."""
+    if max(abs(cx), abs(cy), rx, ry) > 2 ** 20:  # far past any image; OpenCV slows down
+        raise ValueError("an ellipse lies too far outside the image")
+    canvas = np.zeros((height, width), np.uint8)
+    cv2.ellipse(canvas, (round(cx), round(cy)), (round(rx), round(ry)), rotation, 0, 360, 255,
+                thickness=-1)
+    return canvas > 0
+
+
 def _shape(element: ET.Element, image: ImageAnnotations, where: str) -> Optional[dict]:
     label = element.attrib.get("label")
     if not label:
         raise ValueError(f"{where} has no label")
     z = _int(element, "z_order", where) if "z_order" in element.attrib else 0
     if element.tag == "polygon":
-        return {"label": label, "kind": "polygon", "z": z,
-                "polygon": _points(element.attrib.get("points", ""), where)}
-    if element.tag == "box":
-        try:
-            x0, y0, x1, y1 = (float(element.attrib[k]) for k in ("xtl", "ytl", "xbr", "ybr"))
-        except (KeyError, ValueError):
-            raise ValueError(f"{where}: a box needs numeric xtl, ytl, xbr, ybr") from None
-        return {"label": label, "kind": "polygon", "z": z,
-                "polygon": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
-    if element.tag == "mask":
+        obj = {"kind": "polygon", "polygon": _points(element.attrib.get("points", ""), where)}
+    elif element.tag == "box":
+        x0, y0, x1, y1 = (_float(element, k, where) for k in ("xtl", "ytl", "xbr", "ybr"))
+        rotation = _float(element, "rotation", where) if "rotation" in element.attrib else 0.0
+        obj = {"kind": "polygon", "polygon": box_polygon(x0, y0, x1, y1, rotation)}
+    elif element.tag == "ellipse":
+        cx, cy, rx, ry = (_float(element, k, where) for k in ("cx", "cy", "rx", "ry"))
+        rotation = _float(element, "rotation", where) if "rotation" in element.attrib else 0.0
+        if rx < 0 or ry < 0:
+            raise ValueError(f"{where}: an ellipse needs radii >= 0")
+        mask = paint_ellipse(cx, cy, rx, ry, rotation, image.height, image.width)
+        obj = {"kind": "mask", "rle": mask_to_rle(mask)}
+    elif element.tag == "mask":
         left, top = _int(element, "left", where), _int(element, "top", where)
         width, height = _int(element, "width", where), _int(element, "height", where)
         if left < 0 or top < 0 or width <= 0 or height <= 0 or left + width > image.width \
@@ -141,8 +215,20 @@ def _shape(element: ET.Element, image: ImageAnnotations, where: str) -> Optional
             raise ValueError(f"{where}: {exc}") from None
         mask = np.zeros((image.height, image.width), bool)
         mask[top:top + height, left:left + width] = crop
-        return {"label": label, "kind": "mask", "z": z, "rle": mask_to_rle(mask)}
-    return None
+        obj = {"kind": "mask", "rle": mask_to_rle(mask)}
+    else:
+        return None
+    obj.update({"label": label, "z": z, "occluded": element.attrib.get("occluded") == "1"})
+    group = element.attrib.get("group_id", "0")
+    try:
+        obj["group"] = int(group)
+    except ValueError:
+        raise ValueError(f"{where}: group_id {group!r} is not an integer") from None
+    attributes = {child.attrib.get("name", ""): _attribute_value(child.text or "")
+                  for child in element.findall("attribute")}
+    if attributes:
+        obj["attributes"] = attributes
+    return obj
 
 
 def _labels(root: ET.Element, used: list[str]) -> list[Label]:
@@ -162,10 +248,24 @@ def _labels(root: ET.Element, used: list[str]) -> list[Label]:
     return [Label(name, color if color else next(spare)) for name, color in entries]
 
 
+def _find_xml(path: Path) -> Path:
+    """The file itself, else the folder's annotations.xml (CVAT), else its one XML file
+    (datumaro names it after the subset: default.xml)."""
+    if path.is_file():
+        return path
+    if (path / ANNOTATION_FILE).is_file():
+        return path / ANNOTATION_FILE
+    found = sorted(path.glob("*.xml"))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ValueError(f"{path} holds several XML files ({', '.join(f.name for f in found[:5])}); "
+                         "give the one to import with --file")
+    raise ValueError(f"no {ANNOTATION_FILE} found in {path}")
+
+
 def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
-    source = path if path.is_file() else path / ANNOTATION_FILE
-    if not source.is_file():
-        raise ValueError(f"no {ANNOTATION_FILE} found in {path}")
+    source = _find_xml(path)
     try:
         root = ET.parse(source).getroot()
     except ET.ParseError as exc:
@@ -184,9 +284,15 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
         image = ImageAnnotations(name, _int(element, "width", where), _int(element, "height", where), [])
         limits.check_image_size(image.width, image.height, where)
         for number, child in enumerate(element):
+            if child.attrib.get("outside") == "1":  # a track's shape where the object is out of view
+                image.skipped["outside"] = image.skipped.get("outside", 0) + 1
+                continue
             obj = _shape(child, image, f"{where} <{child.tag}> #{number}")
             if obj is not None:
                 image.objects.append(obj)
                 used.append(obj["label"])
+            else:
+                image.skipped[child.tag] = image.skipped.get(child.tag, 0) + 1
+        image.objects = in_painting_order(image.objects)
         images.append(image)
     return _labels(root, used), images

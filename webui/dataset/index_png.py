@@ -2,6 +2,8 @@
 
 Layout: ``labels.txt`` (line i = name of class i, line 0 ``background``),
 ``masks/<image path with .png>``, and ``images/<image path>`` when images are included.
+``dataset_meta.json`` names the classes again for datumaro, which reads the folder as its
+``common_semantic_segmentation`` format.
 """
 
 from pathlib import Path
@@ -16,6 +18,7 @@ from .annotations import (
     output_paths,
     rasterize,
     read_png,
+    write_dataset_meta,
     write_png,
 )
 
@@ -25,6 +28,7 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
     for ann, path in zip(images, output_paths(images, ".png")):
         write_png(out_dir / "masks" / path, rasterize(ann, labels))
     (out_dir / "labels.txt").write_text(format_labels(labels, with_colors=False), encoding="utf-8")
+    write_dataset_meta(out_dir, labels)
     copy_images(images, images_dir, out_dir / "images")
     return out_dir
 

@@ -82,9 +82,9 @@ def _coco_images(path: Path) -> list:
 
 
 def _cvat_images(path: Path) -> list:
-    source = path if path.is_file() else path / "annotations.xml"
-    if not source.is_file():
-        raise ValueError(f"no annotations.xml found in {path}")
+    from .cvat_xml import _find_xml
+
+    source = _find_xml(path)
     out = []
     try:
         for _, element in ET.iterparse(source, events=("end",)):

@@ -7,7 +7,7 @@ import { History } from './history.js';
 import * as autosave from './autosave.js';
 import { renderLabels, renderObjects } from './panels.js';
 import { renderImages, setupImageList, neighbour, doneNext, nextTodo } from './imagelist.js';
-import { newId, fromJSON, topZ, bottomZ, polygonToMask, maskToDataURL, isEmptyMask } from './objects.js';
+import { newId, fromJSON, extrasOf, topZ, bottomZ, polygonToMask, maskToDataURL, isEmptyMask } from './objects.js';
 import { createPolygonEditor } from './tools/edit.js';
 import { createSelectTool, topObjectAt } from './tools/select.js';
 import { createPolygonTool } from './tools/polygon.js';
@@ -150,6 +150,7 @@ const app = {
           if (at < 0) return;
           const pieces = polys.map((poly, k) => ({
             id: k === 0 ? o.id : newId(), label_id: o.label_id, kind: 'polygon', z: o.z, hidden: o.hidden, polygon: poly,
+            ...extrasOf(o),
           }));
           state.objects.splice(at, 1, ...pieces);
         }

@@ -405,9 +405,19 @@ export function nearestEdge(poly, x, y, tol) {
 
 export const round2 = (v) => Math.round(v * 100) / 100;
 
+/** What annotation tools record about an object (occluded, group, attributes), copied so
+ *  that a save writes back what was imported. */
+export function extrasOf(o) {
+  const out = {};
+  if (o.occluded) out.occluded = true;
+  if (o.group) out.group = o.group;
+  if (o.attributes && Object.keys(o.attributes).length) out.attributes = { ...o.attributes };
+  return out;
+}
+
 /** API JSON for one object. */
 export function toJSON(o) {
-  const out = { id: o.id, label_id: o.label_id, kind: o.kind, z: o.z, hidden: !!o.hidden };
+  const out = { id: o.id, label_id: o.label_id, kind: o.kind, z: o.z, hidden: !!o.hidden, ...extrasOf(o) };
   if (o.kind === 'polygon') out.polygon = o.polygon.map(([x, y]) => [round2(x), round2(y)]);
   else out.mask = maskToBoxRuns(o.canvas);
   return out;
@@ -415,7 +425,7 @@ export function toJSON(o) {
 
 /** Object record from the API's JSON (decodes masks, in `color` when given). */
 export function fromJSON(j, color = null) {
-  const o = { id: j.id, label_id: j.label_id, kind: j.kind, z: j.z, hidden: !!j.hidden };
+  const o = { id: j.id, label_id: j.label_id, kind: j.kind, z: j.z, hidden: !!j.hidden, ...extrasOf(j) };
   if (j.kind === 'polygon') o.polygon = j.polygon.map(([x, y]) => [x, y]);
   else o.canvas = maskFromBoxRuns(j.mask, color);
   return o;
