@@ -135,6 +135,33 @@ class ImageRecord:
     objects: list
 
 
+def _next_version(db, name: str, expected_version: int, client: Optional[str]):
+    """(the version a save of image `name` writes, whether `client` wrote the stored one itself);
+    raises VersionConflict when another writer saved since `expected_version`."""
+    row = db.execute("SELECT version, saved_by FROM images WHERE name=?", (name,)).fetchone()
+    stored = row[0] if row else 0
+    own = client is not None and row is not None and row[1] == client and stored > expected_version
+    if stored != expected_version and not own:
+        raise VersionConflict(expected_version, stored)
+    return stored + 1, own
+
+
+def _check_labels(db, pairs) -> None:
+    """Raises StoreError for the first (object id, label id) whose label does not exist (None: unchanged)."""
+    known = {r[0] for r in db.execute("SELECT id FROM labels")}
+    for oid, label_id in pairs:
+        if label_id is not None and label_id not in known:
+            raise StoreError(f"Object {oid!r} uses label id {label_id}, which does not exist.")
+
+
+def _write_image_row(db, name: str, width: int, height: int, version: int, client: Optional[str]) -> None:
+    db.execute(
+        "INSERT INTO images (name, width, height, version, saved_by) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
+        "version=excluded.version, saved_by=excluded.saved_by",
+        (name, width, height, version, client))
+
+
 class Store:
     """Thread-safe access to one annotation database (one connection behind a lock)."""
 
@@ -363,21 +390,9 @@ class Store:
         if len(set(ids)) != len(ids):
             raise StoreError("Two objects have the same id; every object needs its own id.")
         with self._write() as db:
-            row = db.execute("SELECT version, saved_by FROM images WHERE name=?", (name,)).fetchone()
-            stored = row[0] if row else 0
-            own = client is not None and row is not None and row[1] == client and stored > expected_version
-            if stored != expected_version and not own:
-                raise VersionConflict(expected_version, stored)
-            known = {r[0] for r in db.execute("SELECT id FROM labels")}
-            for o in objects:
-                if o.label_id not in known:
-                    raise StoreError(f"Object {o.id!r} uses label id {o.label_id}, which does not exist.")
-            new_version = stored + 1
-            db.execute(
-                "INSERT INTO images (name, width, height, version, saved_by) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
-                "version=excluded.version, saved_by=excluded.saved_by",
-                (name, width, height, new_version, client))
+            new_version, own = _next_version(db, name, expected_version, client)
+            _check_labels(db, [(o.id, o.label_id) for o in objects])
+            _write_image_row(db, name, width, height, new_version, client)
             db.execute("DELETE FROM objects WHERE image=?", (name,))
             db.executemany(
                 f"INSERT INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -398,29 +413,15 @@ class Store:
         if len(set(ids)) != len(ids):
             raise StoreError("An object id appears twice in the changes; name each object once.")
         with self._write() as db:
-            row = db.execute("SELECT version, saved_by FROM images WHERE name=?", (name,)).fetchone()
-            stored = row[0] if row else 0
-            own = client is not None and row is not None and row[1] == client and stored > expected_version
-            if stored != expected_version and not own:
-                raise VersionConflict(expected_version, stored)
-            known = {r[0] for r in db.execute("SELECT id FROM labels")}
+            new_version, own = _next_version(db, name, expected_version, client)
             present = {r[0] for r in db.execute("SELECT client_id FROM objects WHERE image=?", (name,))}
             if own:
                 delete = [oid for oid in delete if oid in present]
             for oid in [u["id"] for u in update] + list(delete):
                 if oid not in present:
                     raise StoreError(f"Object {oid!r} is not stored for this image; it cannot be changed or deleted.")
-            for item in list(upsert) + list(update):
-                label_id = item.label_id if isinstance(item, ObjectRow) else item.get("label_id")
-                if label_id is not None and label_id not in known:
-                    oid = item.id if isinstance(item, ObjectRow) else item["id"]
-                    raise StoreError(f"Object {oid!r} uses label id {label_id}, which does not exist.")
-            new_version = stored + 1
-            db.execute(
-                "INSERT INTO images (name, width, height, version, saved_by) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
-                "version=excluded.version, saved_by=excluded.saved_by",
-                (name, width, height, new_version, client))
+            _check_labels(db, [(o.id, o.label_id) for o in upsert] + [(u["id"], u.get("label_id")) for u in update])
+            _write_image_row(db, name, width, height, new_version, client)
             db.executemany("DELETE FROM objects WHERE image=? AND client_id=?", [(name, oid) for oid in delete])
             db.executemany(
                 f"INSERT INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -452,10 +453,7 @@ class Store:
             for name, width, height, pairs in images:
                 row = db.execute("SELECT version FROM images WHERE name=?", (name,)).fetchone()
                 version = (row[0] if row else 0) + 1
-                db.execute(
-                    "INSERT INTO images (name, width, height, version) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET width=excluded.width, height=excluded.height, "
-                    "version=excluded.version, saved_by=NULL", (name, width, height, version))
+                _write_image_row(db, name, width, height, version, None)
                 if replace:
                     db.execute("DELETE FROM objects WHERE image=?", (name,))
                 top = db.execute("SELECT COALESCE(MAX(z), -1) + 1 FROM objects WHERE image=?",
