@@ -3,7 +3,10 @@
 Entries are keyed by the image's content hash and the model's identity (the hash of
 its model.json), so a reopened image, also after a restart, needs no encoder run.
 Disk files are written atomically (temporary file + os.replace) and carry a CRC32;
-an entry that cannot be read back intact is deleted and treated as missing.
+an entry that cannot be read back intact is deleted and treated as missing. Several
+processes (or machines, on a shared folder) may write one cache directory: temporary
+names are unique, and each writer re-measures the folder every RESCAN_WRITES writes so
+that the size bound holds for their sum.
 
 `FileIndex` remembers which content hash a file had (by its path, size and modification time),
 so an image file whose embedding is cached is found without decoding it again.
@@ -14,6 +17,7 @@ import json
 import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import zlib
 from collections import OrderedDict
@@ -28,6 +32,7 @@ MAGIC = b"EDGEMASK-EMBEDDING/1\n"
 SUFFIX = ".emb"
 DEFAULT_MEMORY_BYTES = 128 * 2**20
 DEFAULT_DISK_BYTES = 4 * 2**30
+RESCAN_WRITES = 32  # writes after which the disk usage is measured again (other writers add to it)
 
 
 def image_key(image: np.ndarray) -> str:
@@ -128,6 +133,7 @@ class EmbeddingCache:
         self._memory: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._memory_used = 0
         self._disk_used: Optional[int] = None  # computed lazily over the whole root
+        self._writes_since_scan = 0
         self._lock = threading.RLock()
         self.hits_memory = self.hits_disk = self.misses = 0
         self.files = FileIndex(self.root)
@@ -226,13 +232,23 @@ class EmbeddingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self._path(key)
         data = _encode(embedding, self.model_identity)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        old = path.stat().st_size if path.exists() else 0
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the entry from the other users of a shared cache
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            old = path.stat().st_size if path.exists() else 0
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         with self._lock:
-            self._disk_used = self.disk_used() + len(data) - old
+            self._writes_since_scan += 1
+            if self._writes_since_scan >= RESCAN_WRITES:  # measure again: other writers add too
+                self._disk_used, self._writes_since_scan = None, 0
+                self.disk_used()
+            else:
+                self._disk_used = self.disk_used() + len(data) - old
         self._evict_disk(keep=path)
 
     def _disk_entries(self):

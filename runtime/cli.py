@@ -62,6 +62,37 @@ def register(sub) -> None:
     b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
     b.set_defaults(func=_bench)
 
+    p = sub.add_parser(
+        "precompute", help="encode every image of a folder ahead, into the cache the annotator reads",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Computes the embedding of every image in IMAGES_DIR (sub-folders included: the images "
+        "`edgemask serve` lists) into the embedding cache, so that opening any of them in the annotator "
+        "runs no encoder. Images already cached are skipped: run it again after an interruption and it "
+        "computes only the rest. Ends with a summary (computed, already cached, unreadable and why).\n\n"
+        "Engine: with Ray installed (pip install 'edgemask[ray]'), Ray Data reads and resizes images in "
+        "parallel tasks and feeds a pool of encoder actors (one per GPU, else CPU actors); a local Ray is "
+        "started for the run unless --ray names a cluster. Without Ray, this process encodes with one encoder.",
+        epilog="examples:\n"
+        "  edgemask precompute photos/ --model efficientvit-sam-l0-int8\n"
+        "  edgemask precompute photos/ --model sam-vit-b-int8 --cache-dir /mnt/team/embeddings --ray auto\n"
+        "  edgemask serve photos/ --model sam-vit-b-int8 --cache-dir /mnt/team/embeddings")
+    p.add_argument("images_dir", metavar="IMAGES_DIR", type=Path, help="folder of images (searched recursively)")
+    p.add_argument("--model", required=True, metavar="DIR|NAME", type=Path,
+                   help="model folder (edgemask export), or the name of one in the models cache")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR",
+                   help="embedding cache folder (default: edgemask's own, which `edgemask serve` reads); may be "
+                        "shared: a network folder, or copied to the annotators' machines for "
+                        "`edgemask serve --cache-dir DIR`")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="encoder actors (Ray; default: one per GPU, else one per node)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="join a running Ray cluster: `auto` (the one on this machine, or $RAY_ADDRESS) or "
+                        "HOST:PORT; `off` encodes in this process (default: start a local Ray for the run "
+                        "when Ray is installed)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where the encoders run (default auto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_precompute)
+
     d = sub.add_parser("doctor", help="check onnxruntime, GPUs, models and caches",
                        description="Report the onnxruntime build and its execution providers, the GPU, CPU "
                        "threads, the models found in the models folder and the caches' location and size.")
@@ -161,6 +192,30 @@ def _bench(args) -> int:
         args.json.write_text(json.dumps(results, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def _precompute(args) -> int:
+    from edgemask.runtime.precompute import precompute
+
+    if not args.images_dir.is_dir():
+        raise UserError(f"{args.images_dir} is not a folder of images")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    model = _model_dir(args.model)
+    if not (model / "model.json").is_file():
+        raise UserError(f"{args.model} is not a model folder (it has no model.json); make one with "
+                        "`edgemask export MODEL`")
+    try:
+        summary = precompute(args.images_dir, model, args.cache_dir, ray=args.ray, workers=args.workers,
+                             device=args.device, progress=not args.no_progress)
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    except ConnectionError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {args.ray} ({exc})") from None
+    print(summary.format())
+    if summary.interrupted:
+        return 130
+    return 1 if any(status == "failed" for _, status, _ in summary.problems) else 0
 
 
 def _doctor(args) -> int:

@@ -1,22 +1,18 @@
 """`Predictor`: a torch-free drop-in for segment_anything.SamPredictor on an exported model folder."""
 
-import logging
-import queue
 import threading
 import time
-from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
 from edgemask.runtime.cache import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, EmbeddingCache, file_identity, image_key
-from edgemask.runtime.engine import Embedding, Engine
+from edgemask.runtime.encode_ahead import EncodeAhead
+from edgemask.runtime.engine import Engine
 from edgemask.runtime.model_folder import load_model_folder
 from edgemask.runtime.postprocess import MaskUpscaler
 from edgemask.runtime.providers import DeviceSettings
 from edgemask.runtime.transforms import apply_coords, check_image, encoder_input, load_image
-
-log = logging.getLogger("edgemask.runtime")
 
 
 class Predictor:
@@ -56,19 +52,10 @@ class Predictor:
             self.cache = None
         else:
             raise ValueError(f"cache must be True, 'memory', False or an EmbeddingCache, not {cache!r}.")
-        self.encoder_runs = 0
         self.embedding_cached = False  # whether the last set_image found its embedding in a cache
         self.embedding_ms = 0.0  # time the last set_image took
         self._state_lock = threading.RLock()
-        self._encoder_lock = threading.Lock()
-        self._inflight_lock = threading.Lock()
-        self._inflight = {}
-        self._foreground = 0  # set_image calls waiting: the prefetch thread yields to them
-        self._foreground_done = threading.Condition(self._inflight_lock)
-        self._queue: "queue.Queue" = queue.Queue()
-        self._worker: Optional[threading.Thread] = None
-        self._pending = 0
-        self._idle = threading.Condition()
+        self.encode_ahead = EncodeAhead(self.engine.encode, self.encoder_input, self.cache)
         self.reset_image()
 
     # -- SamPredictor API ------------------------------------------------
@@ -82,14 +69,9 @@ class Predictor:
         start = time.perf_counter()
         image = check_image(image, image_format)
         key = image_key(image)
-        with self._inflight_lock:
-            self._foreground += 1
-        try:
-            embedding, cached = self._embedding(image, key, foreground=True)
-        finally:
-            with self._inflight_lock:
-                self._foreground -= 1
-                self._foreground_done.notify_all()
+        embedding, cached = self.encode_ahead.embedding(key, lambda: self.encoder_input(image))
+        if cached:  # a host array from a cache: onto the device once, for the clicks
+            embedding = self.engine.to_device(embedding.host)
         self._hold(embedding, key, image.shape[:2], cached, start)
 
     def _hold(self, embedding, key: str, size, cached: bool, start: float) -> None:
@@ -122,7 +104,7 @@ class Predictor:
             key, height, width = known
             host = self.cache.get(key)
             if host is not None:
-                self._hold(self._held(host, True), key, (height, width), True, start)
+                self._hold(self.engine.to_device(host), key, (height, width), True, start)
                 return
         image = read(path)
         self.set_image(image, "RGB")
@@ -171,49 +153,31 @@ class Predictor:
         best = int(np.argmax(iou))
         return upscaler.mask(low[best], self.model.mask_threshold), float(iou[best]), low[best:best + 1]
 
-    # -- prefetch ------------------------------------------------------------
+    # -- encoding ahead (edgemask.runtime.encode_ahead) -------------------------------------
+    @property
+    def encoder_runs(self) -> int:
+        """How many times this predictor's encoder ran."""
+        return self.encode_ahead.runs
+
+    def encoder_input(self, image: np.ndarray) -> np.ndarray:
+        """The encoder's float32 [S, S, 3] input for an HxWx3 uint8 RGB image."""
+        return encoder_input(image, self.model.encoder_size, self.model.pixel_mean, self.model.interpolation)
+
     def prefetch(self, images: Iterable) -> None:
         """Warms the embedding cache for upcoming images (paths or HxWx3 RGB arrays) in a background thread.
 
-        A new call replaces the images still waiting from an earlier call. Images
-        that fail to load are skipped (logged at debug level).
+        A new call replaces the images still waiting from an earlier call. Images that
+        fail to load are skipped (logged at debug level).
         """
-        if self.cache is None:
-            return
-        items = list(images)
-        with self._idle:
-            while True:  # drop what an earlier call left waiting
-                try:
-                    self._queue.get_nowait()
-                    self._pending -= 1
-                except queue.Empty:
-                    break
-            for item in items:
-                self._queue.put(item)
-                self._pending += 1
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._prefetch_loop, name="edgemask-prefetch", daemon=True)
-                self._worker.start()
+        self.encode_ahead.prefetch(images)
 
     def wait_prefetch(self, timeout: Optional[float] = None) -> bool:
         """Blocks until the prefetch queue is empty; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+        return self.encode_ahead.wait(timeout)
 
     def close(self) -> None:
         """Stops the prefetch thread (pending images are dropped)."""
-        with self._idle:
-            while True:
-                try:
-                    self._queue.get_nowait()
-                    self._pending -= 1
-                except queue.Empty:
-                    break
-            self._queue.put(None)
-            self._idle.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=60)
-            self._worker = None
+        self.encode_ahead.close()
 
     def __enter__(self):
         return self
@@ -222,73 +186,6 @@ class Predictor:
         self.close()
 
     # -- internals -------------------------------------------------------
-    def _prefetch_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            try:
-                if isinstance(item, (str, Path)):
-                    identity = file_identity(item)
-                    known = self.cache.files.get(identity)
-                    if known is not None and self.cache.contains(known[0]):
-                        continue  # cached, and known without decoding the file
-                    image = load_image(item)
-                    key = image_key(image)
-                    self._embedding(image, key, foreground=False)
-                    self.cache.files.put(identity, key, *image.shape[:2])
-                else:
-                    image = check_image(item)
-                    self._embedding(image, image_key(image), foreground=False)
-            except Exception as exc:  # noqa: BLE001 - a bad file must not kill the thread
-                log.debug("prefetch of %r skipped: %s", item if isinstance(item, (str, Path)) else "array", exc)
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
-
-    def _embedding(self, image: np.ndarray, key: str, foreground: bool) -> Tuple[Embedding, bool]:
-        """(embedding, found in cache). At most one encoder run per key is in flight; others wait for it."""
-        while True:
-            if self.cache is not None:
-                host = self.cache.get(key)
-                if host is not None:
-                    return self._held(host, foreground), True
-            host = None
-            with self._inflight_lock:
-                if not foreground:  # let interactive set_image calls go first
-                    self._foreground_done.wait_for(lambda: self._foreground == 0)
-                event = self._inflight.get(key) if self.cache is not None else None
-                owner = event is None
-                if owner and self.cache is not None:
-                    # an owner puts into the cache before it leaves _inflight: check again
-                    host = self.cache.get(key)
-                if owner and host is None:
-                    event = threading.Event()
-                    self._inflight[key] = event
-            if host is not None:
-                return self._held(host, foreground), True
-            if not owner:
-                event.wait()
-                continue  # the owner put it in the cache (or failed: then we try ourselves)
-            try:
-                inp = encoder_input(image, self.model.encoder_size, self.model.pixel_mean, self.model.interpolation)
-                with self._encoder_lock:
-                    embedding = self.engine.encode(inp)
-                    self.encoder_runs += 1
-                if self.cache is not None:
-                    self.cache.put(key, embedding.host)
-                return (embedding if foreground else self._held(embedding.host, False)), False
-            finally:
-                with self._inflight_lock:
-                    self._inflight.pop(key, None)
-                event.set()
-
-    def _held(self, host: np.ndarray, foreground: bool) -> Embedding:
-        """An embedding as set_image holds it (on the device), or as prefetch does (host only, no
-        device memory held for images not yet open)."""
-        return self.engine.to_device(host) if foreground else Embedding(host)
-
     def _decode(self, point_coords, point_labels, box, mask_input, multimask_output):
         with self._state_lock:
             if not self.is_image_set:

@@ -36,6 +36,31 @@ def check_image(image, image_format: str = "RGB") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def resize_for_encoder(image: np.ndarray, size: int, interpolation: str = "bilinear") -> np.ndarray:
+    """The uint8 image Pillow-resized so that its long side is `size` (the encoder input before padding)."""
+    h, w = image.shape[:2]
+    new_h, new_w = resize_shape(h, w, size)
+    if new_h < 1 or new_w < 1:
+        raise ValueError(f"the {w}x{h} image is too thin for the model: scaled to {size} pixels "
+                         f"on its long side it would be {new_w}x{new_h}")
+    if (new_h, new_w) == (h, w):
+        return image
+    try:
+        resample = _PIL_FILTERS[interpolation]
+    except KeyError:
+        raise ValueError(f"unknown interpolation {interpolation!r} in model.json.") from None
+    return np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
+
+
+def pad_for_encoder(resized: np.ndarray, size: int, pixel_mean, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The encoder's float32 [size, size, 3] input: a resized image padded with pixel_mean."""
+    if out is None:
+        out = np.empty((size, size, 3), np.float32)
+    out[...] = np.asarray(pixel_mean, np.float32)
+    out[:resized.shape[0], :resized.shape[1]] = resized
+    return out
+
+
 def encoder_input(
     image: np.ndarray,
     size: int,
@@ -44,22 +69,7 @@ def encoder_input(
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """The encoder's float32 [size, size, 3] input: Pillow-resized to the long side, padded with pixel_mean."""
-    h, w = image.shape[:2]
-    new_h, new_w = resize_shape(h, w, size)
-    if new_h < 1 or new_w < 1:
-        raise ValueError(f"the {w}x{h} image is too thin for the model: scaled to {size} pixels "
-                         f"on its long side it would be {new_w}x{new_h}")
-    if (new_h, new_w) != (h, w):
-        try:
-            resample = _PIL_FILTERS[interpolation]
-        except KeyError:
-            raise ValueError(f"unknown interpolation {interpolation!r} in model.json.") from None
-        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
-    if out is None:
-        out = np.empty((size, size, 3), np.float32)
-    out[...] = np.asarray(pixel_mean, np.float32)
-    out[:new_h, :new_w] = image
-    return out
+    return pad_for_encoder(resize_for_encoder(image, size, interpolation), size, pixel_mean, out)
 
 
 def apply_coords(coords: np.ndarray, original_size: Tuple[int, int], frame: int) -> np.ndarray:

@@ -39,6 +39,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
     PREDICTOR    a ready predictor object (tests inject a fake one), or
     MODEL_DIR    a model folder for edgemask.runtime.Predictor; neither: no AI tools
     DEVICE       the runtime device for MODEL_DIR ("auto")
+    CACHE_DIR    the embedding cache folder for MODEL_DIR (default edgemask.paths.embeddings_dir())
     LOCAL_ONLY   answer only requests addressed to localhost / 127.0.0.1 / [::1] (what
                  `edgemask serve` sets when it listens on a loopback address): a web page
                  elsewhere cannot reach the API through DNS rebinding
@@ -67,7 +68,8 @@ def create_app(config: Optional[dict] = None) -> Flask:
     if config.get("PREDICTOR") is not None:
         assistant = Assistant(config["PREDICTOR"], config.get("MODEL_NAME", "injected predictor"))
     elif config.get("MODEL_DIR"):
-        assistant = Assistant.from_model_dir(config["MODEL_DIR"], config.get("DEVICE", "auto"))
+        assistant = Assistant.from_model_dir(config["MODEL_DIR"], config.get("DEVICE", "auto"),
+                                             config.get("CACHE_DIR"))
     else:
         assistant = Assistant(None)
 

@@ -73,14 +73,15 @@ class Assistant:
         self._logits = OrderedDict()  # (session, image) -> 1x256x256 float32
 
     @classmethod
-    def from_model_dir(cls, model_dir, device: str = "auto") -> "Assistant":
-        """Loads edgemask.runtime.Predictor from a model folder; a folder that fails to load
-        gives an Assistant without a model whose message says why."""
+    def from_model_dir(cls, model_dir, device: str = "auto", cache_dir=None) -> "Assistant":
+        """Loads edgemask.runtime.Predictor from a model folder (embedding cache in `cache_dir`, default
+        edgemask's own); a folder that fails to load gives an Assistant without a model whose message
+        says why."""
         model_dir = Path(model_dir)
         try:
             from edgemask.runtime import Predictor
 
-            predictor = Predictor(model_dir, device=device)
+            predictor = Predictor(model_dir, device=device, cache_dir=cache_dir)
         except Exception as exc:  # shown in /api/model, the classic tools keep working
             return cls(None, None, f"Could not load the model in {model_dir}: {exc}")
         name = _model_name(model_dir)

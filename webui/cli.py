@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     serve.add_argument("--model", metavar="DIR",
                        help="model folder from `edgemask export`, or the name of one in the models cache "
                             "(default: the first one found there)")
+    serve.add_argument("--cache-dir", metavar="DIR",
+                       help="embedding cache folder to read and add to (default: edgemask's own); e.g. one "
+                            "filled by `edgemask precompute --cache-dir DIR`, shared or copied")
     serve.add_argument("--no-model", action="store_true", help="start without the AI wand")
     serve.add_argument("--labels", metavar="FILE|suim",
                        help="label list to add: a text file (one `name #rrggbb` a line) or the preset "
@@ -122,6 +125,7 @@ def run_serve(args) -> int:
     try:
         app = create_app({"IMAGES_DIR": str(images_dir), "DB_PATH": args.db, "LABELS": args.labels,
                           "MODEL_DIR": str(model_dir) if model_dir else None, "DEVICE": args.device,
+                          "CACHE_DIR": str(Path(args.cache_dir).expanduser()) if args.cache_dir else None,
                           "LOCAL_ONLY": local, "ACCESS_TOKEN": token})
     except ValueError as exc:  # a bad label file
         raise UserError(str(exc)) from None
