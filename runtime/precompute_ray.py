@@ -2,7 +2,7 @@
 
 A stream of image names goes through parallel read tasks (decode, cache key, cache check, resize
 for the encoder) into a pool of encoder actors, each holding one Predictor: one GPU actor per GPU
-where the cluster has GPUs, CPU actors otherwise. Actors take the images in batches and put their
+where the cluster has GPUs, CPU actors otherwise (Ray Data spreads actors over the nodes). Actors take the images in batches and put their
 embeddings into the shared disk cache through edgemask.runtime.encode_ahead. Images flow as a
 stream (Ray Data's backpressure), never all in memory at once.
 """
@@ -44,7 +44,7 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
             batch, threads = GPU_BATCH, None
         else:
             # a logical share that leaves CPUs for the read tasks; onnxruntime threads share the cores
-            actor_resources = {"num_cpus": min(1.0, max(0.25, cpus / (2 * workers))), "scheduling_strategy": "SPREAD"}
+            actor_resources = {"num_cpus": min(1.0, max(0.25, cpus / (2 * workers)))}
             batch, threads = CPU_BATCH, max(1, int(cpus // workers))
         summary.engine = f"Ray Data, {'GPU' if gpus else 'CPU'} actors on {nodes} node{'s' if nodes != 1 else ''}"
         summary.workers = workers
@@ -62,7 +62,8 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
         ds = ds.map(read_for_encoder, num_cpus=READ_CPUS,
                     fn_kwargs=dict(root=str(folder.root), size=model.encoder_size,
                                    interpolation=model.interpolation, **cache))
-        ds = ds.map_batches(EncoderActor, batch_size=batch, batch_format="numpy", concurrency=workers,
+        ds = ds.map_batches(EncoderActor, batch_size=batch, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=workers),
                             fn_constructor_kwargs=dict(model_dir=str(model.path), cache_dir=str(cache_dir),
                                                        device=device if not gpus else "auto", threads=threads),
                             **actor_resources)
