@@ -1,0 +1,123 @@
+"""`edgemask precompute` on a real local Ray (2 CPUs, one session for the module) with a
+random-weight efficientvit-sam-l0: the annotator then opens every image from the cache, an
+interrupted run resumes with the rest, and two runs at once leave only intact entries."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+
+from edgemask.runtime.cache import EmbeddingCache, _decode  # noqa: E402
+from edgemask.runtime.model_folder import load_model_folder  # noqa: E402
+from edgemask.runtime.precompute import precompute  # noqa: E402
+from edgemask.webui.images import ImageFolder  # noqa: E402
+from photo_folder import make_photo_folder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A local Ray with 2 CPUs on loopback, shared by the tests of this module; its GCS address."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             object_store_memory=256 * 2**20, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def l0(exported_model):
+    return exported_model("efficientvit-sam-l0")
+
+
+def _cli(*args) -> list:
+    return [sys.executable, "-m", "edgemask", "precompute", *map(str, args), "--no-progress"]
+
+
+def _entries(cache_dir):
+    return sorted(cache_dir.glob("*/*.emb"))
+
+
+def _intact(cache_dir, model_dir) -> int:
+    identity = load_model_folder(model_dir).identity
+    entries = _entries(cache_dir)
+    for path in entries:
+        assert _decode(path.read_bytes(), identity) is not None, f"corrupt cache entry {path.name}"
+    assert not list(cache_dir.glob("*/*.tmp")), "a temporary file was left behind"
+    return len(entries)
+
+
+def test_precompute_then_every_image_opens_cached_in_the_annotator(ray_address, l0, tmp_path):
+    images = make_photo_folder(tmp_path / "photos", 6)
+    cache_dir = tmp_path / "cache"
+    summary = precompute(images, l0, cache_dir, progress=False)
+    assert summary.engine.startswith("Ray Data, CPU actors") and summary.workers == 1
+    assert (summary.computed, summary.cached) == (6, 0)
+    assert summary.problems == [("broken.jpg", "unreadable", "broken.jpg is not an image this program can read")]
+    assert 0 < summary.peak_worker_rss < 2 * 2**30
+    assert _intact(cache_dir, l0) == 6
+
+    from edgemask.webui.app import create_app
+
+    app = create_app({"IMAGES_DIR": str(images), "MODEL_DIR": str(l0), "CACHE_DIR": str(cache_dir),
+                      "DEVICE": "cpu", "DB_PATH": str(tmp_path / "db.sqlite")})
+    predictor = app.extensions["edgemask"].assistant.predictor
+    client = app.test_client()
+    names = [n for n in ImageFolder(images).names() if n != "broken.jpg"]
+    assert len(names) == 6
+    for name in names:
+        answer = client.post(f"/api/images/{name}/embedding").get_json()
+        assert answer["ready"] and answer["cached"], (name, answer)
+    assert predictor.wait_prefetch(timeout=60)
+    assert predictor.encoder_runs == 0  # nothing was encoded: every embedding came from the cache
+    # and a click works on a cached embedding
+    answer = client.post(f"/api/images/{names[0]}/predict", json={"points": [[10, 10, 1]]})
+    assert answer.status_code == 200
+    predictor.close()
+    app.extensions["edgemask"].store.close()
+
+
+def test_an_interrupted_run_resumes_with_the_rest(ray_address, l0, tmp_path):
+    images = make_photo_folder(tmp_path / "photos", 12, broken=False)
+    cache_dir = tmp_path / "cache"
+    run = subprocess.Popen(_cli(images, "--model", l0, "--cache-dir", cache_dir, "--ray", ray_address),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while len(_entries(cache_dir)) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    out, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, out
+    assert "interrupted after" in out and "run the same command again" in out
+    time.sleep(1)  # the job's actor is stopped asynchronously after its driver leaves
+    before = _intact(cache_dir, l0)
+    assert 2 <= before < 12
+
+    summary = precompute(images, l0, cache_dir, progress=False)
+    assert summary.cached >= before and summary.computed == 12 - summary.cached and summary.computed >= 1
+    assert _intact(cache_dir, l0) == 12
+
+
+def test_two_runs_at_once_into_one_cache_leave_intact_entries(ray_address, l0, tmp_path):
+    images = make_photo_folder(tmp_path / "photos", 8, broken=False)
+    cache_dir = tmp_path / "cache"
+    runs = [subprocess.Popen(_cli(images, "--model", l0, "--cache-dir", cache_dir, "--ray", ray_address),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [r.communicate(timeout=180)[0] for r in runs]
+    for run, out in zip(runs, outs):
+        assert run.returncode == 0, out
+        assert " of 8 images" in out and "0 unreadable" in out
+    computed = [int(out.split("done: ")[1].split(" computed")[0]) for out in outs]
+    assert sum(computed) >= 8  # every image was computed by one run or both
+    assert _intact(cache_dir, l0) == 8
+
+    identity = load_model_folder(l0).identity
+    cache = EmbeddingCache(identity, cache_dir, memory_bytes=0, model_name=load_model_folder(l0).name)
+    assert all(cache.get(p.stem) is not None for p in _entries(cache_dir))
+    assert np.isfinite(cache.get(_entries(cache_dir)[0].stem)).all()
