@@ -8,7 +8,6 @@ or, without Ray, this process with one encoder.
 """
 
 import importlib.util
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +31,15 @@ class Summary:
     seconds: float = 0.0
     peak_worker_rss: int = 0  # bytes, the largest resident set of an encoder process
     interrupted: bool = False
+    first_done: float = 0.0  # time.time() when the first and the last computed image were done
+    last_done: float = 0.0
 
-    def add(self, name: str, status: str, reason: str = "") -> None:
+    def add(self, name: str, status: str, reason: str = "", done_at: float = 0.0) -> None:
         if status == COMPUTED:
             self.computed += 1
+            done_at = done_at or time.time()
+            self.first_done = min(self.first_done or done_at, done_at)
+            self.last_done = max(self.last_done, done_at)
         elif status == CACHED:
             self.cached += 1
         else:
@@ -45,8 +49,16 @@ class Summary:
     def done(self) -> int:
         return self.computed + self.cached + len(self.problems)
 
+    @property
+    def steady_rate(self) -> float:
+        """Computed images per second between the first and the last one (start-up left out)."""
+        span = self.last_done - self.first_done
+        return (self.computed - 1) / span if self.computed > 1 and span > 0 else 0.0
+
     def format(self) -> str:
         rate = f", {self.computed / self.seconds:.2f} images/s" if self.seconds > 0 and self.computed else ""
+        if self.steady_rate:
+            rate += f" ({self.steady_rate:.2f} after the start)"
         head = "interrupted after" if self.interrupted else "done:"
         lines = [f"{head} {self.computed} computed, {self.cached} already cached, "
                  f"{sum(1 for p in self.problems if p[1] == UNREADABLE)} unreadable"
@@ -67,11 +79,10 @@ def ray_installed() -> bool:
 
 
 def peak_rss() -> int:
-    """This process's peak resident set size in bytes (Linux reports KiB, macOS bytes)."""
-    import sys
+    """This process's peak resident set size, bytes."""
+    from edgemask.runtime.bench import peak_rss_mb
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024
+    return int(peak_rss_mb() * 2**20)
 
 
 def reason(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ stream (Ray Data's backpressure), never all in memory at once.
 
 import logging
 import os
+import time
 from typing import Optional
 
 import numpy as np
@@ -68,7 +69,7 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
                                                        device=device if not gpus else "auto", threads=threads),
                             **actor_resources)
         for row in ds.iter_rows():
-            summary.add(row["name"], row["status"], row["reason"])
+            summary.add(row["name"], row["status"], row["reason"], float(row["done_at"]))
             summary.peak_worker_rss = max(summary.peak_worker_rss, int(row["rss"]))
             advance(row["status"])
     finally:
@@ -134,7 +135,7 @@ class EncoderActor:
         from edgemask.runtime.transforms import pad_for_encoder
 
         model = self.predictor.model
-        statuses, reasons = [], []
+        statuses, reasons, done_at = [], [], []
         for i, status in enumerate(batch["status"]):
             status, why = str(status), str(batch["reason"][i])
             if status == "todo":
@@ -149,6 +150,7 @@ class EncoderActor:
                     status, why = FAILED, reason(exc)
             statuses.append(status)
             reasons.append(why)
+            done_at.append(time.time())
         n = len(statuses)
         return {"name": np.asarray(batch["name"]), "status": np.array(statuses), "reason": np.array(reasons),
-                "rss": np.full(n, peak_rss(), np.int64)}
+                "rss": np.full(n, peak_rss(), np.int64), "done_at": np.array(done_at, np.float64)}

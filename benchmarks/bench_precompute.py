@@ -1,0 +1,187 @@
+"""How fast `edgemask precompute` fills the embedding cache, against a plain loop over Predictor.set_image.
+
+    python benchmarks/bench_precompute.py --model DIR [--images 24] [--workers 1 2] [--size 960x1280]
+    python benchmarks/bench_precompute.py --cost-only --model DIR1 --model DIR2 ...   # the projection table
+
+For the first --model it prints images/s of: a plain loop (read the file, set_image) in one process;
+precompute without Ray; precompute on a local Ray with each --workers count (wall time including
+Ray's start, and the steady rate between the first and the last image), the engine's overhead
+against the plain loop, the peak memory of an encoder actor; and then how long the annotator takes
+to open each image from the filled cache (Flask test client). For every --model it measures the
+per-image encoder cost and projects 10,000 images on N workers like this machine.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+
+def make_images(root: Path, count: int, h: int, w: int) -> Path:
+    from edgemask.runtime.bench import synthetic_photo
+
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(synthetic_photo(h, w, seed=i)).save(root / f"photo{i:03d}.jpg", quality=90)
+    return root
+
+
+def plain_loop(model_dir, folder) -> float:
+    """images/s of read + Predictor.set_image, one process, no cache."""
+    from edgemask.runtime import Predictor
+    from edgemask.webui.images import read_rgb
+
+    predictor = Predictor(model_dir, device="cpu", cache=False)
+    names = folder.names()
+    predictor.set_image(read_rgb(folder.path(names[0])))  # warm-up
+    start = time.perf_counter()
+    for name in names[1:]:  # measured as precompute's steady rate: from the first image done to the last
+        predictor.set_image(read_rgb(folder.path(name)))
+    return (len(names) - 1) / (time.perf_counter() - start)
+
+
+def ray_run(model_dir, folder, cache_dir, workers):
+    """(wall images/s including Ray's start, steady images/s, peak actor RSS bytes)."""
+    from edgemask.runtime import precompute_ray
+    from edgemask.runtime.model_folder import load_model_folder
+    from edgemask.runtime.precompute import Summary
+
+    names = folder.names()
+    summary = Summary(total=len(names))
+    start = time.perf_counter()
+    precompute_ray.run(folder, names, load_model_folder(model_dir), cache_dir, "cpu", workers, None, summary,
+                       lambda status: None)
+    wall = time.perf_counter() - start
+    assert summary.computed == len(names), summary.format()
+    return len(names) / wall, summary.steady_rate, summary.peak_worker_rss
+
+
+def in_process_run(model_dir, folder, cache_dir) -> float:
+    from edgemask.runtime.precompute import precompute
+
+    summary = precompute(folder.root, model_dir, cache_dir, ray="off", device="cpu", progress=False)
+    assert summary.computed == summary.total, summary.format()
+    return summary.steady_rate
+
+
+def open_times(model_dir, folder, cache_dir) -> list:
+    """ms of POST /api/images/NAME/embedding for every image, after precompute (Flask test client)."""
+    from edgemask.webui.app import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"IMAGES_DIR": str(folder.root), "MODEL_DIR": str(model_dir), "CACHE_DIR": str(cache_dir),
+                          "DEVICE": "cpu", "DB_PATH": str(Path(tmp) / "db.sqlite")})
+        client = app.test_client()
+        predictor = app.extensions["edgemask"].assistant.predictor
+        times = []
+        for name in folder.names():
+            start = time.perf_counter()
+            answer = client.post(f"/api/images/{name}/embedding").get_json()
+            times.append((time.perf_counter() - start) * 1000)
+            assert answer["cached"], (name, answer)
+            predictor.wait_prefetch(timeout=60)  # the following images' cache reads, outside the timing
+        assert predictor.encoder_runs == 0
+        predictor.close()
+        app.extensions["edgemask"].store.close()
+    return times
+
+
+def encoder_cost(model_dir, image, runs: int) -> tuple:
+    """(median seconds per image of set_image without cache, peak RSS MiB of this process)."""
+    import subprocess
+
+    code = (
+        "import sys, time, statistics, numpy as np\n"
+        "from edgemask.runtime import Predictor\n"
+        "from edgemask.runtime.bench import peak_rss_mb\n"
+        "p = Predictor(sys.argv[1], device='cpu', cache=False)\n"
+        "img = np.load(sys.argv[2]); p.set_image(img); t = []\n"
+        "for _ in range(int(sys.argv[3])):\n"
+        "    s = time.perf_counter(); p.set_image(img); t.append(time.perf_counter() - s)\n"
+        "print(statistics.median(t), peak_rss_mb())\n")
+    with tempfile.TemporaryDirectory() as tmp:  # a fresh process per model: its own peak memory
+        import numpy as np
+
+        np.save(Path(tmp) / "img.npy", image)
+        out = subprocess.run([sys.executable, "-c", code, str(model_dir), str(Path(tmp) / "img.npy"), str(runs)],
+                             check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                flags = open("/proc/cpuinfo").read()
+                isa = "AVX-512" + (" VNNI" if "avx512_vnni" in flags else "") if "avx512f" in flags else (
+                    "AVX2" if "avx2" in flags else "no AVX2")
+                return f"{name}, {os.cpu_count()} CPUs, {isa}"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", required=True, type=Path)
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--size", default="960x1280", help="HxW of the generated photos")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--cost-runs", type=int, default=3)
+    ap.add_argument("--cost-only", action="store_true", help="only the per-model cost and projection table")
+    args = ap.parse_args()
+    h, w = (int(v) for v in args.size.split("x"))
+    from edgemask.runtime.bench import synthetic_photo
+    from edgemask.webui.images import ImageFolder
+
+    print(f"machine: {cpu_name()}, Python {platform.python_version()}")
+    tmp = Path(tempfile.mkdtemp(prefix="edgemask-bench-precompute-"))
+    try:
+        if not args.cost_only:
+            model = args.model[0]
+            folder = ImageFolder(make_images(tmp / "photos", args.images, h, w))
+            print(f"{args.images} JPEG photos {w}x{h}, model {model.name}")
+            plain = plain_loop(model, folder)
+            print(f"plain loop (read + Predictor.set_image): {plain:.2f} images/s")
+            here = in_process_run(model, folder, tmp / "cache-here")
+            print(f"precompute --ray off (in-process): {here:.2f} images/s steady ({100 * (1 - here / plain):+.1f}% "
+                  "overhead vs plain)")
+            for workers in args.workers:
+                wall, steady, rss = ray_run(model, folder, tmp / f"cache-ray{workers}", workers)
+                print(f"precompute on a local Ray, {workers} worker(s): {wall:.2f} images/s wall (Ray start included), "
+                      f"{steady:.2f} images/s steady ({100 * (1 - steady / plain):+.1f}% overhead vs plain; "
+                      f"negative: faster), peak actor RSS {rss / 2**20:.0f} MiB")
+            times = open_times(model, folder, tmp / "cache-ray1" if 1 in args.workers else tmp / "cache-here")
+            print(f"opening each image in the annotator after precompute: median {statistics.median(times):.1f} ms, "
+                  f"max {max(times):.1f} ms (n={len(times)}, cached)")
+        image = synthetic_photo(h, w)
+        print(f"\nper-image encoder cost on this CPU ({w}x{h} photo, median of {args.cost_runs}) and 10,000 images "
+              "on N workers like this machine (ideal scaling)")
+        ns = (1, 2, 8, 32)
+        print("| model | s/image | peak RSS | " + " | ".join(f"{n} worker{'s' if n > 1 else ''}" for n in ns) + " |")
+        print("|---|---|---|" + "---|" * len(ns))
+        for model in args.model:
+            cost, rss = encoder_cost(model, image, args.cost_runs)
+            cells = [_duration(10_000 * cost / n) for n in ns]
+            print(f"| {model.name} | {cost:.2f} | {rss:.0f} MiB | " + " | ".join(cells) + " |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
