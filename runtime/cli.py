@@ -8,6 +8,20 @@ from edgemask.cli import UserError
 
 DEVICES = ("auto", "tensorrt", "cuda", "coreml", "directml", "cpu")
 
+PRECOMPUTE_HELP = """\
+Computes the embedding of every image in IMAGES_DIR (sub-folders included: the
+images `edgemask serve` lists) into the embedding cache, so that opening any of
+them in the annotator runs no encoder. Images already cached are skipped: run it
+again after an interruption and it computes only the rest. Ends with a summary:
+computed, already cached, unreadable (and why).
+
+Engine: with Ray installed (pip install 'edgemask[ray]'), Ray Data reads and
+resizes the images in parallel tasks and feeds them in batches to a pool of
+encoder actors, one per GPU, else CPU actors. A local Ray is started for the run
+unless --ray names a cluster. Without Ray (or with --ray off) this process
+encodes with one encoder.
+"""
+
 
 def _numbers(text: str, count, what: str):
     try:
@@ -65,13 +79,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "precompute", help="encode every image of a folder ahead, into the cache the annotator reads",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Computes the embedding of every image in IMAGES_DIR (sub-folders included: the images "
-        "`edgemask serve` lists) into the embedding cache, so that opening any of them in the annotator "
-        "runs no encoder. Images already cached are skipped: run it again after an interruption and it "
-        "computes only the rest. Ends with a summary (computed, already cached, unreadable and why).\n\n"
-        "Engine: with Ray installed (pip install 'edgemask[ray]'), Ray Data reads and resizes images in "
-        "parallel tasks and feeds a pool of encoder actors (one per GPU, else CPU actors); a local Ray is "
-        "started for the run unless --ray names a cluster. Without Ray, this process encodes with one encoder.",
+        description=PRECOMPUTE_HELP,
         epilog="examples:\n"
         "  edgemask precompute photos/ --model efficientvit-sam-l0-int8\n"
         "  edgemask precompute photos/ --model sam-vit-b-int8 --cache-dir /mnt/team/embeddings --ray auto\n"

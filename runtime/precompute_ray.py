@@ -32,7 +32,7 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
     started = _connect(address)
     try:
         resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
+        gpus = 0 if device == "cpu" else int(resources.get("GPU", 0))
         cpus = float(resources.get("CPU", 1))
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
         if workers is None:
@@ -66,7 +66,7 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
         ds = ds.map_batches(EncoderActor, batch_size=batch, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=workers),
                             fn_constructor_kwargs=dict(model_dir=str(model.path), cache_dir=str(cache_dir),
-                                                       device=device if not gpus else "auto", threads=threads),
+                                                       device=device, threads=threads),
                             **actor_resources)
         for row in ds.iter_rows():
             summary.add(row["name"], row["status"], row["reason"], float(row["done_at"]))
