@@ -20,6 +20,7 @@ READ_CPUS = 0.25  # a read task decodes and resizes one small block of images
 IMAGES_PER_READ_TASK = 4
 CPU_BATCH, GPU_BATCH = 4, 16
 LOCAL_OBJECT_STORE_BYTES = 2**30
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray uses 127.0.0.1 as the node address
 
 
 def run(folder, names, model, cache_dir, device: str, workers: Optional[int], address: Optional[str],
@@ -27,6 +28,9 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
     """Encodes `names` of `folder` into the cache with Ray Data; fills `summary`, calls
     advance(status) per image. address: None for a local Ray started (and stopped) here, "auto"
     or host:port to join a cluster; a Ray already initialised in this process is used as it is."""
+    if address in (None, "local"):
+        # a one-machine Ray: its processes talk over loopback, not the machine's network address
+        os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
     import ray
 
     started = _connect(address)

@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 
+# every Ray process of this module (and the CLI runs it starts) talks over loopback only
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
 from edgemask.runtime.cache import EmbeddingCache, _decode  # noqa: E402
@@ -26,7 +28,9 @@ def ray_address():
     ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              object_store_memory=256 * 2**20, log_to_driver=False)
     try:
-        yield ray.get_runtime_context().gcs_address
+        address = ray.get_runtime_context().gcs_address
+        assert address.startswith("127.0.0.1:"), address
+        yield address
     finally:
         ray.shutdown()
 
