@@ -142,7 +142,7 @@ def main() -> int:
     from edgemask.runtime.bench import synthetic_photo
     from edgemask.webui.images import ImageFolder
 
-    print(f"machine: {cpu_name()}, Python {platform.python_version()}")
+    print(f"machine: {cpu_name()}, Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
     tmp = Path(tempfile.mkdtemp(prefix="edgemask-bench-precompute-"))
     try:
         if not args.cost_only:
@@ -159,6 +159,9 @@ def main() -> int:
                 print(f"precompute on a local Ray, {workers} worker(s): {wall:.2f} images/s wall (Ray start included), "
                       f"{steady:.2f} images/s steady ({100 * (1 - steady / plain):+.1f}% overhead vs plain; "
                       f"negative: faster), peak actor RSS {rss / 2**20:.0f} MiB")
+            again = plain_loop(model, folder)
+            print(f"plain loop again (the machine's load changes): {again:.2f} images/s; "
+                  f"overheads above are against the first plain loop")
             times = open_times(model, folder, tmp / "cache-ray1" if 1 in args.workers else tmp / "cache-here")
             print(f"opening each image in the annotator after precompute: median {statistics.median(times):.1f} ms, "
                   f"max {max(times):.1f} ms (n={len(times)}, cached)")

@@ -88,11 +88,15 @@ def _connect(address: Optional[str]) -> bool:
     if ray.is_initialized():
         return False
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING, include_dashboard=False)
-    if address is None or address == "local":
-        ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                 _node_ip_address="127.0.0.1", **quiet)
-        return True
-    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        if address is None or address == "local":
+            ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                     _node_ip_address="127.0.0.1", **quiet)
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = "start a local Ray" if address in (None, "local") else f"join the Ray cluster at {address}"
+        raise RuntimeError(f"could not {where} ({reason(exc)}); --ray off encodes in this process") from None
     return True
 
 
