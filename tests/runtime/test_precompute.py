@@ -97,3 +97,41 @@ def test_several_writers_keep_the_size_bound_together(tmp_path, monkeypatch):
     # a writer misses at most the other's writes since it last measured (< RESCAN_WRITES of its own)
     assert on_disk <= bound + 4 * size
     assert not list(tmp_path.glob("*/*.tmp"))
+
+
+def test_serve_reads_a_precomputed_cache_dir(exported_model, tmp_path):
+    """`edgemask serve --cache-dir DIR` (the real command, on loopback) opens precomputed images cached."""
+    import json
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    model = exported_model("efficientvit-sam-l0")
+    images = make_photo_folder(tmp_path / "photos", 2, broken=False)
+    cache_dir = tmp_path / "shared-cache"
+    assert precompute(images, model, cache_dir, ray="off", progress=False).computed == 2
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"EDGEMASK_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "edgemask", "serve", str(images), "--model", str(model),
+                             "--cache-dir", str(cache_dir), "--device", "cpu", "--port", str(port), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline, lines = time.time() + 90, []
+        while time.time() < deadline and not any(f"127.0.0.1:{port}/" in line for line in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        assert any(f"127.0.0.1:{port}/" in line for line in lines), "".join(lines)
+        for name in ImageFolder(images).names():
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/images/{name}/embedding", data=b"",
+                                             method="POST")
+            with urllib.request.urlopen(request, timeout=60) as resp:
+                assert json.loads(resp.read())["cached"] is True, name
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not (tmp_path / "home" / "embeddings").exists()  # nothing went to the default cache

@@ -160,7 +160,7 @@ def test_serve_help(capsys):
         main(["serve", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for words in ("IMAGES_DIR", "--model", "--labels", "--db", "--host", "--port", "--no-browser",
+    for words in ("IMAGES_DIR", "--model", "--labels", "--db", "--cache-dir", "--host", "--port", "--no-browser",
                   "edgemask models download efficientvit-sam-l0", "127.0.0.1"):
         assert words in text
 
