@@ -56,7 +56,8 @@ def tree_cpu_seconds(root_pid: int) -> float:
 
 
 def plain_loop(model_dir, folder) -> tuple:
-    """(images/s, CPU seconds per image) of read + Predictor.set_image, one process, no cache."""
+    """(images/s, CPU seconds per image with the model load, CPU seconds per image after the first
+    image) of read + Predictor.set_image, one process, no cache."""
     from edgemask.runtime import Predictor
     from edgemask.webui.images import read_rgb
 
@@ -64,15 +65,18 @@ def plain_loop(model_dir, folder) -> tuple:
     predictor = Predictor(model_dir, device="cpu", cache=False)
     names = folder.names()
     predictor.set_image(read_rgb(folder.path(names[0])))
-    start = time.perf_counter()
+    start, steady_cpu = time.perf_counter(), time.process_time()
     for name in names[1:]:  # measured as precompute's steady rate: from the first image done to the last
         predictor.set_image(read_rgb(folder.path(name)))
-    return (len(names) - 1) / (time.perf_counter() - start), (time.process_time() - cpu) / len(names)
+    end = time.process_time()
+    return ((len(names) - 1) / (time.perf_counter() - start), (end - cpu) / len(names),
+            (end - steady_cpu) / (len(names) - 1))
 
 
 def ray_run(model_dir, folder, cache_dir, workers):
     """(wall images/s including Ray's start, steady images/s, peak actor RSS bytes, CPU seconds per
-    image of all Ray processes from after Ray's start to the end, actors' start included)."""
+    image of all Ray processes from after Ray's start to the end (actors' start included), and the
+    same from the first batch out to the end)."""
     from edgemask.runtime import precompute_ray
     from edgemask.runtime.model_folder import load_model_folder
     from edgemask.runtime.precompute import Summary
@@ -83,16 +87,24 @@ def ray_run(model_dir, folder, cache_dir, workers):
     precompute_ray._connect(None)  # the local Ray that run() would start, kept open to read its CPU time
     import ray
 
+    mark = {}
+
+    def advance(status):
+        if not mark:  # the first batch is out: the actors have started
+            mark.update(time=time.time(), cpu=tree_cpu_seconds(os.getpid()))
+
     try:
         cpu = tree_cpu_seconds(os.getpid())
         precompute_ray.run(folder, names, load_model_folder(model_dir), cache_dir, "cpu", workers, None, summary,
-                           lambda status: None)
-        cpu = tree_cpu_seconds(os.getpid()) - cpu
+                           advance)
+        end = tree_cpu_seconds(os.getpid())
     finally:
         ray.shutdown()
     wall = time.perf_counter() - start
     assert summary.computed == len(names), summary.format()
-    return len(names) / wall, summary.steady_rate, summary.peak_worker_rss, cpu / len(names)
+    after = sum(1 for t in summary.done_times if t > mark["time"])  # images done after the first batch came out
+    steady_cpu = (end - mark["cpu"]) / after if after else float("nan")
+    return len(names) / wall, summary.steady_rate, summary.peak_worker_rss, (end - cpu) / len(names), steady_cpu
 
 
 def in_process_run(model_dir, folder, cache_dir) -> tuple:
@@ -106,7 +118,7 @@ def in_process_run(model_dir, folder, cache_dir) -> tuple:
 
 
 def open_times(model_dir, folder, cache_dir) -> list:
-    """ms of POST /api/images/NAME/embedding for every image, after precompute (Flask test client)."""
+    """(wall ms, CPU ms) of POST /api/images/NAME/embedding for every image, after precompute (Flask test client)."""
     from edgemask.webui.app import create_app
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,21 +126,22 @@ def open_times(model_dir, folder, cache_dir) -> list:
                           "DEVICE": "cpu", "DB_PATH": str(Path(tmp) / "db.sqlite")})
         client = app.test_client()
         predictor = app.extensions["edgemask"].assistant.predictor
-        times = []
+        times, cpu = [], []
         for name in folder.names():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             answer = client.post(f"/api/images/{name}/embedding").get_json()
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
             assert answer["cached"], (name, answer)
             predictor.wait_prefetch(timeout=60)  # the following images' cache reads, outside the timing
         assert predictor.encoder_runs == 0
         predictor.close()
         app.extensions["edgemask"].store.close()
-    return times
+    return times, cpu
 
 
 def encoder_cost(model_dir, image, runs: int) -> tuple:
-    """(median seconds per image of set_image without cache, peak RSS MiB of this process)."""
+    """(median wall seconds, median CPU seconds per image of set_image without cache, peak RSS MiB)."""
     import subprocess
 
     code = (
@@ -138,15 +151,16 @@ def encoder_cost(model_dir, image, runs: int) -> tuple:
         "p = Predictor(sys.argv[1], device='cpu', cache=False)\n"
         "img = np.load(sys.argv[2]); p.set_image(img); t = []\n"
         "for _ in range(int(sys.argv[3])):\n"
-        "    s = time.perf_counter(); p.set_image(img); t.append(time.perf_counter() - s)\n"
-        "print(statistics.median(t), peak_rss_mb())\n")
+        "    s, c = time.perf_counter(), time.process_time(); p.set_image(img)\n"
+        "    t.append((time.perf_counter() - s, time.process_time() - c))\n"
+        "print(statistics.median(w for w, _ in t), statistics.median(c for _, c in t), peak_rss_mb())\n")
     with tempfile.TemporaryDirectory() as tmp:  # a fresh process per model: its own peak memory
         import numpy as np
 
         np.save(Path(tmp) / "img.npy", image)
         out = subprocess.run([sys.executable, "-c", code, str(model_dir), str(Path(tmp) / "img.npy"), str(runs)],
                              check=True, capture_output=True, text=True).stdout.split()
-    return float(out[0]), float(out[1])
+    return float(out[0]), float(out[1]), float(out[2])
 
 
 def cpu_name() -> str:
@@ -183,34 +197,40 @@ def main() -> int:
             model = args.model[0]
             folder = ImageFolder(make_images(tmp / "photos", args.images, h, w))
             print(f"{args.images} JPEG photos {w}x{h}, model {model.name}")
-            plain, plain_cpu = plain_loop(model, folder)
-            print(f"plain loop (read + Predictor.set_image): {plain:.2f} images/s, {plain_cpu:.2f} CPU-s/image")
+            plain, plain_cpu, plain_steady = plain_loop(model, folder)
+            print(f"plain loop (read + Predictor.set_image): {plain:.2f} images/s; CPU-s/image {plain_cpu:.2f} "
+                  f"with the model load, {plain_steady:.2f} after the first image")
             here, here_cpu = in_process_run(model, folder, tmp / "cache-here")
-            print(f"precompute --ray off (in-process): {here:.2f} images/s steady, {here_cpu:.2f} CPU-s/image "
-                  f"({100 * (here_cpu / plain_cpu - 1):+.1f}% CPU vs plain)")
+            print(f"precompute --ray off (in-process): {here:.2f} images/s steady; CPU-s/image {here_cpu:.2f} with "
+                  f"the model load ({100 * (here_cpu / plain_cpu - 1):+.1f}% vs plain)")
             for workers in args.workers:
-                wall, steady, rss, cpu = ray_run(model, folder, tmp / f"cache-ray{workers}", workers)
+                wall, steady, rss, cpu, cpu_steady = ray_run(model, folder, tmp / f"cache-ray{workers}", workers)
                 print(f"precompute on a local Ray, {workers} worker(s): {wall:.2f} images/s wall (Ray start included), "
-                      f"{steady:.2f} images/s steady, {cpu:.2f} CPU-s/image in all Ray processes "
-                      f"({100 * (cpu / plain_cpu - 1):+.1f}% CPU vs plain), peak actor RSS {rss / 2**20:.0f} MiB")
-            again, again_cpu = plain_loop(model, folder)
-            print(f"plain loop again (the machine's load changes): {again:.2f} images/s, {again_cpu:.2f} CPU-s/image")
+                      f"{steady:.2f} steady; CPU-s/image of all Ray processes {cpu:.2f} with Ray's and the actors' "
+                      f"start ({100 * (cpu / plain_cpu - 1):+.1f}% vs plain), {cpu_steady:.2f} after the first batch "
+                      f"({100 * (cpu_steady / plain_steady - 1):+.1f}% vs plain); peak actor RSS {rss / 2**20:.0f} MiB")
+            again, again_cpu, again_steady = plain_loop(model, folder)
+            print(f"plain loop again (the machine's load changes): {again:.2f} images/s; CPU-s/image {again_cpu:.2f}, "
+                  f"{again_steady:.2f} after the first image")
             times = open_times(model, folder, tmp / "cache-ray1" if 1 in args.workers else tmp / "cache-here")
-            print(f"opening each image in the annotator after precompute: median {statistics.median(times):.1f} ms, "
-                  f"max {max(times):.1f} ms (n={len(times)}, cached)")
+            times, cpu = times
+            print(f"opening each image in the annotator after precompute (cached): median {statistics.median(times):.1f} "
+                  f"ms, max {max(times):.1f} ms wall; CPU median {statistics.median(cpu):.1f} ms, max {max(cpu):.1f} ms "
+                  f"(n={len(times)})")
         image = synthetic_photo(h, w)
-        print(f"\nper-image encoder cost on this CPU ({w}x{h} photo, median of {args.cost_runs}) and 10,000 images "
-              "on N workers like this machine (ideal scaling)")
+        print(f"\nper-image encoder cost on this CPU ({w}x{h} photo, median of {args.cost_runs}) and 10,000 images on "
+              "N workers of 2 cores like this one, projected from the CPU time (wall time here is inflated by "
+              "other work on the machine): hours = 10,000 x CPU-s / (2 cores x N)")
         ns = (1, 2, 8, 32)
-        print("| model | s/image | peak RSS, one process | peak RSS, Ray actor | "
+        print("| model | wall s/image (load here) | CPU-s/image | peak RSS, one process | peak RSS, Ray actor | "
               + " | ".join(f"{n} worker{'s' if n > 1 else ''}" for n in ns) + " |")
-        print("|---|---|---|---|" + "---|" * len(ns))
+        print("|---|---|---|---|---|" + "---|" * len(ns))
         two = ImageFolder(make_images(tmp / "two", 2, h, w))
         for model in args.model:
-            cost, rss = encoder_cost(model, image, args.cost_runs)
-            _, _, actor_rss, _ = ray_run(model, two, tmp / f"cache-{model.name}", 1)  # the actor's memory, for real
-            cells = [_duration(10_000 * cost / n) for n in ns]
-            print(f"| {model.name} | {cost:.2f} | {rss:.0f} MiB | {actor_rss / 2**20:.0f} MiB | "
+            wall, cpu, rss = encoder_cost(model, image, args.cost_runs)
+            actor_rss = ray_run(model, two, tmp / f"cache-{model.name}", 1)[2]  # the actor's memory, for real
+            cells = [_duration(10_000 * cpu / (2 * n)) for n in ns]
+            print(f"| {model.name} | {wall:.2f} | {cpu:.2f} | {rss:.0f} MiB | {actor_rss / 2**20:.0f} MiB | "
                   + " | ".join(cells) + " |", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

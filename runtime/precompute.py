@@ -31,15 +31,12 @@ class Summary:
     seconds: float = 0.0
     peak_worker_rss: int = 0  # bytes, the largest resident set of an encoder process
     interrupted: bool = False
-    first_done: float = 0.0  # time.time() when the first and the last computed image were done
-    last_done: float = 0.0
+    done_times: list = field(default_factory=list)  # time.time() when each computed image was done
 
     def add(self, name: str, status: str, reason: str = "", done_at: float = 0.0) -> None:
         if status == COMPUTED:
             self.computed += 1
-            done_at = done_at or time.time()
-            self.first_done = min(self.first_done or done_at, done_at)
-            self.last_done = max(self.last_done, done_at)
+            self.done_times.append(done_at or time.time())
         elif status == CACHED:
             self.cached += 1
         else:
@@ -52,7 +49,7 @@ class Summary:
     @property
     def steady_rate(self) -> float:
         """Computed images per second between the first and the last one (start-up left out)."""
-        span = self.last_done - self.first_done
+        span = max(self.done_times, default=0) - min(self.done_times, default=0)
         return (self.computed - 1) / span if self.computed > 1 and span > 0 else 0.0
 
     def format(self) -> str:
