@@ -84,8 +84,8 @@ def peak_rss() -> int:
 
 def reason(exc: BaseException) -> str:
     """One line for an image that could not be read."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None, workers: Optional[int] = None,
@@ -116,7 +116,7 @@ def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None,
     summary = Summary(total=len(names))
     if ray is None and not use_ray:
         log(f"edgemask: encoding in this process with one encoder; {RAY_HINT}")
-    bar = _progress_bar(len(names), progress)
+    bar = _Bar(len(names), progress)
     start = time.perf_counter()
     try:
         if use_ray:
@@ -159,6 +159,8 @@ def _run_here(folder, names, model_dir, cache_dir, device, summary: Summary, adv
 
 
 class _Bar:
+    """The progress bar (tqdm: images/s and time left) with the counts so far."""
+
     def __init__(self, total: int, enabled: bool):
         self.bar = None
         self.counts = {COMPUTED: 0, CACHED: 0, UNREADABLE: 0, FAILED: 0}
@@ -178,7 +180,3 @@ class _Bar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _progress_bar(total: int, enabled: bool) -> _Bar:
-    return _Bar(total, enabled)
