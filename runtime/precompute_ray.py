@@ -48,8 +48,10 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
             actor_resources = {"num_gpus": 1, "num_cpus": 1}
             batch, threads = GPU_BATCH, None
         else:
-            # a logical share that leaves CPUs for the read tasks; onnxruntime threads share the cores
-            actor_resources = {"num_cpus": min(1.0, max(0.25, cpus / (2 * workers)))}
+            # a logical share that leaves CPUs for the read tasks, also of other runs on the same
+            # cluster (a run whose actors held every CPU would wait for read tasks that never start);
+            # the onnxruntime threads share the cores whatever the share
+            actor_resources = {"num_cpus": min(1.0, max(0.25, cpus / (4 * workers)))}
             batch, threads = CPU_BATCH, max(1, int(cpus // workers))
         summary.engine = f"Ray Data, {'GPU' if gpus else 'CPU'} actors on {nodes} node{'s' if nodes != 1 else ''}"
         summary.workers = workers
