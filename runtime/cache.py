@@ -19,6 +19,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from pathlib import Path
@@ -33,6 +34,7 @@ SUFFIX = ".emb"
 DEFAULT_MEMORY_BYTES = 128 * 2**20
 DEFAULT_DISK_BYTES = 4 * 2**30
 RESCAN_WRITES = 32  # writes after which the disk usage is measured again (other writers add to it)
+STALE_TMP_SECONDS = 3600  # a temporary file this old belongs to a writer that died: a scan deletes it
 
 
 def image_key(image: np.ndarray) -> str:
@@ -256,6 +258,12 @@ class EmbeddingCache:
         if self.root is None or not self.root.is_dir():
             return []
         out = []
+        for tmp in self.root.glob(f"*/.*{SUFFIX}.*.tmp"):  # left by a writer killed mid-write
+            try:
+                if time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                    tmp.unlink()
+            except OSError:
+                pass
         for path in self.root.glob(f"*/*{SUFFIX}"):
             try:
                 st = path.stat()

@@ -135,3 +135,17 @@ def test_serve_reads_a_precomputed_cache_dir(exported_model, tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert not (tmp_path / "home" / "embeddings").exists()  # nothing went to the default cache
+
+
+def test_a_scan_deletes_what_a_killed_writer_left(tmp_path):
+    import os
+
+    cache = EmbeddingCache("m", tmp_path, memory_bytes=0)
+    cache.put("a" * 64, np.ones((1, 4, 2, 2), np.float32))
+    old = cache.dir / f".{'b' * 64}.emb.x1y2.tmp"
+    fresh = cache.dir / f".{'c' * 64}.emb.x3y4.tmp"  # perhaps another writer's, still writing
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(old, (0, 0))
+    assert EmbeddingCache("m", tmp_path).disk_used() > 0  # a new writer measures the folder
+    assert not old.exists() and fresh.exists()
