@@ -62,6 +62,7 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
         ctx.enable_progress_bars = False  # ours counts images
         ctx.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled": ours shows
 
         cache = dict(cache_dir=str(cache_dir), identity=model.identity, model_name=model.name)
         ds = ray.data.from_items([{"name": n} for n in names],
