@@ -69,14 +69,14 @@ class EncodeAhead:
         _, cached = self.embedding(key, lambda: self._prepare(image), foreground=False)
         return cached
 
-    def _ensure_file(self, path) -> bool:
-        """ensure() for an image file; a file the cache's file index knows, with its embedding
-        cached, is not decoded. Records the file in the index."""
+    def ensure_file(self, path, read=load_image) -> bool:
+        """ensure() for an image file, decoded by `read(path)`: a file the cache's file index knows,
+        with its embedding cached, is not decoded at all. Records the file in the index."""
         identity = file_identity(path)
         known = self.cache.files.get(identity) if self.cache is not None else None
-        if known is not None and self.cache.contains(known[0]):
+        if known is not None and self.cache.get(known[0]) is not None:  # read back intact (and kept in memory)
             return True
-        image = load_image(path)
+        image = read(path)
         key = image_key(image)
         cached = self.ensure(image, key)
         if self.cache is not None:
@@ -132,7 +132,7 @@ class EncodeAhead:
                 return
             try:
                 if isinstance(item, (str, Path)):
-                    self._ensure_file(item)
+                    self.ensure_file(item)
                 else:
                     self.ensure(check_image(item))
             except Exception as exc:  # noqa: BLE001 - a bad file must not kill the thread

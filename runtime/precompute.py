@@ -136,26 +136,38 @@ def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None,
 def _run_here(folder, names, model_dir, cache_dir, device, summary: Summary, advance) -> None:
     """The engine without Ray: this process reads and encodes one image after the other."""
     from edgemask.runtime.predictor import Predictor
-    from edgemask.webui.images import read_rgb
 
     predictor = Predictor(model_dir, device=device, cache_dir=cache_dir, memory_cache_bytes=0)
     summary.engine, summary.workers = f"in-process, {predictor.device}", 1
+    # a file the cache's file index knows (path, size, mtime) is not decoded again; every file read is
+    # recorded there, so that the annotator on this machine opens it without decoding it either
     try:
         for name in names:
             try:
-                image = read_rgb(folder.path(name))
-            except Exception as exc:  # noqa: BLE001 - Pillow and OpenCV raise many kinds
+                cached = predictor.encode_ahead.ensure_file(folder.path(name), read=_read)
+                status, why = (CACHED if cached else COMPUTED), ""
+            except (_Unreadable, OSError) as exc:
                 status, why = UNREADABLE, reason(exc)
-            else:
-                try:
-                    status, why = (CACHED if predictor.encode_ahead.ensure(image) else COMPUTED), ""
-                except Exception as exc:  # noqa: BLE001 - e.g. an image too large for the device
-                    status, why = FAILED, reason(exc)
+            except Exception as exc:  # noqa: BLE001 - e.g. an image too large for the device
+                status, why = FAILED, reason(exc)
             summary.add(name, status, why)
             summary.peak_worker_rss = peak_rss()
             advance(status)
     finally:
         predictor.close()
+
+
+class _Unreadable(Exception):
+    """An image file that Pillow and OpenCV cannot decode."""
+
+
+def _read(path):
+    from edgemask.webui.images import read_rgb
+
+    try:
+        return read_rgb(path)
+    except Exception as exc:  # noqa: BLE001 - Pillow and OpenCV raise many kinds
+        raise _Unreadable(reason(exc)) from None
 
 
 class _Bar:

@@ -105,24 +105,35 @@ def _connect(address: Optional[str]) -> bool:
 
 def read_for_encoder(row: dict, root: str, size: int, interpolation: str, cache_dir: str, identity: str,
                      model_name: str) -> dict:
-    """A Ray Data read task, for one image: decodes it as the annotator does, keys it, checks the
+    """A Ray Data read task, for one image: decodes it as the annotator does (unless the cache's file
+    index knows the file and its entry exists), keys it, records it in the file index, checks the
     cache and resizes it for the encoder (the actor pads it). Cached and unreadable images carry
     no pixels."""
-    from edgemask.runtime.cache import EmbeddingCache, image_key
+    from edgemask.runtime.cache import EmbeddingCache, file_identity, image_key
     from edgemask.runtime.transforms import resize_for_encoder
     from edgemask.webui.images import ImageFolder, read_rgb
 
     out = dict(name=row["name"], status="todo", reason="", key="", pixels=b"", height=0, width=0)
+    cache = EmbeddingCache(identity, cache_dir, memory_bytes=0, model_name=model_name)
     try:
         path = ImageFolder(root).path(row["name"])
         if path is None:
             raise FileNotFoundError(f"{row['name']} is no longer in the folder")
+        file = file_identity(path)
+        known = cache.files.get(file)  # a file read before: no decode needed to find its entry
+        if known is not None and cache.get(known[0]) is not None:
+            out.update(status=CACHED)
+            return out
         image = read_rgb(path)
     except Exception as exc:  # noqa: BLE001 - Pillow and OpenCV raise many kinds
         out.update(status=UNREADABLE, reason=reason(exc))
         return out
+    finally:
+        if out["status"] != "todo":
+            cache.files.close()
     key = image_key(image)
-    cache = EmbeddingCache(identity, cache_dir, memory_bytes=0, model_name=model_name)
+    cache.files.put(file, key, *image.shape[:2])  # the annotator here then opens it without decoding
+    cache.files.close()
     if cache.get(key) is not None:
         out.update(status=CACHED)
         return out
