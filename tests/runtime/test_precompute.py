@@ -43,9 +43,17 @@ def test_without_ray_runs_in_process_says_so_and_resumes(exported_model, tmp_pat
         reference.set_image(image)
         np.testing.assert_allclose(cache.get(image_key(image)), reference.get_image_embedding(), atol=1e-5)
 
-    # a second run finds everything cached
-    summary = precompute(images, model, cache_dir, progress=False, log=lambda *_: None)
+    # a second run finds everything cached, without decoding a file (the file index knows them)
+    import edgemask.webui.images as images_module
+
+    def no_decode(path):
+        raise AssertionError(f"{path} was decoded again")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(images_module, "read_rgb", no_decode)
+        summary = precompute(images, model, cache_dir, progress=False, log=lambda *_: None)
     assert (summary.computed, summary.cached, len(summary.problems)) == (0, 5, 1)
+    assert "was decoded again" in summary.problems[0][2]  # only broken.jpg, which is not in the index
 
 
 def test_ray_off_encodes_here_and_only_what_is_missing(exported_model, tmp_path):

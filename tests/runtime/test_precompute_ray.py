@@ -66,6 +66,14 @@ def test_precompute_then_every_image_opens_cached_in_the_annotator(ray_address, 
     assert summary.problems == [("broken.jpg", "unreadable", "broken.jpg is not an image this program can read")]
     assert 0 < summary.peak_worker_rss < 2 * 2**30
     assert _intact(cache_dir, l0) == 6
+    # every file read is in the cache's file index: the annotator finds its entry without decoding it
+    from edgemask.runtime.cache import file_identity
+
+    model = load_model_folder(l0)
+    index = EmbeddingCache(model.identity, cache_dir, model_name=model.name).files
+    folder = ImageFolder(images)
+    assert all(index.get(file_identity(folder.path(n))) is not None for n in folder.names() if n != "broken.jpg")
+    index.close()
 
     from edgemask.webui.app import create_app
 
