@@ -129,7 +129,7 @@ def open_times(model_dir, folder, cache_dir) -> list:
         times, cpu = [], []
         for name in folder.names():
             start, start_cpu = time.perf_counter(), time.process_time()
-            answer = client.post(f"/api/images/{name}/embedding").get_json()
+            answer = client.post(f"/api/images/{name}/embedding", json={}).get_json()
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.process_time() - start_cpu) * 1000)
             assert answer["cached"], (name, answer)

@@ -137,7 +137,11 @@ def read_for_encoder(row: dict, root: str, size: int, interpolation: str, cache_
     if cache.get(key) is not None:
         out.update(status=CACHED)
         return out
-    resized = np.ascontiguousarray(resize_for_encoder(image, size, interpolation))
+    try:
+        resized = np.ascontiguousarray(resize_for_encoder(image, size, interpolation))
+    except ValueError as exc:  # e.g. an image too thin for the model
+        out.update(status=FAILED, reason=reason(exc))
+        return out
     out.update(key=key, pixels=resized.tobytes(), height=resized.shape[0], width=resized.shape[1])
     return out
 

@@ -135,8 +135,8 @@ def test_serve_reads_a_precomputed_cache_dir(exported_model, tmp_path):
             lines.append(line)
         assert any(f"127.0.0.1:{port}/" in line for line in lines), "".join(lines)
         for name in ImageFolder(images).names():
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/images/{name}/embedding", data=b"",
-                                             method="POST")
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/images/{name}/embedding", data=b"{}",
+                                             method="POST", headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=60) as resp:
                 assert json.loads(resp.read())["cached"] is True, name
     finally:

@@ -58,12 +58,15 @@ def _intact(cache_dir, model_dir) -> int:
 
 
 def test_precompute_then_every_image_opens_cached_in_the_annotator(ray_address, l0, tmp_path):
-    images = make_photo_folder(tmp_path / "photos", 6)
+    images = make_photo_folder(tmp_path / "photos", 6, thin=True)
     cache_dir = tmp_path / "cache"
     summary = precompute(images, l0, cache_dir, progress=False)
     assert summary.engine.startswith("Ray Data, CPU actors") and summary.workers == 1
     assert (summary.computed, summary.cached) == (6, 0)
-    assert summary.problems == [("broken.jpg", "unreadable", "broken.jpg is not an image this program can read")]
+    assert sorted(summary.problems) == [
+        ("broken.jpg", "unreadable", "broken.jpg is not an image this program can read"),
+        ("thin.png", "failed", "the 2000x1 image is too thin for the model: scaled to 512 pixels on its long "
+                               "side it would be 512x0")]
     assert 0 < summary.peak_worker_rss < 2 * 2**30
     assert _intact(cache_dir, l0) == 6
     # every file read is in the cache's file index: the annotator finds its entry without decoding it
@@ -73,6 +76,7 @@ def test_precompute_then_every_image_opens_cached_in_the_annotator(ray_address, 
     index = EmbeddingCache(model.identity, cache_dir, model_name=model.name).files
     folder = ImageFolder(images)
     assert all(index.get(file_identity(folder.path(n))) is not None for n in folder.names() if n != "broken.jpg")
+    # (thin.png too: it was read, only the encoder could not take it)
     index.close()
 
     from edgemask.webui.app import create_app
@@ -81,10 +85,10 @@ def test_precompute_then_every_image_opens_cached_in_the_annotator(ray_address, 
                       "DEVICE": "cpu", "DB_PATH": str(tmp_path / "db.sqlite")})
     predictor = app.extensions["edgemask"].assistant.predictor
     client = app.test_client()
-    names = [n for n in ImageFolder(images).names() if n != "broken.jpg"]
+    names = [n for n in ImageFolder(images).names() if n not in ("broken.jpg", "thin.png")]
     assert len(names) == 6
     for name in names:
-        answer = client.post(f"/api/images/{name}/embedding").get_json()
+        answer = client.post(f"/api/images/{name}/embedding", json={}).get_json()
         assert answer["ready"] and answer["cached"], (name, answer)
     assert predictor.wait_prefetch(timeout=60)
     assert predictor.encoder_runs == 0  # nothing was encoded: every embedding came from the cache
