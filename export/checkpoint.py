@@ -3,6 +3,8 @@
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from edgemask.export.registry import ModelSpec
 
 
@@ -11,25 +13,38 @@ class CheckpointError(ValueError):
 
 
 def load_state_dict(path) -> dict:
-    """Read a state dict from a .pth/.pt file (plain, or wrapped in {"state_dict": ...} / {"model": ...})."""
-    import torch
+    """Read a state dict from a .pth/.pt file (plain, or wrapped in {"state_dict": ...} / {"model": ...})
+    as numpy arrays, without PyTorch and without running code from the file (see torch_file)."""
+    import pickle
+
+    from edgemask.export import torch_file
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist or is not a file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                bad = zf.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({exc})") from None
-        if bad is not None:
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt (bad member {bad})")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head == b"\x80\x02\x8a\x0a":  # the magic number that opens torch's pre-1.6 format
+            raise CheckpointError(f"{path} is in PyTorch's legacy (pre-1.6) format; re-save it with a current "
+                                  "torch.save, or pass the official file")
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint, or it is truncated (not a zip archive)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({exc})") from None
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt (bad member {bad})")
+    try:
+        obj = torch_file.load(path)
+    except torch_file.UnsafeFileError as exc:
+        raise CheckpointError(f"{path} asks to call {exc} when loaded, which a file of weights never needs; "
+                              "refused without running it") from None
+    except (pickle.UnpicklingError, zipfile.BadZipFile, KeyError, ValueError, TypeError, EOFError, OSError,
+            AttributeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path} is not a PyTorch checkpoint, or it is truncated ({first[:200]})"
@@ -37,13 +52,18 @@ def load_state_dict(path) -> dict:
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
         raise CheckpointError(f"{path} holds no state dict of tensors (found {type(obj).__name__})")
-    return obj
+    return dict(obj)
 
 
-def build_model(spec: ModelSpec, state_dict: dict):
-    """The official model for `spec` (eval mode, CPU) with `state_dict` loaded strictly."""
+def check_state_dict(spec: ModelSpec, state_dict: dict, expected_shapes: dict) -> None:
+    """CheckpointError naming what differs when `state_dict` is not `spec`'s (keys and shapes)."""
+    _check_keys(spec, expected_shapes, state_dict)
+
+
+def official_model(spec: ModelSpec):
+    """The official architecture of `spec`, untrained (needs PyTorch and the official packages)."""
     import importlib
 
     module_name, fn_name = spec.builder.split(":")
@@ -51,11 +71,27 @@ def build_model(spec: ModelSpec, state_dict: dict):
         # the official zoo builder also sets the norm eps the released weights were trained with
         from efficientsam.sam_model_zoo import create_efficientvit_sam_model
 
-        model = create_efficientvit_sam_model(spec.name, pretrained=False)
-    else:
-        model = getattr(importlib.import_module(module_name), fn_name)(checkpoint=None)
-    _check_keys(spec, model.state_dict(), state_dict)
-    model.load_state_dict(state_dict, strict=True)
+        return create_efficientvit_sam_model(spec.name, pretrained=False)
+    return getattr(importlib.import_module(module_name), fn_name)(checkpoint=None)
+
+
+def official_norm_eps(spec: ModelSpec) -> dict:
+    """{state-dict prefix: eps} of the official model's BatchNorm layers."""
+    import torch
+
+    with torch.device("meta"):
+        model = official_model(spec)
+    return {name: float(m.eps) for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+
+def build_model(spec: ModelSpec, state_dict: dict):
+    """The official model for `spec` (eval mode, CPU) with `state_dict` (numpy arrays) loaded strictly."""
+    import torch
+
+    model = official_model(spec)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    _check_keys(spec, expected, state_dict)
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state_dict.items()}, strict=True)
     return model.eval()
 
 
@@ -69,7 +105,7 @@ def _check_keys(spec: ModelSpec, expected: dict, given: dict) -> None:
             f" (e.g. {missing[:2]}), {len(unexpected)} unexpected (e.g. {unexpected[:2]})"
             + (f"; it looks like {hint}" if hint else "")
         )
-    wrong = [(k, tuple(given[k].shape), tuple(v.shape)) for k, v in expected.items() if given[k].shape != v.shape]
+    wrong = [(k, tuple(given[k].shape), tuple(v)) for k, v in expected.items() if tuple(given[k].shape) != tuple(v)]
     if wrong:
         k, got, want = wrong[0]
         hint = _guess_model(given)

@@ -14,14 +14,16 @@ def register(sub) -> None:
     names = ", ".join(MODELS)
     p = sub.add_parser(
         "export",
-        help="convert an official checkpoint to an ONNX model folder (needs PyTorch)",
+        help="convert an official checkpoint to an ONNX model folder (no PyTorch needed)",
         description="Convert an official SAM / EfficientViT-SAM checkpoint into DIR/encoder.onnx, "
-        "DIR/decoder.onnx and DIR/model.json, which `edgemask serve` and the runtime use without PyTorch. "
-        "Needs the export extra: pip install 'edgemask[export]'.",
+        "DIR/decoder.onnx and DIR/model.json, which `edgemask serve` and the runtime use. No PyTorch: "
+        "edgemask reads the checkpoint itself (refusing files that would run code) and fills the graphs "
+        "it ships, which were traced from the official code. --trace, or an opset no graph ships for, "
+        "traces the official code instead and needs the export extra: pip install 'edgemask[export]'.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="precisions: fp32 (exact), fp16 (GPUs; halves the files), int8 (CPUs; dynamic quantisation "
         "of MatMul/Gemm weights)\nexample: edgemask models download efficientvit-sam-l0 && "
-        "edgemask export efficientvit-sam-l0 --precision int8",
+        "edgemask export efficientvit-sam-l0 --precision int8\n(or both at once: edgemask models get efficientvit-sam-l0)",
     )
     p.add_argument("model", metavar="MODEL", help=f"one of: {names}")
     p.add_argument("--checkpoint", type=Path,
@@ -29,7 +31,10 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: the model cache, MODEL-PRECISION)")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
     p.add_argument("--opset", type=int, default=20,
-                   help="ONNX opset (default 20; use 17 for TensorRT 8.x, e.g. JetPack 5, which lacks the Gelu op)")
+                   help="ONNX opset (default 20, the shipped graphs' opset; 17 for TensorRT 8.x, e.g. JetPack 5, "
+                   "which lacks the Gelu op, traces and needs PyTorch)")
+    p.add_argument("--trace", action="store_true",
+                   help="trace the official code with PyTorch instead of filling the shipped graph")
     p.set_defaults(func=_export)
 
     m = sub.add_parser("models", help="download official checkpoints, list models",
@@ -44,6 +49,15 @@ def register(sub) -> None:
     d.add_argument("--sha256", help="expected sha256 (or a prefix of it) to verify")
     d.add_argument("--dir", type=Path, help="where to save (default: the checkpoint cache)")
     d.set_defaults(func=_download)
+    g = msub.add_parser("get", help="download MODEL's checkpoint and export it into the cache, in one step",
+                        description="Fetch MODEL's official checkpoint (resumable, verified) and export it "
+                        "into the model cache as MODEL-PRECISION, where `edgemask serve` finds it; no PyTorch "
+                        "needed. Does nothing when that folder is current.")
+    g.add_argument("model", metavar="MODEL", help=f"one of: {names}")
+    g.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8",
+                   help="int8 (default; CPUs), fp16 (GPUs), fp32 (exact)")
+    g.add_argument("--url", help="fetch the checkpoint from this address instead (a mirror)")
+    g.set_defaults(func=_get)
     ls = msub.add_parser("list", help="known models, downloaded checkpoints and exported folders")
     ls.set_defaults(func=_list)
 
@@ -62,14 +76,15 @@ def _export(args) -> int:
         from edgemask.export.checkpoint import CheckpointError
         from edgemask.export.exporter import export_model
     except ModuleNotFoundError as exc:
-        raise UserError(f"export needs {exc.name}, which is not installed: pip install 'edgemask[export]'") from None
+        raise UserError(f"export needs {exc.name}, which is not installed: pip install 'edgemask[cpu]'") from None
     start = time.monotonic()
 
     def progress(message):
         print(f"[{time.monotonic() - start:6.1f}s] {message}", flush=True)
 
     try:
-        export_model(spec.name, checkpoint, out, precision=args.precision, opset=args.opset, progress=progress)
+        export_model(spec.name, checkpoint, out, precision=args.precision, opset=args.opset, progress=progress,
+                     method="trace" if args.trace else "auto")
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
     except ValueError as exc:
@@ -85,6 +100,25 @@ def _download(args) -> int:
     except (DownloadError, ValueError) as exc:
         raise UserError(str(exc)) from None
     print(path)
+    return 0
+
+
+def _get(args) -> int:
+    from edgemask.export.checkpoint import CheckpointError
+    from edgemask.export.download import DownloadError, OfflineError
+    from edgemask.export.get import get_model, offline_hint
+
+    try:
+        spec = get_spec(args.model)
+        folder, fetched = get_model(spec.name, args.precision, url=args.url)
+    except OfflineError as exc:
+        raise UserError(f"{exc.where}: you seem to be offline. {offline_hint(spec.name, args.precision)}") from None
+    except (DownloadError, CheckpointError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if fetched:
+        print(f"ready: {folder} (edgemask serve finds it)")
+    else:
+        print(f"{folder} is current already; nothing to do")
     return 0
 
 

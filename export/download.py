@@ -17,13 +17,21 @@ class DownloadError(RuntimeError):
     """A download that cannot complete; the message is one sentence for the user."""
 
 
+class OfflineError(DownloadError):
+    """The server cannot be reached at all (no network, DNS failure, refused); `where` says which."""
+
+    where = ""
+
+
 def download_checkpoint(name: str, dest_dir: Optional[Path] = None, url: Optional[str] = None,
-                        sha256: Optional[str] = None, show_progress: bool = True, timeout: float = 30) -> Path:
+                        sha256: Optional[str] = None, show_progress: bool = True, timeout: float = 30,
+                        on_progress=None) -> Path:
     """Fetch model `name`'s official checkpoint into `dest_dir` (default: the checkpoint cache).
 
     Resumes a partial `.part` file with an HTTP Range request. Verifies the size the server announced
     and the sha256 (or its prefix) when known: `sha256` here, else the prefix in Meta's file names.
     Returns the path of the verified file; a file already there and verified is not fetched again.
+    `on_progress(bytes_done, bytes_total_or_None)` is called as the data comes in.
     """
     spec = get_spec(name)
     url = url or spec.url
@@ -36,7 +44,7 @@ def download_checkpoint(name: str, dest_dir: Optional[Path] = None, url: Optiona
             return target
         target.unlink()
     part = target.with_name(target.name + ".part")
-    _fetch(url, part, timeout, show_progress)
+    _fetch(url, part, timeout, show_progress, on_progress)
     if spec.size_bytes is not None and part.stat().st_size != spec.size_bytes:
         got = part.stat().st_size
         part.unlink()
@@ -51,7 +59,7 @@ def download_checkpoint(name: str, dest_dir: Optional[Path] = None, url: Optiona
     return target
 
 
-def _fetch(url: str, part: Path, timeout: float, show_progress: bool) -> None:
+def _fetch(url: str, part: Path, timeout: float, show_progress: bool, on_progress=None) -> None:
     from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
@@ -66,10 +74,12 @@ def _fetch(url: str, part: Path, timeout: float, show_progress: bool) -> None:
         raise DownloadError(f"{url} answered HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(
+        error = OfflineError(
             f"cannot reach {urllib.request.urlparse(url).netloc} ({reason}): you seem to be offline; download "
             f"{url} elsewhere and pass the file to `edgemask export --checkpoint`"
-        ) from None
+        )
+        error.where = f"cannot reach {urllib.request.urlparse(url).netloc} ({reason})"
+        raise error from None
     with response:
         resumed = response.status == 206
         if not resumed:
@@ -84,6 +94,8 @@ def _fetch(url: str, part: Path, timeout: float, show_progress: bool) -> None:
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
+                    if on_progress is not None:
+                        on_progress(bar.n, total)
             except (OSError, urllib.error.URLError) as exc:
                 raise DownloadError(f"the download of {url} broke off ({exc}); run the same command again to resume") from None
     if total is not None and part.stat().st_size < total:

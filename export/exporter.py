@@ -1,19 +1,17 @@
 """`export_model`: official checkpoint -> encoder.onnx + decoder.onnx + model.json."""
 
+import importlib.util
 import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
-import torch
-
 from edgemask import __version__
-from edgemask.export.checkpoint import build_model, load_state_dict
+from edgemask.export import weightless
+from edgemask.export.checkpoint import load_state_dict
 from edgemask.export.decoder_split import write_split
 from edgemask.export.download import file_sha256
-from edgemask.export.graphs import DecoderGraph, EncoderGraph, chunk_global_attention, matrix_upsampling
 from edgemask.export.precision import INT8_WEIGHT_RANGE, to_fp16, to_int8
 from edgemask.runtime.model_folder import remember_digest
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
@@ -21,23 +19,36 @@ from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 20  # Gelu is one op from opset 20: EfficientViT encoders run 1.5-2x faster on CPU
 MIN_OPSET = 16  # GridSample-free graphs, but LayerNorm folding and Resize semantics want >= 16
+METHODS = ("auto", "fill", "trace")
+
+
+class NeedsTorch(ValueError):
+    """This export needs tracing, and PyTorch or the official model code is not installed."""
 
 
 def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset: int = DEFAULT_OPSET,
-                 progress=print) -> Path:
+                 progress=print, method: str = "auto") -> Path:
     """Export model `name` from `checkpoint` into `out_dir`; returns the folder.
 
-    Writes atomically: files are built in a temporary folder beside `out_dir` and moved in at the end,
-    so an interrupted export never leaves a half-written model folder.
+    method "fill" fills the weightless graph shipped for (name, opset) with the checkpoint, no PyTorch
+    needed; "trace" traces the official code with torch.onnx (the export extra); "auto" fills when a
+    graph ships for the opset, else traces. Writes atomically: files are built in a temporary folder
+    beside `out_dir` and moved in at the end, so an interrupted export never leaves a half-written folder.
     """
     spec = get_spec(name)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if not MIN_OPSET <= opset <= 21:
         raise ValueError(f"opset {opset} is not supported; use {MIN_OPSET}..21 (default {DEFAULT_OPSET})")
+    method = choose_method(name, opset, method)
     checkpoint = Path(checkpoint)
-    progress(f"loading {checkpoint} as {name}")
-    model = build_model(spec, load_state_dict(checkpoint))
+    progress(f"reading {checkpoint} as {name}")
+    state_dict = load_state_dict(checkpoint)
+    if method == "trace":
+        from edgemask.export.checkpoint import build_model
+
+        model = build_model(spec, state_dict)
+        del state_dict
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -45,11 +56,15 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     try:
         fp32 = work / "fp32"
         fp32.mkdir()
-        progress(f"exporting encoder ({spec.encoder_size}x{spec.encoder_size} input)")
-        _export_encoder(model, spec, fp32 / "encoder.onnx", opset)
-        progress("exporting decoder")
-        _export_decoder(model, spec, fp32 / "decoder.onnx", opset)
-        del model
+        if method == "trace":
+            from edgemask.export.trace import trace_model
+
+            progress(f"tracing encoder ({spec.encoder_size}x{spec.encoder_size} input) and decoder")
+            trace_model(model, spec, fp32, opset)
+            del model
+        else:
+            weightless.fill(name, state_dict, fp32, progress=progress)
+            del state_dict
         final = work / "final"
         final.mkdir()
         for part in ("encoder", "decoder"):
@@ -65,7 +80,7 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
                 to_int8(src, dst, part)
         progress("splitting the decoder into per-image and per-click parts")
         split = write_split(final)
-        manifest = _manifest(spec, precision, opset, checkpoint, final, split)
+        manifest = _manifest(spec, precision, opset, checkpoint, final, split, method)
         (final / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -78,58 +93,26 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     return out_dir
 
 
-def _export_encoder(model, spec: ModelSpec, path: Path, opset: int) -> None:
-    s = spec.encoder_size
-    if spec.family == "sam":
-        chunk_global_attention(model.image_encoder)
-    else:
-        matrix_upsampling(model.image_encoder, torch.zeros(1, 3, s, s))
-    graph = EncoderGraph(model.image_encoder, SAM_MEAN, SAM_STD).eval()
-    dummy = torch.rand(s, s, 3) * 255
-    _onnx_export(graph, (dummy,), path, opset, ["image"], ["image_embeddings"], None)
+def choose_method(name: str, opset: int, method: str = "auto") -> str:
+    """"fill" or "trace" for exporting `name` at `opset`; NeedsTorch when only tracing could, without torch."""
+    if method not in METHODS:
+        raise ValueError(f"unknown export method {method!r}; choose one of: {', '.join(METHODS)}")
+    shipped = opset in weightless.shipped_opsets(name)
+    if method == "fill" or (method == "auto" and shipped):
+        if not shipped:
+            raise ValueError(f"no weightless graph ships for {name} at opset {opset}"
+                             f" (shipped: {weightless.shipped_opsets(name) or 'none'})")
+        return "fill"
+    missing = [m for m in ("torch", "segment_anything", "efficientsam") if importlib.util.find_spec(m) is None]
+    if missing:
+        why = f"opset {opset} has no shipped graph" if method == "auto" else "tracing was asked for"
+        raise NeedsTorch(f"{why}, so this export traces the official code, which needs {', '.join(missing)}: "
+                         f"pip install 'edgemask[export]'" + (f", or use --opset {DEFAULT_OPSET}" if not shipped else ""))
+    return "trace"
 
 
-def _export_decoder(model, spec: ModelSpec, path: Path, opset: int) -> None:
-    graph = DecoderGraph(model, spec.prompt_frame).eval()
-    n = 3
-    dummy = (
-        torch.randn(1, 256, 64, 64),
-        torch.randint(0, spec.prompt_frame, (1, n, 2)).float(),
-        torch.tensor([[1, 0, -1]], dtype=torch.float32),
-        torch.randn(1, 1, 256, 256),
-        torch.tensor([1], dtype=torch.float32),
-    )
-    names = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"]
-    dynamic = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
-    _onnx_export(graph, dummy, path, opset, names, ["iou_predictions", "low_res_masks"], dynamic)
-
-
-def _onnx_export(graph, args, path: Path, opset, input_names, output_names, dynamic_axes) -> None:
-    # torch 2.14's dynamo exporter fails on the SAM decoder (ValueRangeError); the TorchScript exporter
-    # handles both halves of every family.
-    scratch = Path(tempfile.mkdtemp(dir=path.parent))
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph, args, str(scratch / path.name), dynamo=False, opset_version=opset,
-                do_constant_folding=True, input_names=input_names, output_names=output_names,
-                dynamic_axes=dynamic_axes,
-            )
-        if len(list(scratch.iterdir())) == 1:
-            os.replace(scratch / path.name, path)
-        else:
-            # over 2 GB (sam-vit-h) the exporter writes one file per weight: gather them into one
-            import onnx
-
-            model = onnx.load(str(scratch / path.name))
-            onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=path.name + ".data")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path, split: dict) -> dict:
+def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path, split: dict,
+              method: str) -> dict:
     return {
         "format": "edgemask-model/1",
         "model": spec.name,
@@ -149,6 +132,7 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, fol
         **({"quantization": {"weights": "int8, per output channel, symmetric", "weight_range": list(INT8_WEIGHT_RANGE),
                              "activations": "uint8, dynamic"}} if precision == "int8" else {}),
         "checkpoint": {"file": checkpoint.name, "sha256": file_sha256(checkpoint)},
+        "graphs": "traced" if method == "trace" else "shipped weightless graphs, filled",
         "files": {
             f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
             for f in sorted(folder.iterdir()) if f.name.startswith(("encoder", "decoder"))

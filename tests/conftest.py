@@ -56,7 +56,8 @@ def random_checkpoint(test_cache):
 
 @pytest.fixture(scope="session")
 def exported_model(test_cache, random_checkpoint):
-    """Factory: (name, precision="fp32") -> model folder exported from the random checkpoint."""
+    """Factory: (name, precision="fp32") -> model folder traced (`export --trace`, PyTorch) from the random
+    checkpoint; the torch-free export is compared with it (tests/export/test_torchfree_export.py)."""
 
     # exports kept in EDGEMASK_TEST_CACHE are keyed by the exporter's source, so a changed exporter
     # (say, another int8 scheme) is never tested through an export the old code made
@@ -69,7 +70,8 @@ def exported_model(test_cache, random_checkpoint):
         if not (out / "model.json").exists():
             from edgemask.export.exporter import export_model
 
-            export_model(name, random_checkpoint(name), out, precision=precision, progress=lambda *_: None)
+            export_model(name, random_checkpoint(name), out, precision=precision, progress=lambda *_: None,
+                         method="trace")
         return out
 
     return make
@@ -100,3 +102,66 @@ def official_predictor(random_checkpoint):
         return cache[name]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def distinct_checkpoint(test_cache):
+    """Factory: model name -> a torch.save'd state dict whose every tensor holds distinct random values
+    (BatchNorm statistics too), the weights edgemask.export.make_weightless traces with."""
+
+    def make(name: str) -> Path:
+        path = test_cache / "checkpoints" / f"{name}-distinct.pth"
+        if not path.exists():
+            import torch
+
+            from edgemask.export.make_weightless import distinct_state_dict
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save({k: torch.from_numpy(v) for k, v in distinct_state_dict(name).items()}, tmp)
+            tmp.replace(path)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def traced_export(test_cache, distinct_checkpoint):
+    """Factory: (name, precision="fp32") -> model folder that PyTorch tracing (`export --trace`) made from
+    distinct_checkpoint(name); cached under the exporter sources' hash, so a changed exporter re-traces."""
+
+    def make(name: str, precision: str = "fp32") -> Path:
+        from edgemask.export.make_weightless import traced_with
+
+        tag = traced_with()["exporter_sources_sha256"][:10]
+        out = test_cache / "models" / f"{name}-{precision}-traced-{tag}"
+        if not (out / "model.json").exists():
+            from edgemask.export.exporter import export_model
+
+            export_model(name, distinct_checkpoint(name), out, precision=precision, method="trace",
+                         progress=lambda *_: None)
+        return out
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def torchless_venv(tmp_path_factory):
+    """A fresh virtualenv with `pip install '.[cpu]'` of this checkout (not editable): no torch, no
+    official model code. -> (bin folder, environment for subprocesses). Slow; needs PyPI or a pip cache."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("torchless")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    out = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", f"{repo}[cpu]"],
+                         capture_output=True, text=True, env=env, timeout=1200, cwd=root)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for module in ("torch", "torchvision", "segment_anything", "efficientsam"):
+        probe = subprocess.run([str(bin_dir / "python"), "-c", f"import {module}"], capture_output=True, cwd=root)
+        assert probe.returncode != 0, f"{module} is importable in the torch-free venv"
+    return bin_dir, env

@@ -288,6 +288,42 @@ def model_info():
     return jsonify({"loaded": assistant.loaded, "name": assistant.name, "message": assistant.message})
 
 
+# -- getting a model (download + export in the background) ---------------------------------
+@bp.get("/models/choices")
+def model_choices():
+    from edgemask.export.get import choices, preferred_precision
+
+    return jsonify({"choices": choices(), "precision": preferred_precision(),
+                    "job": _ctx().model_getter.status()})
+
+
+@bp.get("/models/get")
+def model_get_status():
+    return jsonify(_ctx().model_getter.status())
+
+
+@bp.post("/models/get")
+def model_get_start():
+    from edgemask.export.get import CHOICES, PRECISIONS, preferred_precision
+
+    from edgemask.webui import access
+
+    if not access.is_trusted():
+        raise ApiError(403, "Models can only be fetched from the computer the annotator runs on, "
+                            "or with the access token in LAN mode.")
+    body = _body()
+    name = body.get("model")
+    if name not in [c[0] for c in CHOICES]:
+        raise ApiError(400, f"\"model\" must be one of: {', '.join(c[0] for c in CHOICES)}.")
+    precision = body.get("precision") or preferred_precision()
+    if precision not in PRECISIONS:
+        raise ApiError(400, f"\"precision\" must be one of: {', '.join(PRECISIONS)}.")
+    getter = _ctx().model_getter
+    if not getter.start(name, precision):
+        raise ApiError(409, "A model is being fetched and converted already; wait for it to end.")
+    return jsonify(getter.status()), 202
+
+
 def _assistant():
     assistant = _ctx().assistant
     if not assistant.loaded:

@@ -2,13 +2,14 @@
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Flask, render_template
 
 from edgemask.webui import access
 from edgemask.webui.assist import Assistant
 from edgemask.webui.images import ImageFolder
+from edgemask.webui.model_get import ModelGetter
 from edgemask.webui.store import DB_NAME, Store
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a page of full-size PNG masks fits easily
@@ -22,6 +23,7 @@ class AppContext:
     store: Store
     assistant: Assistant
     suim_labels: Optional[list] = None  # [(name, color)] of the SUIM preset, to report "preset"
+    model_getter: Any = None  # webui.model_get.ModelGetter: the page's "get a model"
 
     def preset_of(self, labels) -> Optional[str]:
         if self.suim_labels and [(lb.name, lb.color.lower()) for lb in labels] == self.suim_labels:
@@ -38,8 +40,9 @@ def create_app(config: Optional[dict] = None) -> Flask:
                  A store without labels gets the SUIM preset.
     PREDICTOR    a ready predictor object (tests inject a fake one), or
     MODEL_DIR    a model folder for edgemask.runtime.Predictor; neither: no AI tools
-    DEVICE       the runtime device for MODEL_DIR ("auto")
+    DEVICE       the runtime device for MODEL_DIR ("auto") and for a model the page fetches
     CACHE_DIR    the embedding cache folder for MODEL_DIR (default edgemask.paths.embeddings_dir())
+    CHECKPOINT_URLS  {model: URL} to fetch checkpoints from instead of the official URLs (a mirror)
     LOCAL_ONLY   answer only requests addressed to localhost / 127.0.0.1 / [::1] (what
                  `edgemask serve` sets when it listens on a loopback address): a web page
                  elsewhere cannot reach the API through DNS rebinding
@@ -73,7 +76,10 @@ def create_app(config: Optional[dict] = None) -> Flask:
     else:
         assistant = Assistant(None)
 
-    app.extensions["edgemask"] = AppContext(folder, store, assistant, suim)
+    ctx = AppContext(folder, store, assistant, suim)
+    ctx.model_getter = ModelGetter(_loader(ctx, config.get("DEVICE", "auto"), config.get("CACHE_DIR")),
+                                   config.get("CHECKPOINT_URLS"))
+    app.extensions["edgemask"] = ctx
 
     from edgemask.webui.api import bp
 
@@ -86,6 +92,18 @@ def create_app(config: Optional[dict] = None) -> Flask:
         return render_template("index.html")
 
     return app
+
+
+def _loader(ctx: AppContext, device: str, cache_dir):
+    """on_ready for the page's "get a model": load the new folder and put it behind the API."""
+
+    def load(folder) -> None:
+        assistant = Assistant.from_model_dir(folder, device, cache_dir)
+        if not assistant.loaded:
+            raise RuntimeError(assistant.message)
+        ctx.assistant = assistant
+
+    return load
 
 
 def _wanted_labels(spec, label_presets):

@@ -20,8 +20,7 @@ from edgemask.runtime import cpu_features
 from edgemask.runtime.cpu_features import precision_order
 
 NO_MODEL_MESSAGE = (
-    "No model loaded: run `edgemask models download efficientvit-sam-l0` then "
-    "`edgemask export efficientvit-sam-l0` and restart with `edgemask serve --model DIR` "
+    "No model loaded: click the AI wand to get one, or run `edgemask models get efficientvit-sam-l0` "
     "(the classic tools work without one)."
 )
 MAX_SESSIONS = 64  # (session, image) pairs whose last logits are kept for refine

@@ -13,10 +13,10 @@ opens a demo on a few generated sample images.
 
 Annotations are saved as you work into IMAGES_DIR/.edgemask.sqlite (or --db).
 The AI wand needs a model folder: --model DIR, else the first folder with a
-model.json in the edgemask models cache. Get one with
-  edgemask models download efficientvit-sam-l0
-  edgemask export efficientvit-sam-l0
-Without a model the classic tools (polygon, brush, colour wand) still work.
+model.json in the edgemask models cache. Get one (no PyTorch needed) with
+  edgemask models get efficientvit-sam-l0
+or click the AI wand in the page. Without a model the classic tools (polygon,
+brush, colour wand) still work.
 """
 
 DEFAULT_PORT = 8765

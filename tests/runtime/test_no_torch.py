@@ -1,13 +1,11 @@
-"""The runtime works where PyTorch is not installed: a fresh venv with edgemask (no extras) and
-onnxruntime from PyPI segments an image from an exported model folder. Slow (creates a venv and
+"""The runtime works where PyTorch is not installed: a fresh venv with `pip install '.[cpu]'`
+(conftest.torchless_venv) segments an image from an exported model folder. Slow (creates a venv and
 installs packages); needs PyPI or a pip cache/wheelhouse."""
 
 import json
 import os
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,6 @@ import pytest
 from synthetic import synthetic_image
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent("""
     import importlib.util, json, sys
@@ -44,14 +41,11 @@ def run(cmd, **kw):
     return out.stdout
 
 
-def test_predict_in_a_fresh_venv_without_torch(tmp_path, exported_model):
+def test_predict_in_a_fresh_venv_without_torch(tmp_path, exported_model, torchless_venv):
     model_dir = exported_model("efficientvit-sam-l0")
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", str(venv)])
-    py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    run([str(py), "-m", "pip", "install", "--quiet", str(REPO), "onnxruntime"], env=env, timeout=1200, cwd=tmp_path)
-    assert subprocess.run([str(py), "-c", "import torch"], capture_output=True, cwd=tmp_path).returncode != 0
+    bin_dir, env = torchless_venv
+    venv = bin_dir.parent
+    py = bin_dir / ("python.exe" if os.name == "nt" else "python")
 
     image = synthetic_image(300, 400, seed=5)
     np.save(tmp_path / "image.npy", image)
@@ -76,7 +70,7 @@ def test_predict_in_a_fresh_venv_without_torch(tmp_path, exported_model):
     from PIL import Image
 
     Image.fromarray(image).save(tmp_path / "image.png")
-    cli = venv / ("Scripts/edgemask.exe" if os.name == "nt" else "bin/edgemask")
+    cli = bin_dir / ("edgemask.exe" if os.name == "nt" else "edgemask")
     out = run([str(cli), "segment", "image.png", "--model", str(model_dir), "--point", "200,150",
                "--out", "mask.png", "--polygons", "mask.json"], env=env, cwd=tmp_path)
     assert "wrote mask.png" in out

@@ -251,9 +251,9 @@ def test_no_model_says_how_to_get_one(images_dir):
         client = page_client(app)
         body = client.get("/api/model").get_json()
         assert body["loaded"] is False and body["name"] is None
-        assert "edgemask models download efficientvit-sam-l0" in body["message"]
-        assert "edgemask export" in body["message"]
-        assert "edgemask models download" in _error(client.post("/api/images/square.png/embedding"), 409)
+        assert "edgemask models get efficientvit-sam-l0" in body["message"]
+        assert "click the AI wand" in body["message"]
+        assert "edgemask models get" in _error(client.post("/api/images/square.png/embedding"), 409)
         _error(client.post("/api/images/square.png/predict", json={"points": [[1, 1, 1]]}), 409)
         # the classic tools still work
         assert client.post("/api/images/square.png/wand", json={"x": 12, "y": 10, "tolerance": 10}).status_code == 200

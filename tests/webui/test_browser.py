@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import time
 import urllib.request
 import zipfile
 
@@ -388,12 +389,71 @@ def test_without_model_the_page_shows_the_api_message(page):
     assert banner.is_displayed()
     assert page.driver.find_element("id", "model-message-text").text == message
     wand_button = page.driver.find_element("css selector", "#tools button[data-tool='aiwand']")
-    assert not wand_button.is_enabled() and wand_button.get_attribute("title") == message
-    page.keys("s")
+    assert wand_button.is_enabled() and "click to get one" in wand_button.get_attribute("title")
+    page.keys("s")  # the AI wand offers to get a model instead of starting
+    page.wait("document.getElementById('model-get') && !document.getElementById('model-get').hidden && "
+              "document.querySelector('input[name=\"model-get\"]:checked')", what="the chooser")
     assert page.js("return edgemask.state.tool") == "select"
-    assert page.js("return document.getElementById('stage-info').textContent") == message
+    assert page.js("return document.querySelector('input[name=\"model-get\"]:checked').value") == "efficientvit-sam-l0"
+    page.button("#model-get-close")
+    assert not page.driver.find_element("id", "model-get").is_displayed()
     page.button("#btn-model-message-close")
     assert not banner.is_displayed()
+
+
+def test_get_a_model_from_the_page(driver, serve, random_checkpoint, tmp_path, monkeypatch):
+    """No model: the AI wand offers the chooser; "Get" downloads a random-weight efficientvit-sam-l0
+    checkpoint from a local HTTP server and converts it (torch-free path) while the classic tools work;
+    the progress shows, and then the AI wand answers a click, without a restart."""
+    from file_server import FileServer
+
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    root = tmp_path / "www"
+    root.mkdir()
+    os.symlink(random_checkpoint("efficientvit-sam-l0"), root / "efficientvit_sam_l0.pt")
+    with FileServer(root) as files:
+        server = serve(CHECKPOINT_URLS={"efficientvit-sam-l0": files.url("efficientvit_sam_l0.pt")}, DEVICE="cpu")
+        page = Page(driver, server.url).open()
+        page.one_to_one()
+        page.button("#tools button[data-tool='aiwand']")
+        page.wait("!document.getElementById('model-get').hidden && "
+                  "document.querySelector('input[name=\"model-get\"]:checked')", what="the chooser")
+        assert "about 139 MB" in page.js("return document.getElementById('model-get-choices').textContent")
+        page.button("#model-get-start")
+        seen, classic_checked = [], False
+        deadline = time.time() + 600
+        while not page.js("return edgemask.state.model.loaded"):
+            assert time.time() < deadline, f"the model never loaded; the page showed {seen[-3:]}"
+            shown = page.js("const b = document.getElementById('model-get-progress');"
+                            "return [b.value, document.getElementById('model-get-text').textContent,"
+                            "document.getElementById('model-get-error').textContent];")
+            assert not shown[2], shown[2]
+            if shown[1] and (not seen or seen[-1] != shown[:2]):
+                seen.append(shown[:2])
+            if not classic_checked and shown[1] and get_json(server.url + "api/models/get")["state"] == "running":
+                # the classic wand works while the model is being fetched and converted
+                page.button("#model-get-close")
+                page.keys("w")
+                page.click(240, 80)
+                page.wait("edgemask.state.preview && edgemask.state.preview.source === 'wand'", what="the classic wand")
+                page.keys(ESCAPE)
+                classic_checked = True
+                page.button("#tools button[data-tool='aiwand']")  # back to the progress
+            time.sleep(0.05)
+        assert classic_checked
+        assert any(0 < value < 1 for value, _ in seen), seen
+        assert any("efficientvit-sam-l0 (int8)" in text for _, text in seen), seen
+        assert any("quantising" in text or "filling" in text for _, text in seen), seen
+        assert files.requests == ["/efficientvit_sam_l0.pt"]
+        page.wait("edgemask.state.embedding === 'ready'", timeout=60, what="the embedding")
+        assert page.driver.find_element("id", "model-get").is_displayed() is False
+        page.keys("s")
+        page.click(240, 80)
+        page.wait("edgemask.state.preview && edgemask.state.preview.source === 'ai'", timeout=30,
+                  what="an AI-wand mask")
+        assert page.js("return document.getElementById('stage-info').textContent").startswith("score ")
+        assert (tmp_path / "home" / "models" / "efficientvit-sam-l0-int8" / "model.json").is_file()
+        page.raise_js_errors()
 
 
 def test_z_order_undo_redo_and_reload(page):

@@ -161,7 +161,7 @@ def test_serve_help(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for words in ("IMAGES_DIR", "--model", "--labels", "--db", "--cache-dir", "--host", "--port", "--no-browser",
-                  "edgemask models download efficientvit-sam-l0", "127.0.0.1"):
+                  "edgemask models get efficientvit-sam-l0", "127.0.0.1"):
         assert words in text
 
 

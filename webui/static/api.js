@@ -63,6 +63,9 @@ export const api = {
   saveChanges: (name, version, changes) =>
     request('PATCH', `/api/images/${imagePath(name)}/annotations`, { version, ...changes, client: CLIENT_ID }),
   model: () => request('GET', '/api/model'),
+  modelChoices: () => request('GET', '/api/models/choices'),
+  modelGet: (model) => request('POST', '/api/models/get', { model }),
+  modelGetStatus: () => request('GET', '/api/models/get'),
   embedding: (name) => request('POST', `/api/images/${imagePath(name)}/embedding`),
   predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, body),
   wand: (name, x, y, tolerance) => request('POST', `/api/images/${imagePath(name)}/wand`, { x, y, tolerance }),

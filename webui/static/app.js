@@ -19,6 +19,7 @@ import { maskToPolygons } from './topolygon.js';
 import { dialogOpen } from './dialog.js';
 import { renderLabelPanel, setupLabelPanel } from './labelpanel.js';
 import { loadPrefs, savePrefs } from './prefs.js';
+import { openModelGet } from './modelget.js';
 
 const $ = (id) => document.getElementById(id);
 const history = new History();
@@ -195,7 +196,7 @@ const app = {
   },
 
   setTool(name) {
-    if (name === 'aiwand' && !state.model.loaded) { app.flash(state.model.message || 'No model is loaded.'); return; }
+    if (name === 'aiwand' && !state.model.loaded) { openModelGet(app); return; }
     if (!tools[name] || name === state.tool) return;
     const old = tools[state.tool];
     if (old.deactivate) old.deactivate();
@@ -204,6 +205,13 @@ const app = {
     canvasEl.style.cursor = tools[name].cursor;
     emit('tool');
     view.render();
+  },
+
+  /** Asks the server which model it holds now (after the page fetched one) and starts using it. */
+  async reloadModel() {
+    state.model = await api.model();
+    emit('model');
+    if (state.imageName) startEmbedding(state.imageName);
   },
 
   addBackground() {
@@ -309,8 +317,7 @@ on('save', () => {
 on('model', () => {
   const m = state.model;
   const btn = document.querySelector('#tools button[data-tool="aiwand"]');
-  btn.disabled = !m.loaded;
-  btn.title = m.loaded ? `AI wand with ${m.name} (S)` : m.message;
+  btn.title = m.loaded ? `AI wand with ${m.name} (S)` : 'AI wand: no model yet, click to get one';
   $('model-message').hidden = m.loaded || modelMessageClosed;
   $('model-message-text').textContent = m.loaded ? '' : m.message;
   const ai = $('ai-state');
@@ -461,6 +468,7 @@ $('btn-export').addEventListener('click', async () => {
       : '.'), 10000);
   } catch (e) { app.flash(e.message); }
 });
+$('btn-model-get').addEventListener('click', () => openModelGet(app));
 $('btn-model-message-close').addEventListener('click', () => {
   modelMessageClosed = true;
   $('model-message').hidden = true;

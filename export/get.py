@@ -1,0 +1,119 @@
+"""Download and export in one step, into the model cache (torch-free): `edgemask models get`, the page's "get".
+
+Events go to `on_event(phase, done, total, message)`: phase "download" counts bytes, "convert" counts
+steps; both end with done == total.
+"""
+
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+from edgemask import paths
+from edgemask.export.registry import get_spec
+
+DEFAULT_PRECISION = "int8"  # CPU laptops are the common case; fp16 is for GPUs
+PRECISIONS = ("fp32", "fp16", "int8")
+
+# What the page's chooser offers, first the default: (model, what it suits). Sizes come from the registry.
+CHOICES = (
+    ("efficientvit-sam-l0", "CPU laptop: fastest, good masks"),
+    ("efficientvit-sam-l1", "CPU laptop or Jetson: a little sharper than l0"),
+    ("efficientvit-sam-xl0", "GPU or Jetson Orin: finer edges, 1024 px input"),
+    ("sam-vit-b", "GPU: the original SAM, smallest"),
+    ("sam-vit-h", "GPU with 8 GB or more: the original SAM, most accurate, slow on a CPU"),
+)
+
+
+def choices() -> list:
+    """The chooser's entries: model, what it suits, its checkpoint URL and about how many bytes it is
+    (its float32 weights, from the shipped graph's state-dict shapes)."""
+    import math
+
+    from edgemask.export import weightless
+
+    out = []
+    for name, suits in CHOICES:
+        try:
+            shapes = weightless.shipped_meta(name)["state_dict"].values()
+            size = 4 * sum(math.prod(s) for s in shapes)
+        except (weightless.NoShippedGraph, KeyError):
+            size = None
+        out.append({"model": name, "suits": suits, "url": get_spec(name).url, "download_bytes": size})
+    return out
+
+
+def preferred_precision() -> str:
+    """fp16 where onnxruntime has a CUDA or TensorRT provider, else int8."""
+    try:
+        from edgemask.runtime.providers import available_providers
+
+        gpu = any(p in available_providers() for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))
+    except ImportError:
+        gpu = False
+    return "fp16" if gpu else DEFAULT_PRECISION
+
+
+def model_folder(name: str, precision: str) -> Path:
+    """Where `models get` / `export` put model `name` at `precision` by default."""
+    return paths.models_dir() / f"{name}-{precision}"
+
+
+def is_current(folder: Path, name: str, precision: str) -> bool:
+    """True when `folder` holds a complete export of `name` at `precision` from its official checkpoint file."""
+    try:
+        meta = json.loads((Path(folder) / "model.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if meta.get("model") != name or meta.get("precision") != precision:
+        return False
+    if meta.get("checkpoint", {}).get("file") != get_spec(name).filename:
+        return False
+    for file, info in meta.get("files", {}).items():
+        f = Path(folder) / file
+        if not f.is_file() or f.stat().st_size != info.get("bytes"):
+            return False
+    return True
+
+
+def offline_hint(name: str, precision: str) -> str:
+    """One sentence: what to fetch by hand and what to run on it."""
+    spec = get_spec(name)
+    return (f"Download {spec.url} on a machine with internet access, copy it here and run "
+            f"`edgemask export {name} --checkpoint {spec.filename} --precision {precision}`.")
+
+
+def get_model(name: str, precision: str = DEFAULT_PRECISION, url: Optional[str] = None,
+              on_event: Optional[Callable] = None, show_progress: bool = True) -> tuple:
+    """(folder, fetched): model `name` at `precision` in the cache, downloaded and exported unless
+    the folder is current already (then fetched is False and nothing is done)."""
+    from edgemask.export.download import download_checkpoint
+    from edgemask.export.exporter import export_model
+
+    spec = get_spec(name)
+    folder = model_folder(spec.name, precision)
+    if is_current(folder, spec.name, precision):
+        return folder, False
+    event = on_event or (lambda *a: None)
+    checkpoint = download_checkpoint(
+        spec.name, url=url, show_progress=show_progress,
+        on_progress=lambda done, total: event("download", done, total, f"downloading {spec.filename}"),
+    )
+    steps = _convert_steps(precision)
+    done = [0]
+
+    def progress(message):
+        if show_progress:
+            print(message, flush=True)
+        done[0] = min(done[0] + 1, steps - 1)
+        event("convert", done[0], steps, message)
+
+    event("convert", 0, steps, "converting")
+    export_model(spec.name, checkpoint, folder, precision=precision, progress=progress)
+    event("convert", steps, steps, f"wrote {folder}")
+    return folder, True
+
+
+def _convert_steps(precision: str) -> int:
+    """How many progress messages export_model prints for a fill export (for a progress bar)."""
+    # read, fill encoder, fill decoder, [2 conversions], split, wrote
+    return 5 + (0 if precision == "fp32" else 2)

@@ -1,0 +1,55 @@
+"""`edgemask models get`: download from a local HTTP server on 127.0.0.1 and export into the cache in one
+command; a second run with the folder current does nothing and says so; offline, one sentence."""
+
+import json
+import os
+
+import pytest
+
+from edgemask.cli import main
+from file_server import FileServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def served_l0(tmp_path, random_checkpoint):
+    root = tmp_path / "www"
+    root.mkdir()
+    os.symlink(random_checkpoint("efficientvit-sam-l0"), root / "efficientvit_sam_l0.pt")
+    with FileServer(root) as server:
+        yield server
+
+
+def test_get_then_current(served_l0, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    url = served_l0.url("efficientvit_sam_l0.pt")
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 0
+    out = capsys.readouterr()
+    folder = tmp_path / "home" / "models" / "efficientvit-sam-l0-fp32"
+    assert f"ready: {folder}" in out.out
+    assert "filling the encoder graph" in out.out  # progress of the conversion, torch-free path
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["model"] == "efficientvit-sam-l0" and meta["precision"] == "fp32"
+    assert meta["checkpoint"]["file"] == "efficientvit_sam_l0.pt"
+    assert (tmp_path / "home" / "checkpoints" / "efficientvit_sam_l0.pt").is_file()
+    assert len(served_l0.requests) == 1
+
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 0
+    assert "is current already; nothing to do" in capsys.readouterr().out
+    assert len(served_l0.requests) == 1  # nothing fetched again
+
+    (folder / "decoder_click.onnx").unlink()  # no longer current: exported again, not downloaded again
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 0
+    assert "ready:" in capsys.readouterr().out and (folder / "decoder_click.onnx").is_file()
+    assert len(served_l0.requests) == 1
+
+
+def test_offline_says_what_to_fetch_and_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    code = main(["models", "get", "sam-vit-b", "--url", "http://127.0.0.1:9/sam_vit_b_01ec64.pth"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "offline" in err
+    assert "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth" in err
+    assert "edgemask export sam-vit-b --checkpoint sam_vit_b_01ec64.pth --precision int8" in err

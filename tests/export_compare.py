@@ -1,0 +1,44 @@
+"""Run two model folders on the same inputs and compare: what "the same export" means in the tests."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+
+
+def run_folder(folder, seed=0):
+    """Encoder embedding, then decoder (whole and split) logits for a fixed image and prompt."""
+    rng = np.random.default_rng(seed)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+
+    def session(name):
+        return ort.InferenceSession(str(folder / name), opts, providers=["CPUExecutionProvider"])
+
+    enc = session("encoder.onnx")
+    size = enc.get_inputs()[0].shape[0]
+    embedding = enc.run(None, {"image": (rng.random((size, size, 3)) * 255).astype(np.float32)})[0]
+    prompt = {"point_coords": np.array([[[100, 200], [300, 50], [0, 0]]], np.float32),
+              "point_labels": np.array([[1, 0, -1]], np.float32)}
+    feeds = dict(prompt, image_embeddings=embedding,
+                 mask_input=rng.standard_normal((1, 1, 256, 256)).astype(np.float32),
+                 has_mask_input=np.array([1], np.float32))
+    iou, low = session("decoder.onnx").run(None, feeds)
+    split = json.loads((folder / "model.json").read_text())["decoder"]["split"]
+    per_image = session(split["image_file"]).run(split["tensors"], {"image_embeddings": embedding})
+    iou_click, low_click = session(split["click_file"]).run(None, dict(prompt, **dict(zip(split["tensors"], per_image))))
+    return {"embedding": embedding, "iou": iou, "low": low, "iou_click": iou_click, "low_click": low_click}
+
+
+def assert_same_outputs(filled, traced, rtol=1e-5, mask_agreement=1.0):
+    """fp32: logits within 1e-5 relative, same masks. Filled BatchNorm-folded weights can differ from
+    torch's by one float32 ulp (torch's vectorised sqrt is not correctly rounded, numpy's is), which an
+    fp16 or int8 rounding step can turn into one fp16 ulp / quantisation step: hence rtol for those."""
+    ours, ref = run_folder(filled), run_folder(traced)
+    for key in ours:
+        scale = np.abs(ref[key]).max()
+        err = np.abs(ours[key] - ref[key]).max()
+        assert err <= rtol * scale, f"{key}: max abs error {err:.3g} over {rtol:.0e} x {scale:.3g}"
+    for key in ("low", "low_click"):
+        agree = np.mean((ours[key] > 0) == (ref[key] > 0))
+        assert agree >= mask_agreement, f"{key}: masks agree on {agree:.5f} of the pixels"

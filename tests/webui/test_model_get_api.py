@@ -1,0 +1,65 @@
+"""The page's "get a model" API: the chooser, only from this computer, one job at a time, offline advice."""
+
+import time
+
+import pytest
+
+from edgemask.webui import create_app, model_get
+
+
+@pytest.fixture
+def no_model_client(images_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    app = create_app({"IMAGES_DIR": str(images_dir), "TESTING": True,
+                      "CHECKPOINT_URLS": {"efficientvit-sam-l0": "http://127.0.0.1:9/efficientvit_sam_l0.pt"}})
+    yield app.test_client()
+    app.extensions["edgemask"].store.close()
+
+
+def _wait_job(client, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        job = client.get("/api/models/get").get_json()
+        if job["state"] != "running":
+            return job
+        assert time.time() < deadline, job
+        time.sleep(0.05)
+
+
+def test_choices_start_with_l0_and_say_size_and_use(no_model_client):
+    body = no_model_client.get("/api/models/choices").get_json()
+    first = body["choices"][0]
+    assert first["model"] == "efficientvit-sam-l0" and "CPU laptop" in first["suits"]
+    assert 100e6 < first["download_bytes"] < 200e6  # its float32 weights
+    suits = " ".join(c["suits"] for c in body["choices"])
+    assert "GPU" in suits and "Jetson" in suits
+    assert body["precision"] in ("int8", "fp16") and body["job"]["state"] == "idle"
+
+
+def test_only_from_this_computer(no_model_client):
+    resp = no_model_client.post("/api/models/get", json={"model": "efficientvit-sam-l0"},
+                                environ_base={"REMOTE_ADDR": "192.168.1.20"})
+    assert resp.status_code == 403 and "computer" in resp.get_json()["error"]
+    assert no_model_client.get("/api/models/get").get_json()["state"] == "idle"
+    resp = no_model_client.post("/api/models/get", json={"model": "sam-vit-z"})
+    assert resp.status_code == 400
+
+
+def test_never_two_at_once(no_model_client):
+    assert model_get._LOCK.acquire(blocking=False)  # a job (of any app in this process) is running
+    try:
+        resp = no_model_client.post("/api/models/get", json={"model": "efficientvit-sam-l0"})
+        assert resp.status_code == 409 and "already" in resp.get_json()["error"]
+    finally:
+        model_get._LOCK.release()
+
+
+def test_offline_says_what_to_fetch_and_run(no_model_client):
+    resp = no_model_client.post("/api/models/get", json={"model": "efficientvit-sam-l0"},
+                                environ_base={"REMOTE_ADDR": "::1"})
+    assert resp.status_code == 202
+    job = _wait_job(no_model_client)
+    assert job["state"] == "error" and "offline" in job["error"]
+    assert "https://huggingface.co/mit-han-lab/efficientvit-sam/resolve/main/efficientvit_sam_l0.pt" in job["hint"]
+    assert "edgemask export efficientvit-sam-l0 --checkpoint efficientvit_sam_l0.pt" in job["hint"]
+    assert no_model_client.get("/api/model").get_json()["loaded"] is False
