@@ -54,8 +54,9 @@ def register(sub) -> None:
                         "into the model cache as MODEL-PRECISION, where `edgemask serve` finds it; no PyTorch "
                         "needed. Does nothing when that folder is current.")
     g.add_argument("model", metavar="MODEL", help=f"one of: {names}")
-    g.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8",
-                   help="int8 (default; CPUs), fp16 (GPUs), fp32 (exact)")
+    g.add_argument("--precision", choices=["fp32", "fp16", "int8"],
+                   help="default: what this machine runs fastest (fp16 with a GPU, int8 on a CPU with VNNI or "
+                   "ARM dot product, else fp32; `edgemask doctor` says which)")
     g.add_argument("--url", help="fetch the checkpoint from this address instead (a mirror)")
     g.set_defaults(func=_get)
     ls = msub.add_parser("list", help="known models, downloaded checkpoints and exported folders")
@@ -106,13 +107,14 @@ def _download(args) -> int:
 def _get(args) -> int:
     from edgemask.export.checkpoint import CheckpointError
     from edgemask.export.download import DownloadError, OfflineError
-    from edgemask.export.get import get_model, offline_hint
+    from edgemask.export.get import get_model, offline_hint, preferred_precision
 
+    precision = args.precision or preferred_precision()
     try:
         spec = get_spec(args.model)
-        folder, fetched = get_model(spec.name, args.precision, url=args.url)
+        folder, fetched = get_model(spec.name, precision, url=args.url)
     except OfflineError as exc:
-        raise UserError(f"{exc.where}: you seem to be offline. {offline_hint(spec.name, args.precision)}") from None
+        raise UserError(f"{exc.where}: you seem to be offline. {offline_hint(spec.name, precision)}") from None
     except (DownloadError, CheckpointError, ValueError) as exc:
         raise UserError(str(exc)) from None
     if fetched:

@@ -11,7 +11,6 @@ from typing import Callable, Optional
 from edgemask import paths
 from edgemask.export.registry import get_spec
 
-DEFAULT_PRECISION = "int8"  # CPU laptops are the common case; fp16 is for GPUs
 PRECISIONS = ("fp32", "fp16", "int8")
 
 # What the page's chooser offers, first the default: (model, what it suits). Sizes come from the registry.
@@ -43,14 +42,17 @@ def choices() -> list:
 
 
 def preferred_precision() -> str:
-    """fp16 where onnxruntime has a CUDA or TensorRT provider, else int8."""
+    """The precision the annotator opens first on this machine (edgemask.runtime.cpu_features):
+    fp16 with a CUDA / TensorRT provider, int8 on a CPU with VNNI or ARM dot product, else fp32."""
+    from edgemask.runtime import cpu_features
+
     try:
         from edgemask.runtime.providers import available_providers
 
         gpu = any(p in available_providers() for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))
     except ImportError:
         gpu = False
-    return "fp16" if gpu else DEFAULT_PRECISION
+    return cpu_features.precision_order(gpu, cpu_features.detect())[0]
 
 
 def model_folder(name: str, precision: str) -> Path:
@@ -82,14 +84,15 @@ def offline_hint(name: str, precision: str) -> str:
             f"`edgemask export {name} --checkpoint {spec.filename} --precision {precision}`.")
 
 
-def get_model(name: str, precision: str = DEFAULT_PRECISION, url: Optional[str] = None,
+def get_model(name: str, precision: Optional[str] = None, url: Optional[str] = None,
               on_event: Optional[Callable] = None, show_progress: bool = True) -> tuple:
-    """(folder, fetched): model `name` at `precision` in the cache, downloaded and exported unless
-    the folder is current already (then fetched is False and nothing is done)."""
+    """(folder, fetched): model `name` at `precision` (default: preferred_precision()) in the cache,
+    downloaded and exported unless the folder is current already (then fetched is False, nothing done)."""
     from edgemask.export.download import download_checkpoint
     from edgemask.export.exporter import export_model
 
     spec = get_spec(name)
+    precision = precision or preferred_precision()
     folder = model_folder(spec.name, precision)
     if is_current(folder, spec.name, precision):
         return folder, False

@@ -128,13 +128,13 @@ def distinct_checkpoint(test_cache):
 @pytest.fixture(scope="session")
 def traced_export(test_cache, distinct_checkpoint):
     """Factory: (name, precision="fp32") -> model folder that PyTorch tracing (`export --trace`) made from
-    distinct_checkpoint(name); cached under the exporter sources' hash, so a changed exporter re-traces."""
+    distinct_checkpoint(name); cached under the export sources' hash, so a changed exporter re-traces."""
 
     def make(name: str, precision: str = "fp32") -> Path:
-        from edgemask.export.make_weightless import traced_with
+        from edgemask import export
 
-        tag = traced_with()["exporter_sources_sha256"][:10]
-        out = test_cache / "models" / f"{name}-{precision}-traced-{tag}"
+        tag = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(Path(export.__file__).parent.glob("*.py"))))
+        out = test_cache / "models" / tag.hexdigest()[:12] / f"{name}-{precision}-traced-distinct"
         if not (out / "model.json").exists():
             from edgemask.export.exporter import export_model
 

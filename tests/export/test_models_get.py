@@ -52,4 +52,6 @@ def test_offline_says_what_to_fetch_and_run(tmp_path, monkeypatch, capsys):
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "offline" in err
     assert "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth" in err
-    assert "edgemask export sam-vit-b --checkpoint sam_vit_b_01ec64.pth --precision int8" in err
+    from edgemask.export.get import preferred_precision  # this machine's: int8 with VNNI, else fp32 / fp16
+
+    assert f"edgemask export sam-vit-b --checkpoint sam_vit_b_01ec64.pth --precision {preferred_precision()}" in err

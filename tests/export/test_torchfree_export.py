@@ -100,10 +100,12 @@ def test_models_get_without_torch(tmp_path, torchless_venv, random_checkpoint):
     env = {"EDGEMASK_HOME": str(tmp_path / "home")}
     with FileServer(root) as server:
         url = server.url("efficientvit_sam_l0.pt")
-        first = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", "--url", url, cwd=tmp_path, env=env)
+        first = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", "--url", url, "--precision", "int8",
+                         cwd=tmp_path, env=env)
         assert first.returncode == 0, first.stderr[-2000:]
         assert "ready:" in first.stdout and "quantising" in first.stdout
-        second = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", "--url", url, cwd=tmp_path, env=env)
+        second = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", "--url", url, "--precision", "int8",
+                          cwd=tmp_path, env=env)
         assert second.returncode == 0 and "nothing to do" in second.stdout
         assert server.requests == ["/efficientvit_sam_l0.pt"]
     meta = json.loads((tmp_path / "home" / "models" / "efficientvit-sam-l0-int8" / "model.json").read_text())

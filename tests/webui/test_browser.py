@@ -442,7 +442,10 @@ def test_get_a_model_from_the_page(driver, serve, random_checkpoint, tmp_path, m
             time.sleep(0.05)
         assert classic_checked
         assert any(0 < value < 1 for value, _ in seen), seen
-        assert any("efficientvit-sam-l0 (int8)" in text for _, text in seen), seen
+        from edgemask.export.get import preferred_precision  # what the page asks for on this machine
+
+        precision = preferred_precision()
+        assert any(f"efficientvit-sam-l0 ({precision})" in text for _, text in seen), seen
         assert any("quantising" in text or "filling" in text for _, text in seen), seen
         assert files.requests == ["/efficientvit_sam_l0.pt"]
         page.wait("edgemask.state.embedding === 'ready'", timeout=60, what="the embedding")
@@ -452,7 +455,7 @@ def test_get_a_model_from_the_page(driver, serve, random_checkpoint, tmp_path, m
         page.wait("edgemask.state.preview && edgemask.state.preview.source === 'ai'", timeout=30,
                   what="an AI-wand mask")
         assert page.js("return document.getElementById('stage-info').textContent").startswith("score ")
-        assert (tmp_path / "home" / "models" / "efficientvit-sam-l0-int8" / "model.json").is_file()
+        assert (tmp_path / "home" / "models" / f"efficientvit-sam-l0-{precision}" / "model.json").is_file()
         page.raise_js_errors()
 
 
