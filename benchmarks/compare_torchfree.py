@@ -33,7 +33,6 @@ def main():
     try:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            import numpy as np  # noqa: F401
             import torch
 
             from edgemask.export.make_weightless import distinct_state_dict

@@ -33,7 +33,6 @@ class UnexplainedInitializer(RuntimeError):
 
 def distinct_state_dict(name: str) -> dict:
     """The official model's state dict with distinct random values (variances positive), numpy."""
-    from edgemask.export.checkpoint import build_model  # noqa: F401 (import check: needs torch)
     from edgemask.export.registry import get_spec
 
     spec = get_spec(name)
