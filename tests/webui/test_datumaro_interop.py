@@ -36,7 +36,18 @@ from edgemask.webui.dataset import FORMATS, ImageAnnotations, export_dataset, im
 from edgemask.webui.labels import Label as EdgeLabel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
-logging.getLogger().setLevel(logging.ERROR)  # datumaro warns about every shape a format drops
+
+
+@pytest.fixture(autouse=True)
+def quiet_datumaro():
+    """datumaro warns on the root logger about every shape a format drops: quiet it for these tests
+    only (a module-level setLevel would silence every later test's log assertions)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    yield
+    root.setLevel(level)
+
 
 AGREEMENT = 0.995
 LABELS = [EdgeLabel("fish", (255, 128, 0)), EdgeLabel("coral", (200, 0, 200)),
