@@ -2,15 +2,12 @@
 
 import json
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import numpy as np
 import pytest
 
+from conftest import start_serve
 from edgemask.cli import main
 from edgemask.webui import imagestatus
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_box_runs, polygons_to_mask
@@ -174,32 +171,12 @@ def test_serve_argument_errors(images_dir, tmp_path, capsys):
     assert "label file" in capsys.readouterr().err
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_runs_waitress_on_localhost(images_dir, tmp_path):
     """The real command in a subprocess: prints the URL, answers the API, stores in --db."""
-    port = _free_port()
     db = tmp_path / "served.sqlite"
-    env = {"EDGEMASK_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "edgemask", "serve", str(images_dir), "--port", str(port),
-                             "--no-browser", "--db", str(db), "--labels", "suim"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc, port, text = start_serve([images_dir, "--db", db, "--labels", "suim"], tmp_path)
     try:
-        lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if f"http://127.0.0.1:{port}/" in line:
-                break
-        assert any(f"http://127.0.0.1:{port}/" in line for line in lines), "".join(lines)
-        assert any("No model loaded" in line for line in lines)
+        assert "No model loaded" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/images", timeout=10) as resp:
             body = json.loads(resp.read())
         assert body["total"] == 2

@@ -11,41 +11,18 @@ import re
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
-from conftest import page_client
+from conftest import page_client, start_serve
 
 TOKEN = "lan-test-token-0123456789abcdef"
 
 
 def _serve(images_dir, tmp_path, host, env_token=None):
     """Starts `edgemask serve` on host:0; returns (process, port, printed output)."""
-    env = {"EDGEMASK_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    if env_token:
-        env["EDGEMASK_TOKEN"] = env_token
-    proc = subprocess.Popen([sys.executable, "-m", "edgemask", "serve", str(images_dir), "--host", host,
-                             "--port", "0", "--no-browser", "--no-model", "--db", str(tmp_path / "lan.sqlite")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl+C" in line:
-            if host not in ("127.0.0.1", "localhost"):
-                lines.append(proc.stdout.readline())  # the link for the network
-            break
-    text = "".join(lines)
-    found = re.search(r"http://127\.0\.0\.1:(\d+)/", text)
-    if found is None:
-        proc.terminate()
-        proc.wait(timeout=30)
-        pytest.fail(f"serve did not print its URL:\n{text}")
-    return proc, int(found.group(1)), text
+    args = [images_dir, "--host", host, "--no-model", "--db", tmp_path / "lan.sqlite"]
+    return start_serve(args, tmp_path, lan=host not in ("127.0.0.1", "localhost"), env_token=env_token)
 
 
 def _request(port, method, path, body=None, headers=None):
