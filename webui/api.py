@@ -149,13 +149,28 @@ def get_annotations(name):
                     "version": record.version if record else 0, "objects": objects})
 
 
+def _expected_version(body: dict) -> int:
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ApiError(400, "\"version\" must be the integer version you loaded (0 for a new image).")
+    return version
+
+
+def _saved(save):
+    """Runs a store save; its new version as JSON, a conflict as 409 and a refused change as 400."""
+    try:
+        return jsonify({"version": save()})
+    except VersionConflict as exc:
+        raise ApiError(409, str(exc), version=exc.stored) from None
+    except StoreError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 @bp.put("/images/<path:name>/annotations")
 def put_annotations(name):
     name, width, height = _image(name)
     body = _body()
-    version = body.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise ApiError(400, "\"version\" must be the integer version you loaded (0 for a new image).")
+    version = _expected_version(body)
     raw = body.get("objects")
     if not isinstance(raw, list):
         raise ApiError(400, "\"objects\" must be a list of objects.")
@@ -163,13 +178,7 @@ def put_annotations(name):
     store = _ctx().store
     label_ids = {label.id for label in store.labels()}
     parsed = [objs.parse_object(o, width, height, label_ids) for o in raw]
-    try:
-        new_version = store.save(name, width, height, version, parsed, client=client)
-    except VersionConflict as exc:
-        raise ApiError(409, str(exc), version=exc.stored) from None
-    except StoreError as exc:
-        raise ApiError(400, str(exc)) from None
-    return jsonify({"version": new_version})
+    return _saved(lambda: store.save(name, width, height, version, parsed, client=client))
 
 
 @bp.patch("/images/<path:name>/annotations")
@@ -177,9 +186,7 @@ def patch_annotations(name):
     """Saves only what changed: objects added or replaced, attributes updated, objects deleted."""
     name, width, height = _image(name)
     body = _body()
-    version = body.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise ApiError(400, "\"version\" must be the integer version you loaded (0 for a new image).")
+    version = _expected_version(body)
     upsert, update, delete = (body.get(key, []) for key in ("upsert", "update", "delete"))
     for key, value in (("upsert", upsert), ("update", update), ("delete", delete)):
         if not isinstance(value, list):
@@ -191,13 +198,7 @@ def patch_annotations(name):
     label_ids = {label.id for label in store.labels()}
     rows = [objs.parse_object(o, width, height, label_ids) for o in upsert]
     updates = [objs.parse_update(u, label_ids) for u in update]
-    try:
-        new_version = store.save_changes(name, width, height, version, rows, updates, delete, client=client)
-    except VersionConflict as exc:
-        raise ApiError(409, str(exc), version=exc.stored) from None
-    except StoreError as exc:
-        raise ApiError(400, str(exc)) from None
-    return jsonify({"version": new_version})
+    return _saved(lambda: store.save_changes(name, width, height, version, rows, updates, delete, client=client))
 
 
 # -- labels --------------------------------------------------------------------------------
