@@ -49,13 +49,17 @@ def driver():
     quit_chromium(drv)
 
 
-@pytest.fixture
-def images(tmp_path):
-    root = tmp_path / "images"
+def write_scenes(root):
+    """A new folder `root` with the two scenes the page tests open: a_scene.png and b_scene.png."""
     root.mkdir()
     write_rgb(root / "a_scene.png", scene(0))
     write_rgb(root / "b_scene.png", scene(1)[:, ::-1].copy())
     return root
+
+
+@pytest.fixture
+def images(tmp_path):
+    return write_scenes(tmp_path / "images")
 
 
 @pytest.fixture

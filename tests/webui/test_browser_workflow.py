@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from test_browser import (  # noqa: F401  (fixtures)
-    ENTER, ESCAPE, H, W, driver, get_json, page, pick_label, pytestmark, scene, serve, write_rgb)
+    ENTER, ESCAPE, H, W, driver, get_json, page, pick_label, pytestmark, scene, serve, write_rgb, write_scenes)
 
 from browser_util import Page
 
@@ -21,10 +21,7 @@ RING = (40, 40, 120, 120, 60, 60, 100, 100)  # outer box, hole box (exclusive en
 
 @pytest.fixture
 def images(tmp_path):
-    root = tmp_path / "images"
-    root.mkdir()
-    write_rgb(root / "a_scene.png", scene(0))
-    write_rgb(root / "b_scene.png", scene(1)[:, ::-1].copy())
+    root = write_scenes(tmp_path / "images")
     ring = scene(2)
     x0, y0, x1, y1, hx0, hy0, hx1, hy1 = RING
     ring[y0:y1, x0:x1] = (128, 128, 128)
