@@ -38,7 +38,7 @@ def download_checkpoint(name: str, dest_dir: Optional[Path] = None, url: Optiona
     dest_dir = Path(dest_dir) if dest_dir else paths.checkpoints_dir()
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / spec.filename
-    expected = (sha256 or spec.sha256_prefix or "").lower() or None
+    expected = (sha256 or spec.sha256 or "").lower() or None
     if target.exists():
         if expected is None or file_sha256(target).startswith(expected):
             return target
