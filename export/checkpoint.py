@@ -91,7 +91,9 @@ def build_model(spec: ModelSpec, state_dict: dict):
     model = official_model(spec)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     _check_keys(spec, expected, state_dict)
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state_dict.items()}, strict=True)
+    # values are numpy arrays from the torch-free reader, or tensors from an official model's own state_dict
+    tensors = {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v)) for k, v in state_dict.items()}
+    model.load_state_dict(tensors, strict=True)
     return model.eval()
 
 

@@ -21,6 +21,9 @@ IMAGES_PER_READ_TASK = 4
 CPU_BATCH, GPU_BATCH = 4, 16
 LOCAL_OBJECT_STORE_BYTES = 2**30
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray uses 127.0.0.1 as the node address
+# A folder: while it holds a file named like an image, the read task of that image waits. Tests set it on
+# their Ray cluster to interrupt a run at a known point (it is unset in normal use).
+HOLD_READS_ENV = "EDGEMASK_HOLD_READS"
 
 
 def run(folder, names, model, cache_dir, device: str, workers: Optional[int], address: Optional[str],
@@ -103,6 +106,12 @@ def _connect(address: Optional[str]) -> bool:
     return True
 
 
+def _hold(name: str) -> None:
+    folder = os.environ.get(HOLD_READS_ENV)
+    while folder and os.path.exists(os.path.join(folder, name)):
+        time.sleep(0.05)
+
+
 def read_for_encoder(row: dict, root: str, size: int, interpolation: str, cache_dir: str, identity: str,
                      model_name: str) -> dict:
     """A Ray Data read task, for one image: decodes it as the annotator does (unless the cache's file
@@ -113,6 +122,7 @@ def read_for_encoder(row: dict, root: str, size: int, interpolation: str, cache_
     from edgemask.runtime.transforms import resize_for_encoder
     from edgemask.webui.images import ImageFolder, read_rgb
 
+    _hold(row["name"])
     out = dict(name=row["name"], status="todo", reason="", key="", pixels=b"", height=0, width=0)
     cache = EmbeddingCache(identity, cache_dir, memory_bytes=0, model_name=model_name)
     try:

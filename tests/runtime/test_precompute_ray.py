@@ -23,8 +23,18 @@ from photo_folder import make_photo_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def ray_address():
+def hold_reads(tmp_path_factory):
+    """A folder that the module's Ray workers watch: a file named like an image holds its read task
+    (edgemask.runtime.precompute_ray.HOLD_READS_ENV), so a run can be interrupted at a known point."""
+    return tmp_path_factory.mktemp("hold-reads")
+
+
+@pytest.fixture(scope="module")
+def ray_address(hold_reads):
     """A local Ray with 2 CPUs on loopback, shared by the tests of this module; its GCS address."""
+    from edgemask.runtime.precompute_ray import HOLD_READS_ENV
+
+    os.environ[HOLD_READS_ENV] = str(hold_reads)  # the workers ray.init starts inherit it
     ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              object_store_memory=256 * 2**20, log_to_driver=False)
     try:
@@ -99,25 +109,54 @@ def test_precompute_then_every_image_opens_cached_in_the_annotator(ray_address, 
     app.extensions["edgemask"].store.close()
 
 
-def test_an_interrupted_run_resumes_with_the_rest(ray_address, l0, tmp_path):
-    images = make_photo_folder(tmp_path / "photos", 12, broken=False)
-    cache_dir = tmp_path / "cache"
-    run = subprocess.Popen(_cli(images, "--model", l0, "--cache-dir", cache_dir, "--ray", ray_address),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while len(_entries(cache_dir)) < 2 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    run.send_signal(signal.SIGINT)
-    out, _ = run.communicate(timeout=60)
+def _interrupt_while_held(address, images, cache_dir, l0, hold_reads, held, wait_for):
+    """Runs precompute with the reads of `held` images waiting, sends SIGINT once `wait_for` entries
+    are in the cache, and returns the run's output (its exit status must be 130)."""
+    for name in held:
+        (hold_reads / name).write_text("")
+    try:
+        run = subprocess.Popen(_cli(images, "--model", l0, "--cache-dir", cache_dir, "--ray", address),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 180
+        while len(_entries(cache_dir)) < wait_for and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert run.poll() is None, "the run ended although some of its reads were held: " + run.communicate()[0]
+        assert len(_entries(cache_dir)) >= wait_for, "the run did not get as far as expected in 180 s"
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=60)
+    finally:
+        for name in held:
+            (hold_reads / name).unlink()
     assert run.returncode == 130, out
     assert "interrupted after" in out and "run the same command again" in out
     time.sleep(1)  # the job's actor is stopped asynchronously after its driver leaves
+    return out
+
+
+def test_an_interrupted_run_resumes_with_the_rest(ray_address, l0, tmp_path, hold_reads):
+    images = make_photo_folder(tmp_path / "photos", 12, broken=False)
+    cache_dir = tmp_path / "cache"
+    # four images outside sub/ (one read task: photo07..photo11) cannot be read until the run is interrupted
+    held = [n for n in ImageFolder(images).names() if not n.startswith("sub/")][-4:]
+    _interrupt_while_held(ray_address, images, cache_dir, l0, hold_reads, held, wait_for=2)
     before = _intact(cache_dir, l0)
-    assert 2 <= before < 12
+    assert 2 <= before <= 12 - len(held)
 
     summary = precompute(images, l0, cache_dir, progress=False)
-    assert summary.cached >= before and summary.computed == 12 - summary.cached and summary.computed >= 1
+    assert summary.cached >= before and summary.computed == 12 - summary.cached and summary.computed >= len(held)
     assert _intact(cache_dir, l0) == 12
+
+
+def test_ctrl_c_during_the_last_batch_exits_130(ray_address, l0, tmp_path, hold_reads):
+    images = make_photo_folder(tmp_path / "photos", 8, broken=False)
+    cache_dir = tmp_path / "cache"
+    names = ImageFolder(images).names()
+    last = [n for n in names if not n.startswith("sub/")][-1]
+    # every image but the last read task's is encoded; the run then waits in its last batch
+    _interrupt_while_held(ray_address, images, cache_dir, l0, hold_reads, [last], wait_for=4)
+    assert 4 <= _intact(cache_dir, l0) < 8
+    summary = precompute(images, l0, cache_dir, progress=False)
+    assert summary.computed >= 1 and _intact(cache_dir, l0) == 8
 
 
 def test_two_runs_at_once_into_one_cache_leave_intact_entries(ray_address, l0, tmp_path):
