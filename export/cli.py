@@ -46,7 +46,8 @@ def register(sub) -> None:
                         "with a progress bar; an interrupted download resumes when run again.")
     d.add_argument("model", metavar="MODEL", help=f"one of: {names}")
     d.add_argument("--url", help="fetch from this address instead (a mirror)")
-    d.add_argument("--sha256", help="expected sha256 (or a prefix of it) to verify")
+    d.add_argument("--sha256", help="verify against this sha256 (64 hex digits) instead of the official "
+                   "file's, for a mirror that serves another file (a fine-tuned checkpoint)")
     d.add_argument("--dir", type=Path, help="where to save (default: the checkpoint cache)")
     d.set_defaults(func=_download)
     g = msub.add_parser("get", help="download MODEL's checkpoint and export it into the cache, in one step",
@@ -58,6 +59,8 @@ def register(sub) -> None:
                    help="default: what this machine runs fastest (fp16 with a GPU, int8 on a CPU with VNNI or "
                    "ARM dot product, else fp32; `edgemask doctor` says which)")
     g.add_argument("--url", help="fetch the checkpoint from this address instead (a mirror)")
+    g.add_argument("--sha256", help="verify against this sha256 (64 hex digits) instead of the official "
+                   "file's, for a mirror that serves another file (a fine-tuned checkpoint)")
     g.set_defaults(func=_get)
     ls = msub.add_parser("list", help="known models, downloaded checkpoints and exported folders")
     ls.set_defaults(func=_list)
@@ -112,7 +115,7 @@ def _get(args) -> int:
     precision = args.precision or preferred_precision()
     try:
         spec = get_spec(args.model)
-        folder, fetched = get_model(spec.name, precision, url=args.url)
+        folder, fetched = get_model(spec.name, precision, url=args.url, sha256=args.sha256)
     except OfflineError as exc:
         raise UserError(f"{exc.where}: you seem to be offline. {offline_hint(spec.name, precision)}") from None
     except (DownloadError, CheckpointError, ValueError) as exc:

@@ -28,38 +28,47 @@ def download_checkpoint(name: str, dest_dir: Optional[Path] = None, url: Optiona
                         on_progress=None) -> Path:
     """Fetch model `name`'s official checkpoint into `dest_dir` (default: the checkpoint cache).
 
-    Resumes a partial `.part` file with an HTTP Range request. Verifies the size the server announced
-    and the sha256 (or its prefix) when known: `sha256` here, else the prefix in Meta's file names.
-    Returns the path of the verified file; a file already there and verified is not fetched again.
-    `on_progress(bytes_done, bytes_total_or_None)` is called as the data comes in.
+    Resumes a partial `.part` file with an HTTP Range request. Verifies the file's sha256 against
+    `sha256` when given (a mirror of another file), else against the official file's sha256 and byte
+    size in the registry. Returns the path of the verified file; a file already there and verified is
+    not fetched again. `on_progress(bytes_done, bytes_total_or_None)` is called as the data comes in.
     """
     spec = get_spec(name)
     url = url or spec.url
+    if sha256 is not None and not is_sha256(sha256):
+        raise DownloadError(f"--sha256 must be the 64 hex digits of a sha256, not {sha256!r}")
+    expected = (sha256 or spec.sha256 or "").lower() or None
+    size = spec.size_bytes if sha256 is None else None
     dest_dir = Path(dest_dir) if dest_dir else paths.checkpoints_dir()
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / spec.filename
-    expected = (sha256 or spec.sha256 or "").lower() or None
     if target.exists():
-        if expected is None or file_sha256(target).startswith(expected):
+        if expected is None or file_sha256(target) == expected:
             return target
         target.unlink()
     part = target.with_name(target.name + ".part")
-    _fetch(url, part, timeout, show_progress, on_progress)
-    if spec.size_bytes is not None and part.stat().st_size != spec.size_bytes:
+    _fetch(url, part, timeout, show_progress, on_progress, size)
+    if size is not None and part.stat().st_size != size:
         got = part.stat().st_size
         part.unlink()
-        raise DownloadError(f"{url} gave {got} bytes, expected {spec.size_bytes}; the partial file was removed, try again")
+        raise DownloadError(f"{url} gave {got} bytes, expected {size}; the partial file was removed, try again")
     if expected is not None:
         digest = file_sha256(part)
-        if not digest.startswith(expected):
+        if digest != expected:
             part.unlink()
-            raise DownloadError(f"{url} gave a file whose sha256 {digest[:12]}... does not match the expected "
-                                f"{expected[:12]}...; the file was removed")
+            raise DownloadError(f"{url} gave a file whose sha256 is {digest}, expected {expected}; "
+                                "the file was removed")
     os.replace(part, target)
     return target
 
 
-def _fetch(url: str, part: Path, timeout: float, show_progress: bool, on_progress=None) -> None:
+def is_sha256(text: str) -> bool:
+    """True for the 64 hex digits of a sha256 (either case)."""
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _fetch(url: str, part: Path, timeout: float, show_progress: bool, on_progress=None,
+           size: Optional[int] = None) -> None:
     from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
@@ -86,6 +95,9 @@ def _fetch(url: str, part: Path, timeout: float, show_progress: bool, on_progres
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
+        if size is not None and total is not None and total != size:  # refused before, not after, gigabytes
+            raise DownloadError(f"{url} offers {total} bytes, but the official file has {size}; nothing was "
+                                "downloaded (a wrong address or an updated file?)")
         with open(part, "ab" if resumed else "wb") as out, tqdm(
             total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
             desc=part.name.removesuffix(".part"), disable=not show_progress,

@@ -44,6 +44,10 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     checkpoint = Path(checkpoint)
     progress(f"reading {checkpoint} as {name}")
     state_dict = load_state_dict(checkpoint)
+    digest = file_sha256(checkpoint)
+    if spec.sha256 and digest != spec.sha256:  # fine-tuned checkpoints are normal: say so, export it all the same
+        progress(f"note: {checkpoint.name} is not the official {spec.filename} (sha256 {digest[:16]}..., the "
+                 f"official file's is {spec.sha256[:16]}...): exporting it as a fine-tuned {name}")
     if method == "trace":
         from edgemask.export.checkpoint import build_model
 
@@ -80,7 +84,7 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
                 to_int8(src, dst, part)
         progress("splitting the decoder into per-image and per-click parts")
         split = write_split(final)
-        manifest = _manifest(spec, precision, opset, checkpoint, final, split, method)
+        manifest = _manifest(spec, precision, opset, checkpoint, digest, final, split, method)
         (final / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -111,8 +115,8 @@ def choose_method(name: str, opset: int, method: str = "auto") -> str:
     return "trace"
 
 
-def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, folder: Path, split: dict,
-              method: str) -> dict:
+def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, digest: str, folder: Path,
+              split: dict, method: str) -> dict:
     return {
         "format": "edgemask-model/1",
         "model": spec.name,
@@ -131,7 +135,7 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, fol
         },
         **({"quantization": {"weights": "int8, per output channel, symmetric", "weight_range": list(INT8_WEIGHT_RANGE),
                              "activations": "uint8, dynamic"}} if precision == "int8" else {}),
-        "checkpoint": {"file": checkpoint.name, "sha256": file_sha256(checkpoint)},
+        "checkpoint": {"file": checkpoint.name, "sha256": digest, "official": digest == spec.sha256},
         "graphs": "traced" if method == "trace" else "shipped weightless graphs, filled",
         "files": {
             f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}

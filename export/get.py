@@ -60,16 +60,20 @@ def model_folder(name: str, precision: str) -> Path:
     return paths.models_dir() / f"{name}-{precision}"
 
 
-def is_current(folder: Path, name: str, precision: str) -> bool:
-    """True when `folder` holds a complete export of `name` at `precision` from its official checkpoint file."""
+def is_current(folder: Path, name: str, precision: str, sha256: Optional[str] = None) -> bool:
+    """True when `folder` holds a complete export of `name` at `precision` from its official checkpoint file
+    (its name, and the official sha256 or `sha256`)."""
     try:
         meta = json.loads((Path(folder) / "model.json").read_text())
     except (OSError, ValueError):
         return False
     if meta.get("model") != name or meta.get("precision") != precision:
         return False
-    if meta.get("checkpoint", {}).get("file") != get_spec(name).filename:
-        return False
+    spec = get_spec(name)
+    checkpoint = meta.get("checkpoint", {})
+    expected = (sha256 or spec.sha256 or "").lower()
+    if checkpoint.get("file") != spec.filename or (expected and checkpoint.get("sha256") != expected):
+        return False  # another file, or a fine-tuned one under the official name
     for file, info in meta.get("files", {}).items():
         f = Path(folder) / file
         if not f.is_file() or f.stat().st_size != info.get("bytes"):
@@ -85,20 +89,21 @@ def offline_hint(name: str, precision: str) -> str:
 
 
 def get_model(name: str, precision: Optional[str] = None, url: Optional[str] = None,
-              on_event: Optional[Callable] = None, show_progress: bool = True) -> tuple:
+              on_event: Optional[Callable] = None, show_progress: bool = True, sha256: Optional[str] = None) -> tuple:
     """(folder, fetched): model `name` at `precision` (default: preferred_precision()) in the cache,
-    downloaded and exported unless the folder is current already (then fetched is False, nothing done)."""
+    downloaded and exported unless the folder is current already (then fetched is False, nothing done).
+    The download is verified against the official sha256, or `sha256` (a mirror's file) when given."""
     from edgemask.export.download import download_checkpoint
     from edgemask.export.exporter import export_model
 
     spec = get_spec(name)
     precision = precision or preferred_precision()
     folder = model_folder(spec.name, precision)
-    if is_current(folder, spec.name, precision):
+    if is_current(folder, spec.name, precision, sha256):
         return folder, False
     event = on_event or (lambda *a: None)
     checkpoint = download_checkpoint(
-        spec.name, url=url, show_progress=show_progress,
+        spec.name, url=url, sha256=sha256, show_progress=show_progress,
         on_progress=lambda done, total: event("download", done, total, f"downloading {spec.filename}"),
     )
     steps = _convert_steps(precision)

@@ -147,7 +147,7 @@ def format_report(info: dict) -> str:
     lines.append(f"PyTorch installed: {'yes' if info['torch_installed'] else 'no'} (not needed to annotate)")
     lines.append(f"models in {info['models_dir']}:")
     if not info["models"]:
-        lines.append("  none (edgemask models download efficientvit-sam-l0 && edgemask export efficientvit-sam-l0)")
+        lines.append("  none (edgemask models get efficientvit-sam-l0 downloads and converts one, no PyTorch needed)")
     for m in info["models"]:
         label = f"{m.get('model', '?')} {m.get('precision', '')}".strip()
         lines.append(f"  {Path(m['path']).name}: {label}, {_mb(m['bytes'])}, {m['status']}")

@@ -43,6 +43,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
     DEVICE       the runtime device for MODEL_DIR ("auto") and for a model the page fetches
     CACHE_DIR    the embedding cache folder for MODEL_DIR (default edgemask.paths.embeddings_dir())
     CHECKPOINT_URLS  {model: URL} to fetch checkpoints from instead of the official URLs (a mirror)
+    CHECKPOINT_SHA256  {model: sha256} of the file such a mirror serves, where it is not the official one
     LOCAL_ONLY   answer only requests addressed to localhost / 127.0.0.1 / [::1] (what
                  `edgemask serve` sets when it listens on a loopback address): a web page
                  elsewhere cannot reach the API through DNS rebinding
@@ -78,7 +79,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
 
     ctx = AppContext(folder, store, assistant, suim)
     ctx.model_getter = ModelGetter(_loader(ctx, config.get("DEVICE", "auto"), config.get("CACHE_DIR")),
-                                   config.get("CHECKPOINT_URLS"))
+                                   config.get("CHECKPOINT_URLS"), config.get("CHECKPOINT_SHA256"))
     app.extensions["edgemask"] = ctx
 
     from edgemask.webui.api import bp

@@ -15,9 +15,10 @@ _LOCK = threading.Lock()  # held while a job runs, process-wide
 class ModelGetter:
     """Runs `edgemask.export.get.get_model` for the page and keeps its progress."""
 
-    def __init__(self, on_ready: Callable, urls: Optional[dict] = None) -> None:
+    def __init__(self, on_ready: Callable, urls: Optional[dict] = None, sha256: Optional[dict] = None) -> None:
         self.on_ready = on_ready
         self.urls = dict(urls or {})  # model -> checkpoint URL (a mirror; tests use a local server)
+        self.sha256 = dict(sha256 or {})  # model -> sha256 of the file at that URL, where it is not the official one
         self._status = {"state": "idle"}
         self._status_lock = threading.Lock()
 
@@ -44,7 +45,7 @@ class ModelGetter:
 
         try:
             folder, _ = get_model(
-                name, precision, url=self.urls.get(name), show_progress=False,
+                name, precision, url=self.urls.get(name), sha256=self.sha256.get(name), show_progress=False,
                 on_event=lambda phase, done, total, message: self._set(phase=phase, done=done, total=total,
                                                                        message=message),
             )

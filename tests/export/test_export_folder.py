@@ -1,5 +1,7 @@
 """The model folder the CLI writes: files, model.json fields, graph contract (names, shapes, dynamic points)."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -14,12 +16,22 @@ from edgemask.export.download import file_sha256
 def cli_export(tmp_path_factory, random_checkpoint):
     out = tmp_path_factory.mktemp("cli") / "l0"
     ckpt = random_checkpoint("efficientvit-sam-l0")
-    assert main(["export", "efficientvit-sam-l0", "--checkpoint", str(ckpt), "--out", str(out), "--opset", "17"]) == 0
-    return out, ckpt
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["export", "efficientvit-sam-l0", "--checkpoint", str(ckpt), "--out", str(out), "--opset",
+                     "17"]) == 0
+    return out, ckpt, printed.getvalue()
+
+
+def test_a_checkpoint_that_is_not_the_official_file_exports_with_a_note(cli_export):
+    out, ckpt, printed = cli_export
+    notes = [line for line in printed.splitlines() if "not the official" in line]
+    assert len(notes) == 1 and "efficientvit_sam_l0.pt" in notes[0] and "fine-tuned" in notes[0]
+    assert json.loads((out / "model.json").read_text())["checkpoint"]["official"] is False
 
 
 def test_model_json_describes_folder(cli_export):
-    out, ckpt = cli_export
+    out, ckpt, _ = cli_export
     assert sorted(p.name for p in out.iterdir()) == ["decoder.onnx", "decoder_click.onnx", "decoder_image.onnx",
                                                      "encoder.onnx", "model.json"]
     meta = json.loads((out / "model.json").read_text())
@@ -35,7 +47,7 @@ def test_model_json_describes_folder(cli_export):
 
 
 def test_graph_contract(cli_export):
-    out, _ = cli_export
+    out, _, _ = cli_export
     enc = onnx.load(str(out / "encoder.onnx"), load_external_data=False)
     assert [i.name for i in enc.graph.input] == ["image"]
     assert [d.dim_value for d in enc.graph.input[0].type.tensor_type.shape.dim] == [512, 512, 3]
@@ -52,7 +64,7 @@ def test_graph_contract(cli_export):
 def test_decoder_takes_any_number_of_points(cli_export, n_points):
     import onnxruntime as ort
 
-    out, _ = cli_export
+    out, _, _ = cli_export
     sess = ort.InferenceSession(str(out / "decoder.onnx"), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(n_points)
     iou, low = sess.run(None, {

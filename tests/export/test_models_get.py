@@ -1,6 +1,7 @@
 """`edgemask models get`: download from a local HTTP server on 127.0.0.1 and export into the cache in one
 command; a second run with the folder current does nothing and says so; offline, one sentence."""
 
+import hashlib
 import json
 import os
 
@@ -21,10 +22,31 @@ def served_l0(tmp_path, random_checkpoint):
         yield server
 
 
-def test_get_then_current(served_l0, tmp_path, monkeypatch, capsys):
+def _sha256(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_a_file_that_is_not_the_official_one_is_refused(served_l0, tmp_path, monkeypatch, capsys, random_checkpoint):
     monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
     url = served_l0.url("efficientvit_sam_l0.pt")
-    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 0
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 2
+    err = capsys.readouterr().err
+    message = err.strip().splitlines()[-1]  # after the download's progress bar
+    assert message.startswith("edgemask models: error: ") and "Traceback" not in err
+    from edgemask.export.registry import get_spec
+
+    assert get_spec("efficientvit-sam-l0").sha256 in message  # the expected and the actual hash, in full
+    assert _sha256(random_checkpoint("efficientvit-sam-l0")) in message
+    assert not list((tmp_path / "home" / "checkpoints").iterdir())
+    assert not (tmp_path / "home" / "models").exists()
+
+
+def test_get_then_current(served_l0, tmp_path, monkeypatch, capsys, random_checkpoint):
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    # the random checkpoint stands for a mirror's file: --sha256 names its hash instead of the official one
+    url = served_l0.url("efficientvit_sam_l0.pt")
+    mirror = ["--url", url, "--sha256", _sha256(random_checkpoint("efficientvit-sam-l0"))]
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", *mirror]) == 0
     out = capsys.readouterr()
     folder = tmp_path / "home" / "models" / "efficientvit-sam-l0-fp32"
     assert f"ready: {folder}" in out.out
@@ -35,12 +57,12 @@ def test_get_then_current(served_l0, tmp_path, monkeypatch, capsys):
     assert (tmp_path / "home" / "checkpoints" / "efficientvit_sam_l0.pt").is_file()
     assert len(served_l0.requests) == 1
 
-    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 0
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", *mirror]) == 0
     assert "is current already; nothing to do" in capsys.readouterr().out
     assert len(served_l0.requests) == 1  # nothing fetched again
 
     (folder / "decoder_click.onnx").unlink()  # no longer current: exported again, not downloaded again
-    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", "--url", url]) == 0
+    assert main(["models", "get", "efficientvit-sam-l0", "--precision", "fp32", *mirror]) == 0
     assert "ready:" in capsys.readouterr().out and (folder / "decoder_click.onnx").is_file()
     assert len(served_l0.requests) == 1
 

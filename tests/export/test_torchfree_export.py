@@ -2,6 +2,7 @@
 torchvision, segment-anything or efficientsam. The folders match what PyTorch tracing exports from the
 same checkpoint files, and the official predictors; bad checkpoints get the same one-line errors."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -99,12 +100,14 @@ def test_models_get_without_torch(tmp_path, torchless_venv, random_checkpoint):
     os.symlink(random_checkpoint("efficientvit-sam-l0"), root / "efficientvit_sam_l0.pt")
     env = {"EDGEMASK_HOME": str(tmp_path / "home")}
     with FileServer(root) as server:
-        url = server.url("efficientvit_sam_l0.pt")
-        first = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", "--url", url, "--precision", "int8",
+        # the random checkpoint stands for a mirror's file, so --sha256 names its hash
+        digest = hashlib.sha256(random_checkpoint("efficientvit-sam-l0").read_bytes()).hexdigest()
+        mirror = ["--url", server.url("efficientvit_sam_l0.pt"), "--sha256", digest]
+        first = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", *mirror, "--precision", "int8",
                          cwd=tmp_path, env=env)
         assert first.returncode == 0, first.stderr[-2000:]
         assert "ready:" in first.stdout and "quantising" in first.stdout
-        second = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", "--url", url, "--precision", "int8",
+        second = edgemask(torchless_venv, "models", "get", "efficientvit-sam-l0", *mirror, "--precision", "int8",
                           cwd=tmp_path, env=env)
         assert second.returncode == 0 and "nothing to do" in second.stdout
         assert server.requests == ["/efficientvit_sam_l0.pt"]

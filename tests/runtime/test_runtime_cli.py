@@ -100,6 +100,12 @@ def test_doctor_lists_providers_models_and_cache(tiny_model, tmp_path, capsys):
     assert info["models"][0]["status"] == "ok" and info["cpu"]["threads"] >= 1
 
 
+def test_doctor_without_a_model_suggests_models_get(tmp_path, capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "none (edgemask models get efficientvit-sam-l0" in out and "models download" not in out
+
+
 @pytest.mark.slow
 def test_bench_side_by_side_with_pytorch(exported_model, random_checkpoint, tmp_path, capsys):
     pytest.importorskip("torch")

@@ -3,6 +3,7 @@ driven with real mouse and keyboard events (Selenium). Shapes are drawn at 1:1 z
 pixel vertices so the exported masks can be checked pixel for pixel."""
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -416,7 +417,10 @@ def test_get_a_model_from_the_page(driver, serve, random_checkpoint, tmp_path, m
     root.mkdir()
     os.symlink(random_checkpoint("efficientvit-sam-l0"), root / "efficientvit_sam_l0.pt")
     with FileServer(root) as files:
-        server = serve(CHECKPOINT_URLS={"efficientvit-sam-l0": files.url("efficientvit_sam_l0.pt")}, DEVICE="cpu")
+        # the random checkpoint stands for a mirror's file: its own sha256 replaces the official one
+        digest = hashlib.sha256(random_checkpoint("efficientvit-sam-l0").read_bytes()).hexdigest()
+        server = serve(CHECKPOINT_URLS={"efficientvit-sam-l0": files.url("efficientvit_sam_l0.pt")},
+                       CHECKPOINT_SHA256={"efficientvit-sam-l0": digest}, DEVICE="cpu")
         page = Page(driver, server.url).open()
         page.one_to_one()
         page.button("#tools button[data-tool='aiwand']")
