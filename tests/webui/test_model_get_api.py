@@ -63,3 +63,26 @@ def test_offline_says_what_to_fetch_and_run(no_model_client):
     assert "https://huggingface.co/mit-han-lab/efficientvit-sam/resolve/main/efficientvit_sam_l0.pt" in job["hint"]
     assert "edgemask export efficientvit-sam-l0 --checkpoint efficientvit_sam_l0.pt" in job["hint"]
     assert no_model_client.get("/api/model").get_json()["loaded"] is False
+
+
+def test_the_chooser_refuses_a_file_that_is_not_the_official_one(images_dir, tmp_path, monkeypatch):
+    import hashlib
+
+    from edgemask.export.registry import get_spec
+    from file_server import FileServer
+
+    monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
+    root = tmp_path / "www"
+    root.mkdir()
+    payload = b"not the official checkpoint" * 1000
+    (root / "efficientvit_sam_l0.pt").write_bytes(payload)
+    with FileServer(root) as files:
+        app = create_app({"IMAGES_DIR": str(images_dir), "TESTING": True,
+                          "CHECKPOINT_URLS": {"efficientvit-sam-l0": files.url("efficientvit_sam_l0.pt")}})
+        client = app.test_client()
+        assert client.post("/api/models/get", json={"model": "efficientvit-sam-l0"}).status_code == 202
+        job = _wait_job(client)
+        app.extensions["edgemask"].store.close()
+    assert job["state"] == "error"
+    assert get_spec("efficientvit-sam-l0").sha256 in job["error"] and hashlib.sha256(payload).hexdigest() in job["error"]
+    assert not list((tmp_path / "home" / "checkpoints").iterdir())
