@@ -59,7 +59,7 @@ def plain_loop(model_dir, folder) -> tuple:
     """(images/s, CPU seconds per image with the model load, CPU seconds per image after the first
     image) of read + Predictor.set_image, one process, no cache."""
     from edgemask.runtime import Predictor
-    from edgemask.webui.images import read_rgb
+    from edgemask.images import read_rgb
 
     cpu = time.process_time()  # CPU per image counted as for the engines: model load included
     predictor = Predictor(model_dir, device="cpu", cache=False)
@@ -188,7 +188,7 @@ def main() -> int:
     args = ap.parse_args()
     h, w = (int(v) for v in args.size.split("x"))
     from edgemask.runtime.bench import synthetic_photo
-    from edgemask.webui.images import ImageFolder
+    from edgemask.images import ImageFolder
 
     print(f"machine: {cpu_name()}, Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
     tmp = Path(tempfile.mkdtemp(prefix="edgemask-bench-precompute-"))

@@ -43,7 +43,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from edgemask.webui import create_app
-    from edgemask.webui.images import read_rgb
+    from edgemask.images import read_rgb
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.images

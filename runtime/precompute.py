@@ -1,6 +1,6 @@
 """`edgemask precompute`: every image of a folder encoded into the embedding cache the annotator reads.
 
-The images are those the annotator lists (edgemask.webui.images.ImageFolder), decoded the same way,
+The images are those the annotator lists (edgemask.images.ImageFolder), decoded the same way,
 so their cache keys are the ones `edgemask serve` looks up. Images already in the cache are skipped,
 so a run resumes where an interrupted one stopped. Two engines do the encoding:
 Ray Data (`edgemask[ray]`, edgemask.runtime.precompute_ray: parallel reads, a pool of encoder actors)
@@ -101,7 +101,7 @@ def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None,
     """
     from edgemask import paths
     from edgemask.runtime.model_folder import load_model_folder
-    from edgemask.webui.images import ImageFolder
+    from edgemask.images import ImageFolder
 
     folder = ImageFolder(images_dir)
     model = load_model_folder(model_dir)  # a bad folder fails here, before any worker starts
@@ -162,7 +162,7 @@ class _Unreadable(Exception):
 
 
 def _read(path):
-    from edgemask.webui.images import read_rgb
+    from edgemask.images import read_rgb
 
     try:
         return read_rgb(path)

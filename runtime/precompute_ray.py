@@ -120,7 +120,7 @@ def read_for_encoder(row: dict, root: str, size: int, interpolation: str, cache_
     no pixels."""
     from edgemask.runtime.cache import EmbeddingCache, file_identity, image_key
     from edgemask.runtime.transforms import resize_for_encoder
-    from edgemask.webui.images import ImageFolder, read_rgb
+    from edgemask.images import ImageFolder, read_rgb
 
     _hold(row["name"])
     out = dict(name=row["name"], status="todo", reason="", key="", pixels=b"", height=0, width=0)

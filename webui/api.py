@@ -15,9 +15,11 @@ from edgemask.runtime import shapes
 from edgemask.webui import jsonbody
 from edgemask.webui import labels as label_names
 from edgemask.webui import objects as objs
+from edgemask.webui import text as text_rule
 from edgemask.webui.assist import ImageError
-from edgemask.webui.images import MAX_IMAGE_PIXELS
-from edgemask.webui.store import Conflict, NotFound, StoreError, VersionConflict
+from edgemask.images import MAX_IMAGE_PIXELS
+from edgemask.webui.budget import Busy, PixelBudget
+from edgemask.webui.store import Conflict, Damaged, DiskFull, NotFound, StoreError, VersionConflict, check_box_runs
 from edgemask.webui.wand import flood_fill
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -36,6 +38,21 @@ class ApiError(Exception):
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     return jsonify({"error": str(exc), **exc.extra}), exc.status
+
+
+@bp.errorhandler(DiskFull)
+def _disk_full(exc):
+    return jsonify({"error": str(exc)}), 507
+
+
+@bp.errorhandler(Damaged)
+def _damaged(exc):
+    return jsonify({"error": str(exc), "damaged": True}), 409
+
+
+@bp.errorhandler(Busy)
+def _busy(exc):
+    return jsonify({"error": str(exc)}), 503
 
 
 @bp.errorhandler(objs.Invalid)
@@ -94,6 +111,8 @@ def _client(body: dict):
     client = body.get("client")
     if client is not None and (not isinstance(client, str) or not 1 <= len(client) <= 100):
         raise ApiError(400, "\"client\" must be a string of 1 to 100 characters naming the page.")
+    if client is not None and text_rule.bad_character(client) is not None:
+        raise ApiError(400, "\"client\" must be printable text naming the page.")
     return client
 
 
@@ -162,6 +181,8 @@ def _saved(save):
         return jsonify({"version": save()})
     except VersionConflict as exc:
         raise ApiError(409, str(exc), version=exc.stored) from None
+    except (DiskFull, Damaged):
+        raise
     except StoreError as exc:
         raise ApiError(400, str(exc)) from None
 
@@ -409,14 +430,19 @@ def polygonize():
     from edgemask.webui.polygonize import polygonize as trace
 
     if isinstance(raw, dict):  # box-runs: only the box's own pixels are traced
-        box = raw.get("box")
+        height, width = _polygonize_bounds(body.get("image"), raw.get("box"))
         try:
-            if not isinstance(box, list) or len(box) != 4:
-                raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
-            (x0, y0, _, _), crop = shapes.box_runs_to_crop(raw, *_max_box_size(box))
-        except (ValueError, TypeError) as exc:
+            check_box_runs(raw, height, width)  # Python integers: no int64 wrap-around
+        except ValueError as exc:
             raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
-        answer = trace(crop, float(tolerance))
+        x0, y0, x1, y1 = raw["box"]
+        with DECODE_BUDGET.take((x1 - x0) * (y1 - y0)):
+            try:
+                (x0, y0, _, _), crop = shapes.box_runs_to_crop(raw, height, width)
+            except (ValueError, TypeError) as exc:
+                raise ApiError(400, f"The mask cannot be decoded: {objs.sentence(exc)}") from None
+            answer = trace(crop, float(tolerance))
+            del crop
         answer["polygons"] = [[[x + x0, y + y0] for x, y in ring] for ring in answer["polygons"]]
         return jsonify(answer)
     if not isinstance(raw, str) or not raw.startswith("data:image/png;base64,"):
@@ -430,16 +456,24 @@ def polygonize():
     return jsonify(trace(mask, float(tolerance)))
 
 
-MAX_MASK_PIXELS = 1 << 27  # 134 MP: more than any camera photo, bounded memory for a bad request
+MAX_MASK_PIXELS = MAX_IMAGE_PIXELS  # a mask without an image is bounded as an image is
+DECODE_BUDGET = PixelBudget(MAX_IMAGE_PIXELS)  # pixels all polygonize requests decode at once
 
 
-def _max_box_size(box) -> tuple:
-    """(height, width) a box-runs mask without an image may reach: its box's own ends, bounded."""
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in box):
-        raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
+def _polygonize_bounds(image, box) -> tuple:
+    """(height, width) a box-runs mask may fill: its image's when "image" names one, else its box's
+    own ends, bounded by MAX_MASK_PIXELS."""
+    if image is not None:
+        if not isinstance(image, str):
+            raise ApiError(400, "\"image\" must be the name of the image the mask belongs to.")
+        _, width, height = _image(image)
+        return height, width
+    if not isinstance(box, list) or len(box) != 4 or not all(type(v) is int for v in box):
+        raise ApiError(400, "The mask cannot be decoded: a mask's box must be 4 integers [x0, y0, x1, y1].")
     y1, x1 = max(box[3], 0), max(box[2], 0)
     if x1 * y1 > MAX_MASK_PIXELS:
-        raise ValueError(f"a mask's box must end within {MAX_MASK_PIXELS} pixels of the image's corner")
+        raise ApiError(400, f"The mask is too large: its box must end within {MAX_MASK_PIXELS} pixels of "
+                            "the image's corner (send \"image\" to check it against its image).")
     return y1, x1
 
 

@@ -8,7 +8,7 @@ from flask import Flask, render_template
 
 from edgemask.webui import access
 from edgemask.webui.assist import Assistant
-from edgemask.webui.images import ImageFolder
+from edgemask.images import ImageFolder
 from edgemask.webui.model_get import ModelGetter
 from edgemask.webui.store import DB_NAME, Store
 

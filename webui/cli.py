@@ -198,7 +198,7 @@ def _model_dir(value):
 
 # -- dataset -------------------------------------------------------------------------------
 def _open(args):
-    from edgemask.webui.images import ImageFolder
+    from edgemask.images import ImageFolder
     from edgemask.webui.store import DB_NAME, CorruptStore, Store
 
     from edgemask.cli import UserError

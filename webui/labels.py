@@ -4,7 +4,6 @@ The class index of a label is its position in the list + 1; index 0 is the backg
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -58,10 +57,12 @@ def check_name(name) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
         raise ValueError(f"a label name must have 1 to {MAX_NAME_LENGTH} characters")
     name = name.strip()
-    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff"), None)
+    from edgemask.webui.text import bad_character
+
+    bad = bad_character(name)
     if bad is not None:
         raise ValueError(f"the label name {name.encode('utf-8', 'backslashreplace').decode()!r} holds the "
-                         f"control character U+{ord(bad):04X}")
+                         f"character U+{ord(bad):04X}, which cannot be stored or exported")
     return name
 
 

@@ -6,8 +6,9 @@ Every check raises `Invalid` with one clear sentence; the API turns it into a 40
 import math
 
 from edgemask.runtime import shapes
+from edgemask.webui import text as text_rule
 from edgemask.webui.dataset.annotations import check_extras
-from edgemask.webui.store import ObjectRow
+from edgemask.webui.store import ObjectRow, check_box_runs
 
 MAX_ID_LENGTH = 200
 MAX_POINTS = 100
@@ -24,6 +25,7 @@ def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
     oid = raw.get("id")
     if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
         raise Invalid(f"Each object needs an \"id\" string of 1 to {MAX_ID_LENGTH} characters.")
+    check_id(oid)
     where = f"Object {oid!r}"
     label_id = raw.get("label_id")
     if not _is_int(label_id):
@@ -54,6 +56,7 @@ def parse_update(raw, label_ids) -> dict:
     oid = raw.get("id")
     if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
         raise Invalid("Each update needs the \"id\" of a stored object.")
+    check_id(oid)
     where = f"The update of {oid!r}"
     extra = set(raw) - {"id", "label_id", "z", "hidden"}
     if extra:
@@ -65,6 +68,14 @@ def parse_update(raw, label_ids) -> dict:
     if "hidden" in raw and not isinstance(raw["hidden"], bool):
         raise Invalid(f"{where} has a \"hidden\" that is not true or false.")
     return dict(raw)
+
+
+def check_id(oid: str) -> None:
+    """An object id follows the text rule (edgemask.webui.text): no control character (NUL,
+    line breaks), noncharacter or lone surrogate."""
+    problem = text_rule.problem(oid, "An object id")
+    if problem:
+        raise Invalid(sentence(problem))
 
 
 def parse_extras(raw: dict, where: str) -> dict:
@@ -118,6 +129,7 @@ def parse_mask_value(raw, width, height, where="The mask") -> dict:
     ({"box", "runs"}) or a full-size PNG data URL (the form of earlier versions)."""
     if isinstance(raw, dict):
         try:
+            check_box_runs(raw, height, width)  # Python integers: no int64 wrap-around
             box, crop = shapes.box_runs_to_crop(raw, height, width)
         except ValueError as exc:
             raise Invalid(f"{where} has an unusable mask: {sentence(exc)}") from None

@@ -63,6 +63,9 @@ class CorruptStore(sqlite3.DatabaseError):
     """The database file fails SQLite's integrity check: nothing is read from or written to it."""
 
 
+MAX_LABELS = 255  # class-index PNGs (and the page's label keys) hold 255 classes besides background
+
+
 # columns added since schema 1, with what ALTER TABLE needs to add them to an older database
 _ADDED_COLUMNS = (
     ("objects", "occluded", "INTEGER NOT NULL DEFAULT 0"),
@@ -82,6 +85,28 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     pass
+
+
+class TooManyLabels(Conflict):
+    """Adding the label(s) would pass MAX_LABELS."""
+
+    def __init__(self, name: str):
+        super().__init__(f"The label {name!r} would be label {MAX_LABELS + 1}; a project holds at most "
+                         f"{MAX_LABELS} labels, so delete or merge some first.")
+
+
+class DiskFull(StoreError):
+    """SQLite could not write: the disk (or the database's size limit) is full. Nothing was saved."""
+
+
+class Damaged(StoreError):
+    """What is stored for one image cannot be read back (a damaged page or flipped bits)."""
+
+
+def _check_room(db, name: str) -> None:
+    """TooManyLabels when one more label would pass MAX_LABELS."""
+    if db.execute("SELECT COUNT(*) FROM labels").fetchone()[0] >= MAX_LABELS:
+        raise TooManyLabels(name)
 
 
 class VersionConflict(Conflict):
@@ -168,6 +193,9 @@ class Store:
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise CorruptStore(f"{self.path} is an empty file (0 bytes) where a project's annotations should "
+                               "be; restore it from a backup, or delete it to start an empty project")
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
                                    timeout=30.0)
@@ -281,6 +309,7 @@ class Store:
     def add_label(self, name: str, color: str) -> LabelRow:
         with self._write() as db:
             self._check_name_free(db, name)
+            _check_room(db, name)
             pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM labels").fetchone()[0]
             cur = db.execute("INSERT INTO labels (position, name, color) VALUES (?, ?, ?)",
                              (pos, name, color))
@@ -296,6 +325,7 @@ class Store:
             for name, color in labels:
                 row = db.execute("SELECT id FROM labels WHERE name=?", (name,)).fetchone()
                 if row is None:
+                    _check_room(db, name)
                     pos = db.execute(
                         "SELECT COALESCE(MAX(position), -1) + 1 FROM labels").fetchone()[0]
                     row = (db.execute("INSERT INTO labels (position, name, color) VALUES (?, ?, ?)",
@@ -358,23 +388,25 @@ class Store:
             return [r[0] for r in self._conn().execute("SELECT name FROM images ORDER BY name")]
 
     def load(self, name: str) -> Optional[ImageRecord]:
-        """The stored record of an image, or None if it was never saved."""
+        """The stored record of an image, or None if it was never saved. Damaged (one sentence)
+        when its rows cannot be read back whole: a damaged page, or a mask whose runs do not
+        fill its box (one flipped bit); the other images are not affected."""
         with self._lock:
             db = self._conn()
-            img = db.execute("SELECT * FROM images WHERE name=?", (name,)).fetchone()
-            if img is None:
-                return None
-            rows = db.execute("SELECT * FROM objects WHERE image=? ORDER BY z, rowid",
-                              (name,)).fetchall()
-        objects = [
-            ObjectRow(id=r["client_id"], label_id=r["label_id"], kind=r["kind"], z=r["z"],
-                      hidden=bool(r["hidden"]),
-                      polygon=json.loads(r["polygon"]) if r["polygon"] else None,
-                      mask=json.loads(r["mask"]) if r["mask"] else None,
-                      bbox=json.loads(r["bbox"]), occluded=bool(r["occluded"]), group=r["group_id"],
-                      attributes=json.loads(r["attributes"]) if r["attributes"] else {})
-            for r in rows
-        ]
+            try:
+                img = db.execute("SELECT * FROM images WHERE name=?", (name,)).fetchone()
+                if img is None:
+                    return None
+                rows = db.execute("SELECT * FROM objects WHERE image=? ORDER BY z, rowid",
+                                  (name,)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise Damaged(f"The stored annotations of {name!r} are damaged (SQLite: {exc}); the other "
+                              "images are not affected, and saving this image again replaces them.") from None
+        try:
+            objects = [_object_row(r, img["width"], img["height"]) for r in rows]
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise Damaged(f"The stored annotations of {name!r} are damaged ({exc}); the other images are "
+                          "not affected, and saving this image again replaces them.") from None
         return ImageRecord(img["name"], img["width"], img["height"], img["version"], objects)
 
     def save(self, name: str, width: int, height: int, expected_version: int, objects,
@@ -446,6 +478,7 @@ class Store:
         with self._write() as db:
             for name, color in labels:
                 if db.execute("SELECT 1 FROM labels WHERE name=?", (name,)).fetchone() is None:
+                    _check_room(db, name)
                     pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM labels").fetchone()[0]
                     db.execute("INSERT INTO labels (position, name, color) VALUES (?, ?, ?)",
                                (pos, name, color))
@@ -466,6 +499,49 @@ class Store:
                         _object_values(name, o, ids[label_name], top + int(o.z)))
                 versions[name] = version
         return versions
+
+
+def check_box_runs(value, height: int, width: int) -> None:
+    """ValueError (with the reason) unless `value` is a box-runs dict whose box lies inside a
+    width x height image and whose runs, Python integers, are each at most the box's area and sum
+    to it exactly: checked before anything is decoded, so no run can wrap around in int64."""
+    if not isinstance(value, dict) or "box" not in value or "runs" not in value:
+        raise ValueError('a mask must be {"box": [x0, y0, x1, y1], "runs": [...]}')
+    box, runs = value["box"], value["runs"]
+    if not isinstance(box, list) or len(box) != 4 or not all(type(v) is int for v in box):
+        raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+        raise ValueError(f"the mask's box [{x0}, {y0}, {x1}, {y1}] is not inside the {width}x{height} image")
+    area = (x1 - x0) * (y1 - y0)
+    if not isinstance(runs, list) or not all(type(v) is int and v >= 0 for v in runs):
+        raise ValueError("a mask's runs must be a list of non-negative integers")
+    total = sum(runs)  # exact: with no negative run, each run is then at most the area
+    if total != area:
+        raise ValueError(f"the mask's runs cover {total} pixels but its {x1 - x0}x{y1 - y0} box has {area}")
+
+
+def _object_row(r, width: int, height: int) -> ObjectRow:
+    """An objects row read back, its JSON and its mask's runs checked (ValueError when damaged)."""
+    where = f"object {r['client_id']!r}"
+    polygon = json.loads(r["polygon"]) if r["polygon"] else None
+    mask = json.loads(r["mask"]) if r["mask"] else None
+    if r["kind"] == "mask":
+        try:
+            check_box_runs(mask, height, width)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    elif not isinstance(polygon, list):
+        raise ValueError(f"{where} has no polygon")
+    bbox = json.loads(r["bbox"])
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        raise ValueError(f"{where} has no box")
+    attributes = json.loads(r["attributes"]) if r["attributes"] else {}
+    if not isinstance(attributes, dict):
+        raise ValueError(f"{where} has attributes that are not a mapping")
+    return ObjectRow(id=r["client_id"], label_id=r["label_id"], kind=r["kind"], z=r["z"],
+                     hidden=bool(r["hidden"]), polygon=polygon, mask=mask, bbox=bbox,
+                     occluded=bool(r["occluded"]), group=r["group_id"], attributes=attributes)
 
 
 def _object_values(image: str, o: ObjectRow, label_id: int, z: int) -> tuple:
@@ -497,9 +573,26 @@ class _Transaction:
         try:
             db = self.store._conn()
             if exc_type is None:
-                db.execute("COMMIT")
-            else:
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.OperationalError as error:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise _disk_full(error) from None
+            elif db.in_transaction:  # SQLite may have rolled back already (a full disk does)
                 db.execute("ROLLBACK")
         finally:
             self.store._lock.release()
+        if exc_type is not None and issubclass(exc_type, sqlite3.OperationalError):
+            full = _disk_full(exc)
+            if isinstance(full, DiskFull):
+                raise full from None
         return False
+
+
+def _disk_full(error: sqlite3.OperationalError) -> Exception:
+    """DiskFull for SQLite's "database or disk is full", the error itself otherwise."""
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(error):
+        return DiskFull("The disk holding the annotations is full, so this change was not saved; "
+                        "free some space and it will be saved (the page keeps your edits and retries).")
+    return error

@@ -13,13 +13,14 @@ from tqdm import tqdm
 
 from edgemask.runtime import shapes
 from edgemask.webui import dataset, imagestatus
+from edgemask.webui import text as text_rule
 from edgemask.webui.dataset import limits
 from edgemask.webui.dataset.annotations import extras
-from edgemask.webui.images import exif_orientation
+from edgemask.images import exif_orientation
 from edgemask.webui.labels import Label, parse_color
 from edgemask.webui.labels import check_name as check_label_name
 from edgemask.webui.objects import polygon_bbox
-from edgemask.webui.store import ObjectRow
+from edgemask.webui.store import Damaged, ObjectRow
 
 IMPORT_FORMATS = dataset.FORMATS
 FILE_FORMATS = ("coco", "cvat-xml")  # the others are folders
@@ -27,7 +28,7 @@ FILE_FORMATS = ("coco", "cvat-xml")  # the others are folders
 
 def store_labels(store) -> list:
     """The store's labels as dataset Labels, in class order."""
-    return [Label(row.name, parse_color(row.color)) for row in store.labels()]
+    return [Label(text_rule.clean(row.name, line_breaks=False), parse_color(row.color)) for row in store.labels()]
 
 
 @dataclass
@@ -77,11 +78,16 @@ def export_plan(store, folder) -> ExportPlan:
 
 def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan = None) -> list:
     """ImageAnnotations of the images an export writes (see export_plan), by name."""
-    names = (plan or export_plan(store, folder)).exported
-    names_by_id = {row.id: row.name for row in store.labels()}
+    plan = plan or export_plan(store, folder)
+    names_by_id = {row.id: text_rule.clean(row.name, line_breaks=False) for row in store.labels()}
     out = []
-    for name in tqdm(names, desc="reading annotations", unit="image", disable=not progress):
-        record = store.load(name)
+    for name in tqdm(list(plan.exported), desc="reading annotations", unit="image", disable=not progress):
+        try:
+            record = store.load(name)
+        except Damaged as exc:  # left out, saying why; the rest is exported
+            plan.exported.remove(name)
+            plan.left_out.append((name, f"damaged in the store: {exc}"))
+            continue
         if record is None:  # marked done, never saved: all background
             width, height = folder.size(name)
             out.append(dataset.ImageAnnotations(name, width, height, []))
@@ -89,7 +95,7 @@ def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan =
         objects = []
         for o in record.objects:
             obj = {"label": names_by_id[o.label_id], "kind": o.kind, "z": o.z,
-                   "occluded": o.occluded, "group": o.group, "attributes": dict(o.attributes)}
+                   "occluded": o.occluded, "group": o.group, "attributes": _cleaned(o.attributes)}
             if o.kind == "polygon":
                 obj["polygon"] = o.polygon
             else:
@@ -97,6 +103,12 @@ def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan =
             objects.append(obj)
         out.append(dataset.ImageAnnotations(name, record.width, record.height, objects))
     return out
+
+
+def _cleaned(attributes: dict) -> dict:
+    """Stored attributes as the text rule allows them (an older database may hold any text)."""
+    return {text_rule.clean(k, line_breaks=False): text_rule.clean(v) if isinstance(v, str) else v
+            for k, v in attributes.items()}
 
 
 def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_images: bool = True) -> tuple:

@@ -9,7 +9,7 @@ from edgemask.cli import main
 from edgemask.runtime import cache as cache_module
 from edgemask.runtime.cache import EmbeddingCache, image_key
 from edgemask.runtime.precompute import precompute
-from edgemask.webui.images import ImageFolder, read_rgb
+from edgemask.images import ImageFolder, read_rgb
 from photo_folder import make_photo_folder
 
 
@@ -44,7 +44,7 @@ def test_without_ray_runs_in_process_says_so_and_resumes(exported_model, tmp_pat
         np.testing.assert_allclose(cache.get(image_key(image)), reference.get_image_embedding(), atol=1e-5)
 
     # a second run finds everything cached, without decoding a file (the file index knows them)
-    import edgemask.webui.images as images_module
+    import edgemask.images as images_module
 
     def no_decode(path):
         raise AssertionError(f"{path} was decoded again")

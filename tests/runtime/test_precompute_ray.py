@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 from edgemask.runtime.cache import EmbeddingCache, _decode  # noqa: E402
 from edgemask.runtime.model_folder import load_model_folder  # noqa: E402
 from edgemask.runtime.precompute import precompute  # noqa: E402
-from edgemask.webui.images import ImageFolder  # noqa: E402
+from edgemask.images import ImageFolder  # noqa: E402
 from photo_folder import make_photo_folder  # noqa: E402
 
 

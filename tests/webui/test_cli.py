@@ -11,7 +11,7 @@ from conftest import start_serve
 from edgemask.cli import main
 from edgemask.webui import imagestatus
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_box_runs, polygons_to_mask
-from edgemask.webui.images import ImageFolder
+from edgemask.images import ImageFolder
 from edgemask.webui.objects import polygon_bbox
 from edgemask.webui.store import DB_NAME, ObjectRow, Store
 

@@ -217,7 +217,7 @@ def test_png_bombs(images_dir, tmp_path):
 def test_import_checks_names_and_sizes_before_any_mask(images_dir, tmp_path, monkeypatch):
     """A file naming an image that is not in the folder is refused before a mask is decoded."""
     from edgemask.runtime import shapes
-    from edgemask.webui.images import ImageFolder
+    from edgemask.images import ImageFolder
     from edgemask.webui.store import Store
     from edgemask.webui.transfer import import_file
 

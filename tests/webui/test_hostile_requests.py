@@ -75,9 +75,9 @@ def test_nan_and_infinity_are_not_json(client):
 
 def test_label_names_with_control_characters_are_refused(client, tmp_path):
     for name in ("fish\x01", "a\nb", "tab\there", "bell\x07", "del\x7f", "c\x85x"):
-        assert "control character" in _error(client.post("/api/labels", json={"name": name, "color": "#112233"}), 400)
+        assert "cannot be stored" in _error(client.post("/api/labels", json={"name": name, "color": "#112233"}), 400)
     label = _label(client)
-    assert "control character" in _error(client.put(f"/api/labels/{label}", json={"name": "x\x00y"}), 400)
+    assert "cannot be stored" in _error(client.put(f"/api/labels/{label}", json={"name": "x\x00y"}), 400)
     # what is stored still exports as XML that parses
     client.put(PUT, json={"version": 0, "objects": [_polygon(label)]})
     resp = client.get("/api/export/cvat-xml")
@@ -85,7 +85,7 @@ def test_label_names_with_control_characters_are_refused(client, tmp_path):
 
 
 def test_import_refuses_control_characters_in_label_names(images_dir, tmp_path):
-    from edgemask.webui.images import ImageFolder
+    from edgemask.images import ImageFolder
     from edgemask.webui.store import Store
     from edgemask.webui.transfer import import_file
 
@@ -95,7 +95,7 @@ def test_import_refuses_control_characters_in_label_names(images_dir, tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(doc))
     with Store(tmp_path / "s.sqlite") as store:
-        with pytest.raises(ValueError, match="control character U\\+000B"):
+        with pytest.raises(ValueError, match="character U\\+000B"):
             import_file(store, ImageFolder(images_dir), "coco", path)
         assert store.image_names() == [] and all("fi" not in lb.name for lb in store.labels())
 
@@ -184,7 +184,7 @@ def test_truncated_images_are_415_not_500(images_dir, fake_predictor):
 
 
 def test_16_bit_pngs_are_scaled_not_white(tmp_path):
-    from edgemask.webui.images import read_rgb
+    from edgemask.images import read_rgb
 
     grey = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)
     cv2.imwrite(str(tmp_path / "grey16.png"), grey)
@@ -220,7 +220,7 @@ def _corrupt_database(path):
     from edgemask.webui.store import Store
 
     with Store(path) as store:
-        store.ensure_labels([(f"label {i}", "#102030") for i in range(400)])
+        store.ensure_labels([(f"label {i} " + "x" * 60, "#102030") for i in range(250)])
     data = bytearray(path.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     # an interior b-tree page (type 2 or 5) filled with garbage: a sector gone bad

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
+from edgemask.webui import text as text_rule
 from edgemask.webui.labels import Label
 
 OBJECT_KINDS = ("polygon", "mask")
@@ -41,15 +42,23 @@ def check_extras(obj: dict, where: str) -> None:
     if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
         raise ValueError(f"{where}: attributes must be a dict of at most {MAX_ATTRIBUTES} names")
     for name, value in attributes.items():
-        if not isinstance(name, str) or not name.strip() or len(name) > 200 \
-                or any(ord(c) < 32 for c in name):
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValueError(f"{where}: attribute name {name!r} must be 1 to 200 printable characters")
+        problem = text_rule.problem(name, f"attribute name {_shown(name)}") or (
+            isinstance(value, str) and text_rule.problem(value, f"the value of attribute {_shown(name)}", True))
+        if problem:
+            raise ValueError(f"{where}: {problem}")
         if isinstance(value, float) and not np.isfinite(value):
             raise ValueError(f"{where}: attribute {name!r} is not a finite number")
         if not isinstance(value, (str, int, float, bool)) or (
                 isinstance(value, str) and len(value) > MAX_ATTRIBUTE_TEXT):
             raise ValueError(f"{where}: attribute {name!r} must be text (up to {MAX_ATTRIBUTE_TEXT} "
                              "characters), a number or true/false")
+
+
+def _shown(text: str) -> str:
+    """`text` quoted, with characters a message cannot show escaped."""
+    return repr(text.encode("utf-8", "backslashreplace").decode())
 
 
 def extras(obj: dict) -> dict:
@@ -140,7 +149,7 @@ def _check_fields(ann: ImageAnnotations, names: dict[str, int]) -> None:
 
 def validate(ann: ImageAnnotations, labels: list[Label]) -> None:
     """Raises ValueError naming the image and object when something is malformed."""
-    _check_fields(ann, label_index(labels))
+    _check_fields(ann, {label.name for label in labels})
     for i, obj in enumerate(ann.objects):
         _checked_mask(obj, ann, i)
 
@@ -152,7 +161,7 @@ def by_z(objects: list[dict]) -> list[dict]:
 
 def painted_masks(ann: ImageAnnotations, labels: list[Label]) -> list[tuple[dict, np.ndarray]]:
     """Checked (object, bool mask) pairs in painting order."""
-    _check_fields(ann, label_index(labels))
+    _check_fields(ann, {label.name for label in labels})
     numbered = sorted(enumerate(ann.objects), key=lambda item: int(item[1].get("z", 0)))
     return [(obj, _checked_mask(obj, ann, i)) for i, obj in numbered]
 

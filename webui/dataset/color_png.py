@@ -16,6 +16,7 @@ from edgemask.webui.labels import Label, format_labels, load_labels
 
 from .annotations import (
     ImageAnnotations,
+    label_index,
     copy_images,
     import_mask_folder,
     output_paths,
@@ -29,6 +30,7 @@ from .annotations import (
 
 def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
            images_dir: Optional[Path] = None) -> Path:
+    label_index(labels)  # a class index per label: refuses more than 255, before anything is written
     colors = [(0, 0, 0)] + [label.color for label in labels]
     for ann, path in zip(images, output_paths(images, ".png")):
         write_png(out_dir / "masks" / path, palette(colors, rasterize(ann, labels)))

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edgemask.runtime.shapes import mask_bbox, mask_to_rle
+from edgemask.webui import text as text_rule
 from edgemask.webui.labels import Label, distinct_colors, parse_color
 
 from . import limits
@@ -62,7 +63,7 @@ def decode_rle(text: str, width: int, height: int) -> np.ndarray:
         runs = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError("mask rle must be comma-separated integers") from None
-    if any(r < 0 for r in runs) or sum(runs) != width * height:
+    if any(not 0 <= r <= width * height for r in runs) or sum(runs) != width * height:  # Python ints
         raise ValueError(f"mask rle covers {sum(runs)} pixels, its box has {width * height}")
     values = np.arange(len(runs)) % 2 == 1
     return np.repeat(values, runs).reshape(height, width)
@@ -113,11 +114,22 @@ def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
                     "width": str(x1 - x0), "height": str(y1 - y0), **tail})
             for name, value in extra["attributes"].items():
                 ET.SubElement(shape, "attribute", {"name": name}).text = _attribute_text(value)
+    _clean_tree(root)
     ET.indent(root, space="  ")
     out_dir.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(out_dir / ANNOTATION_FILE, encoding="utf-8", xml_declaration=True)
     copy_images(images, images_dir, out_dir / "images")
     return out_dir
+
+
+def _clean_tree(root: ET.Element) -> None:
+    """Replaces what XML 1.0 cannot hold (a file name or an older database's text) by U+FFFD, so
+    that annotations.xml always parses."""
+    for element in root.iter():
+        if element.text:
+            element.text = text_rule.clean(element.text)
+        for key, value in element.attrib.items():
+            element.attrib[key] = text_rule.clean(value)
 
 
 def _attribute_names(images: list[ImageAnnotations]) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from edgemask.webui.labels import Label, format_labels, load_labels
 
 from .annotations import (
     ImageAnnotations,
+    label_index,
     copy_images,
     import_mask_folder,
     output_paths,
@@ -25,6 +26,7 @@ from .annotations import (
 
 def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,
            images_dir: Optional[Path] = None) -> Path:
+    label_index(labels)  # a class index per label: refuses more than 255, before anything is written
     for ann, path in zip(images, output_paths(images, ".png")):
         write_png(out_dir / "masks" / path, rasterize(ann, labels))
     (out_dir / "labels.txt").write_text(format_labels(labels, with_colors=False), encoding="utf-8")

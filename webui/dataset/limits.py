@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgemask.runtime.shapes import check_rle as _check_rle
 from edgemask.runtime.shapes import png_size
-from edgemask.webui.images import MAX_IMAGE_PIXELS
+from edgemask.images import MAX_IMAGE_PIXELS
 
 
 def check_image_size(width, height, where: str) -> None:
