@@ -79,7 +79,7 @@ def ray_run(model_dir, folder, cache_dir, workers):
     same from the first batch out to the end)."""
     from edgemask.runtime import precompute_ray
     from edgemask.runtime.model_folder import load_model_folder
-    from edgemask.runtime.precompute import Summary
+    from edgemask.runtime.precompute_summary import Summary
 
     names = folder.names()
     summary = Summary(total=len(names))

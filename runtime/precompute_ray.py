@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgemask.runtime.precompute import CACHED, COMPUTED, FAILED, UNREADABLE, Summary, peak_rss, reason
+from edgemask.runtime.precompute_summary import CACHED, COMPUTED, FAILED, UNREADABLE, Summary, peak_rss, reason
 
 READ_CPUS = 0.25  # a read task decodes and resizes one small block of images
 IMAGES_PER_READ_TASK = 4
