@@ -677,7 +677,7 @@ def test_vertex_delete_label_change_erasing_a_polygon_and_whole_image(page):
 
 
 def test_mask_helpers_in_the_browser_match_the_server(page):
-    """objects.js: polygon -> mask uses the server's pixel-centre rule (random float polygons),
+    """mask/canvas.js: polygon -> mask uses the server's pixel-centre rule (random float polygons),
     and the tinted copy that is only redone where strokes touched equals a full redo."""
     from edgemask.runtime.shapes import polygons_to_mask
 
@@ -688,7 +688,8 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
     page.driver.set_script_timeout(30)
     masks = page.driver.execute_async_script("""
         const [polys, w, h, done] = arguments;
-        import('/static/objects.js').then((o) => done(polys.map((p) => {
+        Promise.all([import('/static/mask/canvas.js'), import('/static/mask/boxruns.js')])
+          .then((ms) => Object.assign({}, ...ms)).then((o) => done(polys.map((p) => {
           const c = o.polygonToMask(p, w, h);   // a canvas of the polygon's box, placed at its corner
           const runs = o.maskToBoxRuns(c);
           const back = o.maskFromBoxRuns(runs, '#123456');
@@ -706,7 +707,7 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
 
     same = page.driver.execute_async_script("""
         const [w, h, done] = arguments;
-        import('/static/objects.js').then((o) => {
+        import('/static/mask/canvas.js').then((o) => {
           const c = o.makeCanvas(w, h, 30, 20);   // a mask canvas whose corner is at image (30, 20)
           const g = c.getContext('2d', { willReadFrequently: true });
           o.tinted(c, '#ff8000');

@@ -3,7 +3,7 @@
 // With holes the user chooses (fill them, or keep the mask); otherwise the change is reported.
 
 import { api } from './api.js';
-import { maskToBoxRuns } from './objects.js';
+import { maskToBoxRuns } from './mask/boxruns.js';
 import { choose } from './dialog.js';
 
 /** Polygons for the mask canvas, or null when the mask should stay a mask (or on error). */

@@ -4,43 +4,38 @@
 
 import { state } from '../state.js';
 import { api } from '../api.js';
-import { newId, maskPreview, previewMask } from '../objects.js';
+import { newId } from '../objects.js';
 import { clampToImage } from './edit.js';
-import { coalesce } from './coalesce.js';
+import { createPreviewCycle } from './preview.js';
 
 const DRAG_PX = 5;
 const session = newId();   // one per tab
 
 export function createAiWandTool(app) {
   let points = [], box = null, press = null, dragEnd = null;
-  let calls = 0, gen = 0;
+  let calls = 0;
+
+  const cycle = createPreviewCycle(app, 'ai', {
+    async ask(isCurrent) {
+      const name = state.imageName;
+      app.setToolInfo('predicting...');
+      await app.embeddingReady();
+      if (!isCurrent()) return undefined;
+      const body = { points: points.map((p) => [p[0], p[1], p[2]]), box, refine: calls > 0, session };
+      calls++;
+      return api.predict(name, body);
+    },
+    describe: (r) => `score ${r.score.toFixed(3)}, ${r.area} px, ${r.ms.toFixed(0)} ms - Enter accepts, Esc discards`,
+    clearInfoOnError: true,
+  });
+  const request = cycle.request;
 
   function reset() {
-    points = []; box = null; press = null; dragEnd = null; calls = 0; gen++;
-    if (state.preview && state.preview.source === 'ai') state.preview = null;
+    points = []; box = null; press = null; dragEnd = null; calls = 0;
+    cycle.clear();
     app.setToolInfo('');
     app.view.render();
   }
-
-  const request = coalesce(async () => {
-    const myGen = gen, name = state.imageName;
-    try {
-      app.setToolInfo('predicting...');
-      await app.embeddingReady();
-      if (myGen !== gen || name !== state.imageName) return;
-      const body = { points: points.map((p) => [p[0], p[1], p[2]]), box, refine: calls > 0, session };
-      calls++;
-      const r = await api.predict(name, body);
-      const preview = maskPreview(r.mask, null, app.view.scale);
-      if (myGen !== gen || name !== state.imageName) return;
-      state.preview = { ...preview, source: 'ai' };
-      app.setToolInfo(`score ${r.score.toFixed(3)}, ${r.area} px, ${r.ms.toFixed(0)} ms - Enter accepts, Esc discards`);
-      app.view.render();
-    } catch (e) {
-      app.setToolInfo('');
-      app.flash(e.message);
-    }
-  });
 
   return {
     name: 'aiwand',
@@ -75,8 +70,8 @@ export function createAiWandTool(app) {
       request();
     },
     key(ev) {
-      if (ev.key === 'Enter' && state.preview && state.preview.source === 'ai') {
-        const c = previewMask(state.preview);   // full resolution
+      if (ev.key === 'Enter' && cycle.showing()) {
+        const c = cycle.mask();   // full resolution
         reset();
         app.accept(c);
         return true;

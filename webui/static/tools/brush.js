@@ -4,7 +4,8 @@
 // With "only unlabelled pixels" the brush leaves pixels of other objects alone.
 
 import { state, selectedObject, isShown, isLocked, labelColor } from '../state.js';
-import { newId, topZ, makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, widen, trim } from '../objects.js';
+import { newId, topZ } from '../objects.js';
+import { makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, widen, trim } from '../mask/canvas.js';
 
 /** Every pixel some other object covers (hidden ones too: they are exported), as an alpha mask. */
 function othersMask(obj) {

@@ -2,7 +2,7 @@
 // right-click (or Delete while hovering) a vertex to remove it.
 
 import { state, selectedObject, isShown, isLocked } from '../state.js';
-import { nearestVertex, nearestEdge } from '../objects.js';
+import { nearestVertex, nearestEdge } from '../geometry.js';
 
 const VERTEX_PX = 7, EDGE_PX = 5;
 

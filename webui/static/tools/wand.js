@@ -4,33 +4,27 @@
 
 import { state } from '../state.js';
 import { api } from '../api.js';
-import { maskPreview, previewMask } from '../objects.js';
-import { coalesce } from './coalesce.js';
+import { createPreviewCycle } from './preview.js';
 
 export function createWandTool(app) {
   let seed = null, hold = null, tol = 32;
-  let gen = 0;
+
+  const cycle = createPreviewCycle(app, 'wand', {
+    async ask() {
+      const [x, y] = seed, t = tol;
+      return { ...(await api.wand(state.imageName, x, y, t)), tolerance: t };
+    },
+    describe: (r) => `tolerance ${r.tolerance}, ${r.area} px - Enter accepts, Esc discards`,
+    extra: (r) => ({ tolerance: r.tolerance }),
+  });
+  const request = cycle.request;
 
   function reset() {
-    seed = null; hold = null; gen++;
-    if (state.preview && state.preview.source === 'wand') state.preview = null;
+    seed = null; hold = null;
+    cycle.clear();
     app.setToolInfo('');
     app.view.render();
   }
-
-  const request = coalesce(async () => {
-    const myGen = gen, name = state.imageName, [x, y] = seed, t = tol;
-    try {
-      const r = await api.wand(name, x, y, t);
-      const preview = maskPreview(r.mask, null, app.view.scale);
-      if (myGen !== gen || name !== state.imageName) return;
-      state.preview = { ...preview, source: 'wand', tolerance: t };
-      app.setToolInfo(`tolerance ${t}, ${r.area} px - Enter accepts, Esc discards`);
-      app.view.render();
-    } catch (e) {
-      app.flash(e.message);
-    }
-  });
 
   return {
     name: 'wand',
@@ -40,7 +34,7 @@ export function createWandTool(app) {
       if (ev.button !== 0) return;
       const x = Math.floor(p[0]), y = Math.floor(p[1]);
       if (x < 0 || y < 0 || x >= state.width || y >= state.height) return;
-      gen++;
+      cycle.invalidate();
       seed = [x, y];
       tol = app.getTolerance();
       hold = { sx: ev.clientX, base: tol };
@@ -57,8 +51,8 @@ export function createWandTool(app) {
     },
     up() { hold = null; },
     key(ev) {
-      if (ev.key === 'Enter' && state.preview && state.preview.source === 'wand') {
-        const c = previewMask(state.preview);   // full resolution
+      if (ev.key === 'Enter' && cycle.showing()) {
+        const c = cycle.mask();   // full resolution
         reset();
         app.accept(c);
         return true;

@@ -1,29 +1,7 @@
-// The side panels: label bar and object list (the image list is imagelist.js).
+// The object list: the open image's objects, top of the z-order first, with their actions.
 
-import { state, labelColor } from './state.js';
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'style') e.style.cssText = v;
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c);
-  return e;
-}
-
-export function renderLabels(app) {
-  const box = document.getElementById('labels');
-  box.replaceChildren(...state.labels.map((l, i) => el('button', {
-    class: 'label-btn' + (l.id === state.currentLabelId ? ' active' : ''),
-    'data-label-id': l.id,
-    title: i < 9 ? `${l.name} (${i + 1})` : l.name,
-    onclick: () => app.setLabel(l.id),
-  }, el('span', { class: 'swatch', style: `background:${l.color}` }),
-  l.name, i < 9 ? el('span', { class: 'key' }, String(i + 1)) : '')));
-}
+import { state, labelColor } from '../state.js';
+import { el } from './dom.js';
 
 export function renderObjects(app) {
   const list = document.getElementById('object-list');

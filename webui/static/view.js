@@ -2,8 +2,8 @@
 // the selection, mask previews and the active tool's overlay.
 
 import { state, labelColor, labelById, byZ, isShown, isLocked, luminance } from './state.js';
-import { tinted, maskBBox } from './objects.js';
-import { maskOutline } from './outline.js';
+import { tinted, maskBBox } from './mask/canvas.js';
+import { maskOutline } from './mask/outline.js';
 
 const DARK = 0.08;   // labels darker than this (black, pure blue) get a light outline
 

@@ -1,8 +1,8 @@
 // The image list: per-image status (to do / in progress / done / skipped) with counts,
 // thumbnails, a status filter and a name search; "done, next" and "next to do".
 
-import { state, emit } from './state.js';
-import { api } from './api.js';
+import { state, emit } from '../state.js';
+import { api } from '../api.js';
 
 export const STATUSES = ['todo', 'in_progress', 'done', 'skipped'];
 export const STATUS_TITLES = { todo: 'to do', in_progress: 'in progress', done: 'done', skipped: 'skipped' };

@@ -3,7 +3,7 @@
 // too dark to see as a fill. Made over the mask's box only (cheap on big photos) and cached
 // per canvas version, colour and thickness.
 
-import { maskBBox } from './objects.js';
+import { maskBBox } from './canvas.js';
 
 const cache = new WeakMap();   // mask canvas -> {key, canvas, x, y}
 

@@ -1,11 +1,11 @@
 // The Labels panel: rename, recolour, reorder (the class index follows), delete (saying what
 // happens to its objects), add from a label file; show / hide and lock per label (view settings).
 
-import { state, emit } from './state.js';
-import { api } from './api.js';
-import { choose } from './dialog.js';
-import * as autosave from './autosave.js';
-import { savePrefs } from './prefs.js';
+import { state, emit } from '../state.js';
+import { api } from '../api.js';
+import { choose } from '../dialog.js';
+import * as autosave from '../autosave.js';
+import { savePrefs } from '../prefs.js';
 
 const $ = (id) => document.getElementById(id);
 

@@ -1,0 +1,96 @@
+// The API's mask form {box: [x0, y0, x1, y1], runs: [outside, inside, ...]} <-> mask canvases,
+// and the reduced previews of big masks.
+
+import { makeCanvas, ctx2d, colorWord, setBBox, maskBBox } from './canvas.js';
+
+/** Decodes an API mask {box: [x0, y0, x1, y1], runs: [outside, inside, ...]} (row-major runs
+ * over the box) into a mask canvas covering the box. With `color` ('#rrggbb') the inside pixels
+ * get that colour (alpha says inside, as always), so that drawing it in that colour needs no
+ * tinted copy. */
+export function maskFromBoxRuns(m, color = null) {
+  const [x0, y0, x1, y1] = m.box;
+  const w = x1 - x0, h = y1 - y0;
+  const c = makeCanvas(w, h, x0, y0);
+  if (w <= 0 || h <= 0) return c;
+  const g = ctx2d(c);
+  const img = g.createImageData(w, h);
+  const px = new Uint32Array(img.data.buffer);
+  c._color = color || undefined;
+  const word = colorWord(color);
+  let pos = 0, any = false;
+  const runs = m.runs;
+  for (let k = 0; k < runs.length; k++) {
+    const n = runs[k];
+    if ((k & 1) && n) { px.fill(word, pos, pos + n); any = true; }
+    pos += n;
+  }
+  g.putImageData(img, 0, 0);
+  setBBox(c, any ? [x0, y0, x1, y1] : null);   // the API's boxes are tight
+  return c;
+}
+
+/** A preview of an API mask for a view at `scale` (screen px per image px): below 1/2 it is
+ * decoded at every step-th pixel (nearest), which is all the screen shows and a fraction of the
+ * work on a big photo; c._step says so. previewMask(p) gives the full-resolution mask. */
+export function maskPreview(m, color, scale) {
+  const step = Math.max(1, Math.floor(1 / Math.max(scale, 1e-3)));
+  if (step === 1) return { canvas: maskFromBoxRuns(m, color), mask: m };
+  const [x0, y0, x1, y1] = m.box;
+  const w = x1 - x0, h = y1 - y0;
+  const cw = Math.ceil(w / step), ch = Math.ceil(h / step);
+  const c = makeCanvas(cw, ch, x0, y0);
+  c._step = step;
+  c._color = color;
+  if (w > 0 && h > 0) {
+    const g = ctx2d(c);
+    const img = g.createImageData(cw, ch);
+    const px = new Uint32Array(img.data.buffer);
+    const word = colorWord(color);
+    let pos = 0;
+    const runs = m.runs;
+    for (let k = 0; k < runs.length; k++) {
+      const n = runs[k];
+      if ((k & 1) && n) {   // inside pixels pos .. pos + n - 1, possibly over several rows
+        for (let y = Math.floor(pos / w), end = pos + n; y * w < end; y++) {
+          if (y % step) continue;
+          const a = Math.max(pos, y * w) - y * w, b = Math.min(end, (y + 1) * w) - y * w;
+          const ca = Math.ceil(a / step), cb = Math.ceil(b / step);
+          if (cb > ca) px.fill(word, (y / step) * cw + ca, (y / step) * cw + cb);
+        }
+      }
+      pos += n;
+    }
+    g.putImageData(img, 0, 0);
+  }
+  return { canvas: c, mask: m };
+}
+
+/** The full-resolution mask canvas of a preview made by maskPreview. */
+export function previewMask(p) {
+  return p.canvas._step > 1 ? maskFromBoxRuns(p.mask, p.canvas._color) : p.canvas;
+}
+
+const runsCache = new WeakMap();
+/** The API form {box, runs} of a mask canvas (tight box; cached per canvas version). */
+export function maskToBoxRuns(c) {
+  const hit = runsCache.get(c);
+  if (hit && hit.v === c._v) return hit.value;
+  const box = maskBBox(c);
+  let value = { box: [0, 0, 0, 0], runs: [] };
+  if (box) {
+    const [x0, y0, x1, y1] = box;
+    const w = x1 - x0, h = y1 - y0;
+    const px = new Uint32Array(ctx2d(c).getImageData(x0 - c._x, y0 - c._y, w, h).data.buffer);
+    const runs = [];
+    let cur = false, n = 0;
+    for (let i = 0; i < px.length; i++) {
+      const on = (px[i] >>> 24) >= 128;
+      if (on !== cur) { runs.push(n); n = 0; cur = on; }
+      n++;
+    }
+    runs.push(n);
+    value = { box: [x0, y0, x1, y1], runs };
+  }
+  runsCache.set(c, { v: c._v, value });
+  return value;
+}
