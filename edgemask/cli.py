@@ -10,7 +10,7 @@ import sys
 
 from edgemask import __version__
 
-# module that defines register(subparsers) -> adds its subcommands
+# module that defines register(subparsers) -> adds its subcommands (and maybe extend(subparsers))
 _COMMAND_MODULES = (
     "edgemask.export.cli",
     "edgemask.runtime.cli",
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgemask {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = []
     for name in _COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+        modules.append(module)
+    # then extend(subparsers) -> adds to other subpackages' commands (the lower one never imports
+    # the upper: e.g. export gives runtime's `bench --checkpoint` its PyTorch side)
+    for module in modules:
+        if hasattr(module, "extend"):
+            module.extend(sub)
     return parser
 
 

@@ -66,6 +66,19 @@ def register(sub) -> None:
     ls.set_defaults(func=_list)
 
 
+def extend(sub) -> None:
+    """`edgemask bench --checkpoint` (a runtime command) times the official PyTorch predictor with
+    this package's checkpoint reader."""
+    if "bench" in sub.choices:
+        sub.choices["bench"].set_defaults(compare_torch=_compare_torch)
+
+
+def _compare_torch(*args, **kwargs) -> dict:
+    from edgemask.export.torch_bench import bench_torch
+
+    return bench_torch(*args, **kwargs)
+
+
 def _export(args) -> int:
     try:
         spec = get_spec(args.model)

@@ -74,7 +74,7 @@ def register(sub) -> None:
     b.add_argument("--click-runs", type=int, default=30, metavar="N")
     b.add_argument("--threads", type=int, help="onnxruntime (and torch) threads (default: physical cores)")
     b.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
-    b.set_defaults(func=_bench)
+    b.set_defaults(func=_bench, compare_torch=None)
 
     p = sub.add_parser(
         "precompute", help="encode every image of a folder ahead, into the cache the annotator reads",
@@ -185,15 +185,16 @@ def _bench(args) -> int:
     if args.checkpoint:
         import importlib.util
 
-        if importlib.util.find_spec("torch") is None:
+        if importlib.util.find_spec("torch") is None or args.compare_torch is None:
             print("PyTorch is not installed: skipping the side-by-side run (pip install 'edgemask[export]').")
         elif not args.checkpoint.is_file():
             raise UserError(f"checkpoint {args.checkpoint} does not exist")
         else:
             img = image if image is not None else bench.synthetic_photo()
-            results["torch"] = bench.bench_torch(args.model, args.checkpoint, img, args.device,
-                                                 max(1, min(args.encoder_runs, 3)), max(1, min(args.click_runs, 10)),
-                                                 args.threads)
+            # the official predictor's side comes from edgemask.export (see its cli.extend)
+            results["torch"] = args.compare_torch(args.model, args.checkpoint, img, args.device,
+                                                  max(1, min(args.encoder_runs, 3)), max(1, min(args.click_runs, 10)),
+                                                  args.threads)
     print(bench.format_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
