@@ -471,7 +471,7 @@ def _polygonize_bounds(image, box) -> tuple:
     if not isinstance(box, list) or len(box) != 4 or not all(type(v) is int for v in box):
         raise ApiError(400, "The mask cannot be decoded: a mask's box must be 4 integers [x0, y0, x1, y1].")
     y1, x1 = max(box[3], 0), max(box[2], 0)
-    if x1 * y1 > MAX_MASK_PIXELS:
+    if max(x1, 1) * max(y1, 1) > MAX_MASK_PIXELS:  # each side too: an empty box may not name 2**62 rows
         raise ApiError(400, f"The mask is too large: its box must end within {MAX_MASK_PIXELS} pixels of "
                             "the image's corner (send \"image\" to check it against its image).")
     return y1, x1

@@ -151,3 +151,45 @@ def test_fuzzed_saves_keep_the_store_consistent(app):
             assert after == before
 
     run()
+
+
+# box-runs masks whose runs wrap int64 when summed, or each run alone is longer than any box
+RUN = (st.integers(min_value=-(2**63), max_value=2**63 - 1)
+       | st.sampled_from([0, 1, 3, 4, 2**31, 2**32, 2**62, 2**63 - 1, -1, -(2**63), 2**63 - 2])
+       | st.integers(0, 50))
+BOX = st.lists(st.integers(-3, 70) | st.sampled_from([2**31, 2**62, 2**63 - 1, -(2**63)]), min_size=4, max_size=4)
+BOX_RUNS = st.fixed_dictionaries({"box": BOX, "runs": st.lists(RUN, max_size=8)})
+WRAPPING = st.sampled_from([
+    {"box": [0, 0, 1, 1], "runs": [2**63 - 1, 2**63 - 1, 3]},
+    {"box": [0, 0, 1, 1], "runs": [2**62] * 4 + [1]},
+    {"box": [0, 0, 2, 2], "runs": [2**63 - 1, 2**63 - 1, 6]},
+    {"box": [0, 0, 64, 48], "runs": [2**64 - 3072 + 3072 * 2, -3072]},
+])
+
+
+def test_fuzzed_box_runs_never_give_5xx(app):
+    """Masks in box-runs form with huge, negative and near-2**63 runs and boxes, on every route
+    that decodes them: polygonize, PUT and PATCH annotations. Decoded with wrapped sums they
+    would write out of bounds (a crash, see test_hostile_server.py for the subprocess checks)."""
+    client = page_client(app)
+    url = "/api/images/square.png/annotations"
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(mask=BOX_RUNS | WRAPPING, route=st.sampled_from(["polygonize", "put", "patch"]))
+    def run(mask, route):
+        obj = {"id": "m", "label_id": 1, "kind": "mask", "mask": mask}
+        version = client.get(url).get_json()["version"]
+        if route == "polygonize":
+            resp = client.post("/api/polygonize", json={"mask": mask, "tolerance": 1})
+        elif route == "put":
+            resp = client.put(url, json={"version": version, "objects": [obj]})
+        else:
+            resp = client.patch(url, json={"version": version, "upsert": [obj]})
+        _check(resp)
+        if resp.status_code == 200 and route != "polygonize":
+            stored = client.get(url).get_json()["objects"][0]["mask"]
+            x0, y0, x1, y1 = stored["box"]
+            assert sum(stored["runs"]) == (x1 - x0) * (y1 - y0)
+
+    run()
