@@ -19,7 +19,7 @@ from edgemask.webui import text as text_rule
 from edgemask.webui.assist import ImageError
 from edgemask.images import MAX_IMAGE_PIXELS
 from edgemask.webui.budget import Busy, PixelBudget
-from edgemask.webui.store import Conflict, Damaged, DiskFull, NotFound, StoreError, VersionConflict, check_box_runs
+from edgemask.webui.store import Conflict, Damaged, DiskFull, NotFound, StoreError, TooManyLabels, VersionConflict, check_box_runs
 from edgemask.webui.wand import flood_fill
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -48,6 +48,11 @@ def _disk_full(exc):
 @bp.errorhandler(Damaged)
 def _damaged(exc):
     return jsonify({"error": str(exc), "damaged": True}), 409
+
+
+@bp.errorhandler(TooManyLabels)
+def _too_many_labels(exc):
+    return jsonify({"error": str(exc)}), 409
 
 
 @bp.errorhandler(Busy)

@@ -89,3 +89,84 @@ def test_values_that_break_xml_are_refused_and_the_export_parses(server, tmp_pat
     (tmp_path / "x" / "annotations.xml").write_bytes(xml)
     _, images = import_dataset("cvat-xml", tmp_path / "x")
     assert images[0].objects[0]["attributes"]["note"] == "line one\nline two"
+
+
+def _raw_db(path, sql, *params):
+    import sqlite3
+
+    db = sqlite3.connect(str(path))
+    db.execute(sql, params)
+    db.commit()
+    db.close()
+
+
+def test_the_256th_label_is_refused_and_old_stores_still_export(images_dir, tmp_path):
+    from edgemask.webui.store import Store
+
+    db = tmp_path / "s.sqlite"
+    with Store(db) as store:
+        store.ensure_labels([(f"l{i}", "#102030") for i in range(255)])
+    proc, port, _ = start_serve([images_dir, "--db", db, "--no-model"], tmp_path)
+    try:
+        assert "at most 255" in _error(_call(port, "POST", "/api/labels", {"name": "one more", "color": "#112233"}), 409)
+        text = "\n".join(f"new {i}" for i in range(300))
+        assert "at most 255" in _error(_call(port, "POST", "/api/labels/import", {"text": text}), 409)
+        assert len(json.loads(_call(port, "GET", "/api/labels")[1])["labels"]) == 255
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for i in range(10):  # an older database already holds more
+        _raw_db(db, "INSERT INTO labels (position, name, color) VALUES (?, ?, '#102030')", 300 + i, f"old {i}")
+    _raw_db(db, "INSERT INTO labels (position, name, color) VALUES (400, ?, '#102030')", "bad\x01name")
+    with Store(db) as store:
+        label = store.labels()[-1].id
+        from edgemask.webui.store import ObjectRow
+
+        store.save("square.png", 64, 48, 0, [ObjectRow("a", label, "polygon", polygon=[[1, 1], [9, 1], [9, 9]],
+                                                       bbox=[1, 1, 9, 9], attributes={"k": "x\x01y"})])
+    proc, port, _ = start_serve([images_dir, "--db", db, "--no-model"], tmp_path)
+    try:
+        for fmt in ("coco", "cvat-xml"):
+            assert _call(port, "GET", f"/api/export/{fmt}")[0] == 200, fmt
+        code, raw = _call(port, "GET", "/api/export/cvat-xml")
+        ET.fromstring(zipfile.ZipFile(io.BytesIO(raw)).read("annotations.xml"))
+        assert "255 labels" in _error(_call(port, "GET", "/api/export/index-png"), 409)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_flipped_bit_in_a_mask_row_is_one_damaged_image(images_dir, tmp_path):
+    from edgemask.webui.store import ObjectRow, Store
+
+    db = tmp_path / "s.sqlite"
+    with Store(db) as store:
+        label = store.add_label("fish", "#102030").id
+        store.save("square.png", 64, 48, 0, [ObjectRow("m", label, "mask", mask={"box": [10, 8, 30, 24], "runs": [0, 320]},
+                                                       bbox=[10, 8, 30, 24])])
+        store.save("sub/portrait.jpg", 40, 60, 0, [ObjectRow("p", label, "polygon", polygon=[[1, 1], [9, 1], [9, 9]],
+                                                             bbox=[1, 1, 9, 9])])
+    data = bytearray(db.read_bytes())
+    at = data.index(b'"runs": [0, 320]') + len('"runs": [')
+    data[at] ^= 1  # "0" -> "1": the runs cover 321 pixels of a 320-pixel box
+    db.write_bytes(bytes(data))
+    proc, port, _ = start_serve([images_dir, "--db", db, "--no-model"], tmp_path)
+    try:
+        assert "damaged" in _error(_call(port, "GET", "/api/images/square.png/annotations"), 409)
+        assert _call(port, "GET", "/api/images/sub/portrait.jpg/annotations")[0] == 200
+        code, raw = _call(port, "GET", "/api/export/coco")
+        assert code == 200
+        left = zipfile.ZipFile(io.BytesIO(raw)).read("left-out.txt").decode()
+        assert "square.png\tdamaged" in left
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_an_empty_store_file_is_refused_at_start(images_dir, tmp_path, capsys):
+    from edgemask.cli import main
+
+    db = tmp_path / "empty.sqlite"
+    db.write_bytes(b"")
+    assert main(["serve", str(images_dir), "--db", str(db), "--no-browser", "--no-model", "--port", "0"]) == 2
+    assert "empty file (0 bytes)" in capsys.readouterr().err
