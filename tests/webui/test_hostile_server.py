@@ -170,3 +170,41 @@ def test_an_empty_store_file_is_refused_at_start(images_dir, tmp_path, capsys):
     db.write_bytes(b"")
     assert main(["serve", str(images_dir), "--db", str(db), "--no-browser", "--no-model", "--port", "0"]) == 2
     assert "empty file (0 bytes)" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_507_and_the_same_save_works_once_there_is_room(images_dir, tmp_path):
+    """A real full disk: the store on a 2 MB tmpfs filled up by another file."""
+    import os
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    proc = None
+    try:
+        proc, port, _ = start_serve([images_dir, "--db", mnt / "s.sqlite", "--no-model"], tmp_path)
+        label = json.loads(_call(port, "GET", "/api/labels")[1])["labels"][0]["id"]
+        filler = mnt / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        points = [[i % 60 + 0.25, (i * 7) % 44 + 0.5] for i in range(6000)]  # ~100 kB: the WAL must grow
+        body = {"version": 0, "objects": [{"id": "a", "label_id": label, "kind": "polygon", "polygon": points}]}
+        url = "/api/images/square.png/annotations"
+        message = _error(_call(port, "PUT", url, body), 507)  # the first save of a never-saved image
+        assert "disk" in message and "full" in message and "rollback" not in message
+        assert proc.poll() is None
+        os.remove(filler)
+        assert _call(port, "PUT", url, body)[0] == 200
+        assert len(json.loads(_call(port, "GET", url)[1])["objects"]) == 1
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        subprocess.run(["umount", str(mnt)], capture_output=True)
