@@ -100,7 +100,7 @@ export async function flush() {
       } else {
         dirty = true;
         setStatus('error', e.message);
-        // the server unreachable or failing: try again; a 4xx waits for the next change
+        // the server unreachable or failing (507: its disk is full): keep the edits, try again; a 4xx waits for the next change
         if (e.status === 0 || e.status >= 500) timer = setTimeout(() => { flush(); }, RETRY_MS);
       }
     } finally {
