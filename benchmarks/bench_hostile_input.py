@@ -103,6 +103,55 @@ def model_check(model: Path, tmp: Path) -> list:
     return out
 
 
+def concurrent_masks(tmp: Path, side: int, count: int = 8) -> tuple:
+    """RSS growth (VmHWM - VmRSS at start, MB) of a real `edgemask serve` while `count` polygonize
+    requests for a side x side all-ones box-runs mask run at once, and their status codes."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import importlib.util
+
+    import cv2
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("webui_conftest", ROOT / "tests" / "webui" / "conftest.py")
+    webui_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(webui_conftest)
+    start_serve = webui_conftest.start_serve
+    images = tmp / f"images-{side}"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    proc, port, _ = start_serve([images, "--db", tmp / f"s-{side}.sqlite", "--no-model"], tmp)
+
+    def status(key):
+        return int(next(line.split()[1] for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                        if line.startswith(key))) / 1024
+
+    before = status("VmRSS:")
+    body = json.dumps({"mask": {"box": [0, 0, side, side], "runs": [0, side * side]}}).encode()
+    codes = []
+
+    def one():
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/polygonize", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:
+                codes.append(resp.status)
+        except urllib.error.HTTPError as exc:
+            codes.append(exc.code)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    grown = status("VmHWM:") - before
+    proc.terminate()
+    proc.wait(timeout=30)
+    return grown, sorted(codes)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="a model folder to time the sha256 check on")
@@ -114,6 +163,10 @@ def main() -> int:
         print("\n| bomb | refused in | peak RSS | answer |\n|---|---|---|---|")
         for name, seconds, peak, summary in bombs(Path(tmp)):
             print(f"| {name} | {seconds * 1000:.0f} ms | {peak:.0f} MB | {summary} |")
+        print("\n| 8 concurrent polygonize requests (all-ones box-runs mask) | serve's RSS growth | answers |\n|---|---|---|")
+        for side in (11585, 4000, 10000):
+            grown, codes = concurrent_masks(Path(tmp), side)
+            print(f"| {side}x{side} ({len(json.dumps([0, side * side])) + 40} bytes each) | {grown:.0f} MB | {codes} |")
         if args.model:
             print(f"\n| {args.model.name} | time |\n|---|---|")
             for label, seconds, size in model_check(args.model, Path(tmp)):
