@@ -233,9 +233,10 @@ def check_rle(rle: Any, height: Optional[int] = None, width: Optional[int] = Non
         raise ValueError(f"RLE size {w}x{h} is more than {max_pixels} pixels")
     counts = rle["counts"]
     if isinstance(counts, list):
-        if any(not isinstance(c, (int, np.integer)) or isinstance(c, bool) or c < 0 for c in counts):
-            raise ValueError("uncompressed RLE counts must be non-negative integers")
-        total = sum(counts)
+        if any(not isinstance(c, (int, np.integer)) or isinstance(c, bool) or c < 0 or c > h * w
+               for c in counts):
+            raise ValueError("uncompressed RLE counts must be non-negative integers of at most the mask's pixels")
+        total = sum(int(c) for c in counts)  # Python ints: an int64 sum could wrap to the area
     elif isinstance(counts, (str, bytes)):
         try:
             raw = counts.encode("ascii") if isinstance(counts, str) else counts
@@ -376,6 +377,22 @@ def mask_to_box_runs(mask: np.ndarray) -> dict[str, Any]:
     return {"box": [x0, y0, x1, y1], "runs": crop_to_runs(binary[y0:y1, x0:x1])}
 
 
+def check_runs(runs: Any, area: int, what: str = "box") -> list[int]:
+    """Checks run lengths in Python integers, before anything is allocated: a list of
+    non-negative ints, each at most ``area``, adding up to exactly ``area``. Returns them as
+    Python ints; ValueError with one sentence otherwise."""
+    if not isinstance(runs, (list, tuple)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in runs):
+        raise ValueError("a mask's runs must be a list of non-negative integers")
+    values = [int(v) for v in runs]
+    if any(v < 0 or v > area for v in values):
+        raise ValueError(f"a mask's runs must be non-negative integers of at most the {area} pixels of its {what}")
+    total = sum(values)
+    if total != area:
+        raise ValueError(f"the mask's runs cover {total} pixels but its {what} has {area}")
+    return values
+
+
 def box_runs_to_crop(value: Any, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """Checks a box-runs dict against a width x height image and decodes it:
     ((x0, y0, x1, y1), bool crop of the box). ValueError with a clear reason otherwise."""
@@ -388,21 +405,8 @@ def box_runs_to_crop(value: Any, height: int, width: int) -> tuple[tuple[int, in
     x0, y0, x1, y1 = (int(v) for v in box)
     if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
         raise ValueError(f"the mask's box [{x0}, {y0}, {x1}, {y1}] is not inside the {width}x{height} image")
-    if not isinstance(runs, (list, tuple)):
-        raise ValueError("a mask's runs must be a list of non-negative integers")
-    try:
-        counts = np.asarray(runs, dtype=np.int64) if len(runs) else np.zeros(0, np.int64)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError("a mask's runs must be a list of non-negative integers") from None
-    if counts.ndim != 1 or (len(runs) and not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in runs)):
-        raise ValueError("a mask's runs must be a list of non-negative integers")
-    if counts.size and counts.min() < 0:
-        raise ValueError("a mask's runs must be a list of non-negative integers")
     area = (x1 - x0) * (y1 - y0)
-    total = int(counts.sum())
-    if total != area:
-        raise ValueError(f"the mask's runs cover {total} pixels but its {x1 - x0}x{y1 - y0} box has {area}")
+    counts = np.asarray(check_runs(runs, area, f"{x1 - x0}x{y1 - y0} box"), dtype=np.int64)
     values = np.zeros(counts.size, bool)
     values[1::2] = True
     crop = np.repeat(values, counts).reshape(y1 - y0, x1 - x0)

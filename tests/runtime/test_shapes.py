@@ -277,7 +277,60 @@ def test_check_rle_refuses_before_decoding():
         with pytest.raises(ValueError):
             check_rle({"size": [48, 64], "counts": counts})
     # runs of 4e9 pixels in a 48x64 box: pycocotools would write past its buffer
-    with pytest.raises(ValueError, match="cover 4000000000 pixels"):
+    with pytest.raises(ValueError, match="at most the mask.s pixels"):
         rle_to_mask({"size": [48, 64], "counts": [0, 4_000_000_000]})
     with pytest.raises(ValueError, match="size"):
         rle_to_mask({"size": [48, True], "counts": []})
+
+
+@pytest.mark.parametrize("box, runs", [
+    ([0, 0, 1, 1], [9223372036854775807, 9223372036854775807, 3]),  # int64 sum wraps to 1
+    ([0, 0, 1, 1], [2**62] * 4 + [1]),
+    ([0, 0, 1, 1], [np.int64(2**62)] * 4 + [np.int64(1)]),
+    ([0, 0, 2, 2], [2**64 + 4]),
+    ([0, 0, 2, 2], [-1, 5]),
+    ([0, 0, 2, 2], [False, 4]),
+    ([0, 0, 2, 2], [1.0, 3]),
+    ([0, 0, 2, 2], ["4"]),
+    ([0, 0, 2, 2], [[4]]),
+    ([0, 0, 2, 2], [0] * 1_000_000 + [5]),
+    ([0, 0, 2, 2], [1] * 1_000_000),
+])
+def test_runs_are_checked_in_python_integers_before_anything_is_allocated(box, runs):
+    from edgemask.runtime.shapes import box_runs_to_crop, box_runs_to_mask
+
+    for decode in (box_runs_to_crop, box_runs_to_mask):
+        with pytest.raises(ValueError) as refused:
+            decode({"box": box, "runs": runs}, 3, 4)
+        assert "\n" not in str(refused.value) and str(refused.value).count(". ") == 0
+
+
+def test_uncompressed_rle_counts_are_summed_in_python_integers():
+    from edgemask.runtime.shapes import check_rle
+
+    for counts in ([2**62] * 4 + [1], [np.int64(2**62)] * 4 + [np.int64(1)], [2**63 - 1, 2**63 - 1, 3]):
+        with pytest.raises(ValueError, match="at most"):
+            check_rle({"size": [1, 1], "counts": counts})
+        with pytest.raises(ValueError):
+            rle_to_mask({"size": [1, 1], "counts": counts})
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(w=st.integers(0, 5), h=st.integers(0, 4),
+       runs=st.lists(st.one_of(st.integers(-2**64, 2**64), st.integers(0, 25),
+                               st.sampled_from([2**62, 2**63 - 1, 2**63, 2**64 - 1])), max_size=12))
+def test_any_runs_decode_exactly_or_are_refused(w, h, runs):
+    from edgemask.runtime.shapes import box_runs_to_crop
+
+    area = w * h
+    valid = all(0 <= r <= area for r in runs) and sum(runs) == area
+    try:
+        _, crop = box_runs_to_crop({"box": [0, 0, w, h], "runs": runs}, 4, 5)
+    except ValueError:
+        assert not valid
+        return
+    assert valid and crop.shape == (h, w) and int(crop.sum()) == sum(runs[1::2])
