@@ -1,0 +1,185 @@
+"""`MaskGenerator`: segment_anything's SamAutomaticMaskGenerator on an exported model, without PyTorch.
+
+A grid of single-point prompts is decoded on the image's (cached) embedding; masks are filtered by
+predicted IoU and stability score, boxes near inner crop edges dropped, duplicates removed by box
+NMS, optionally small holes and islands cleaned up. Only the 256x256 logits of a candidate are kept
+while it is filtered: its full-size logits are made once to score it and dropped, and full-size
+masks are built again only for the masks that survive NMS.
+"""
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from edgemask.runtime import amg
+
+MAX_POINTS_PER_SIDE = 128  # 16,384 decoder runs per crop
+MAX_CROP_LAYERS = 3
+OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+
+
+class MaskGenerator:
+    """Proposals for a whole image, with SamAutomaticMaskGenerator's parameters and defaults.
+
+    predictor: an edgemask.runtime.Predictor of a SAM or EfficientViT-SAM model folder.
+    The other arguments are SamAutomaticMaskGenerator's (see its docstring). `generate(image)`
+    returns the same records: segmentation, area, bbox (XYWH), predicted_iou, point_coords,
+    stability_score, crop_box (XYWH). `progress(done, total)` is called after each batch of points.
+    """
+
+    def __init__(self, predictor, points_per_side: Optional[int] = 32, points_per_batch: int = 64,
+                 pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
+                 stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
+                 crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
+                 crop_n_points_downscale_factor: int = 1, point_grids: Optional[List[np.ndarray]] = None,
+                 min_mask_region_area: int = 0, output_mode: str = "binary_mask") -> None:
+        if predictor is None:
+            raise ValueError("no model: pre-labelling needs a model folder (edgemask export MODEL).")
+        if getattr(predictor.model, "family", None) == "sam2.1":
+            raise ValueError("pre-labelling does not support SAM 2.1 models yet; use a SAM or EfficientViT-SAM model.")
+        if (points_per_side is None) == (point_grids is None):
+            raise ValueError("give exactly one of points_per_side or point_grids.")
+        if not isinstance(crop_n_layers, int) or not 0 <= crop_n_layers <= MAX_CROP_LAYERS:
+            raise ValueError(f"crop_n_layers must be a whole number from 0 to {MAX_CROP_LAYERS}, got {crop_n_layers!r}.")
+        if points_per_side is not None:
+            if not isinstance(points_per_side, (int, np.integer)) or isinstance(points_per_side, bool) \
+                    or not 1 <= points_per_side <= MAX_POINTS_PER_SIDE:
+                raise ValueError(f"points_per_side must be a whole number from 1 to {MAX_POINTS_PER_SIDE} "
+                                 f"(at most {MAX_POINTS_PER_SIDE ** 2:,} points), got {points_per_side!r}.")
+            if not isinstance(crop_n_points_downscale_factor, int) or crop_n_points_downscale_factor < 1:
+                raise ValueError("crop_n_points_downscale_factor must be a whole number of at least 1.")
+            self.point_grids = amg.build_all_layer_point_grids(int(points_per_side), crop_n_layers,
+                                                               crop_n_points_downscale_factor)
+            if any(len(g) == 0 for g in self.point_grids):
+                raise ValueError("crop_n_points_downscale_factor leaves a crop layer with no points; lower it.")
+        else:
+            self.point_grids = [np.asarray(g, np.float64).reshape(-1, 2) for g in point_grids]
+            if len(self.point_grids) != crop_n_layers + 1 or any(len(g) == 0 for g in self.point_grids):
+                raise ValueError("point_grids must hold one non-empty grid per crop layer (crop_n_layers + 1).")
+            if any(len(g) > MAX_POINTS_PER_SIDE ** 2 for g in self.point_grids):
+                raise ValueError(f"a point grid may hold at most {MAX_POINTS_PER_SIDE ** 2:,} points.")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {', '.join(OUTPUT_MODES)}, not {output_mode!r}.")
+        if not isinstance(points_per_batch, int) or points_per_batch < 1:
+            raise ValueError(f"points_per_batch must be a whole number of at least 1, got {points_per_batch!r}.")
+        self.predictor = predictor
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.box_nms_thresh = box_nms_thresh
+        self.crop_n_layers = crop_n_layers
+        self.crop_nms_thresh = crop_nms_thresh
+        self.crop_overlap_ratio = crop_overlap_ratio
+        self.min_mask_region_area = min_mask_region_area
+        self.output_mode = output_mode
+
+    def generate(self, image: np.ndarray, progress=None) -> List[Dict[str, Any]]:
+        """Mask records for an HxWx3 uint8 RGB image (SamAutomaticMaskGenerator.generate)."""
+        from edgemask.runtime.transforms import check_image
+
+        image = check_image(image)
+        orig_size = image.shape[:2]
+        crop_boxes, layer_idxs = amg.generate_crop_boxes(orig_size, self.crop_n_layers, self.crop_overlap_ratio)
+        total = sum(len(self.point_grids[i]) for i in layer_idxs)
+        state = {"done": 0, "total": total, "progress": progress}
+        kept = []
+        for crop_box, layer in zip(crop_boxes, layer_idxs):
+            kept += self._process_crop(image, crop_box, layer, orig_size, state)
+        if len(crop_boxes) > 1 and kept:
+            scores = 1 / amg.box_area(np.array([k["crop_box"] for k in kept], np.float32))
+            keep = amg.nms(np.array([k["box"] for k in kept]), scores, self.crop_nms_thresh)
+            kept = [kept[i] for i in keep]
+        if self.min_mask_region_area > 0 and kept:
+            kept = self._small_regions(kept, max(self.box_nms_thresh, self.crop_nms_thresh))
+        return [self._record(k) for k in kept]
+
+    # -- per crop --------------------------------------------------------
+    def _process_crop(self, image, crop_box, layer, orig_size, state) -> list:
+        p = self.predictor
+        x0, y0, x1, y1 = crop_box
+        crop = image[y0:y1, x0:x1]
+        p.set_image(crop)
+        size = crop.shape[:2]
+        embedding = p.engine.to_device(p.get_image_embedding())
+        upscaler = p.family.upscaler(size)
+        points = self.point_grids[layer] * np.array(size)[None, ::-1]
+        threshold = p.model.mask_threshold
+        cands = []
+        for start in range(0, len(points), self.points_per_batch):
+            batch = points[start:start + self.points_per_batch]
+            for point in batch:
+                coords, labels = p.family.prompt(point[None], np.ones(1, np.float32), None, size)
+                iou, low = p.engine.decode(embedding, coords, labels)
+                low, iou = p.family.select(iou, low, True)
+                for m in range(len(iou)):
+                    cand = self._score(low[m], iou[m], upscaler, threshold)
+                    if cand is not None:
+                        cand["point"] = point
+                        cands.append(cand)
+            state["done"] += len(batch)
+            if state["progress"] is not None:
+                state["progress"](state["done"], state["total"])
+        # boxes that touch an inner crop edge, then duplicates within the crop
+        if cands:
+            near = amg.is_box_near_crop_edge(np.array([c["box"] for c in cands]), crop_box,
+                                             [0, 0, orig_size[1], orig_size[0]])
+            cands = [c for c, n in zip(cands, near) if not n]
+        if cands:
+            keep = amg.nms(np.array([c["box"] for c in cands], np.float32),
+                           np.array([c["iou"] for c in cands], np.float32), self.box_nms_thresh)
+            cands = [cands[i] for i in keep]
+        offset = np.array([x0, y0, x0, y0])
+        for c in cands:
+            full = np.zeros(orig_size, bool)
+            full[y0:y1, x0:x1] = upscaler.mask(c.pop("low"), threshold)
+            c["mask"] = full
+            c["box"] = c["box"] + offset
+            c["point"] = c["point"] + np.array([x0, y0])
+            c["crop_box"] = list(crop_box)
+        return cands
+
+    def _score(self, low, iou, upscaler, threshold) -> Optional[dict]:
+        """Predicted-IoU and stability filters on one mask; its box (crop pixels) if it passes."""
+        iou = np.float32(iou)
+        if self.pred_iou_thresh > 0.0 and not iou > self.pred_iou_thresh:
+            return None
+        logits = upscaler.logits(low)
+        inter = np.count_nonzero(logits > threshold + self.stability_score_offset)
+        union = np.count_nonzero(logits > threshold - self.stability_score_offset)
+        stability = np.float32(inter) / np.float32(union) if union else np.float32(np.nan)
+        if self.stability_score_thresh > 0.0 and not stability >= np.float32(self.stability_score_thresh):
+            return None
+        return {"low": low, "iou": iou, "stability": stability, "box": amg.mask_box(logits > threshold)}
+
+    # -- after all crops -------------------------------------------------
+    def _small_regions(self, kept, nms_thresh) -> list:
+        scores, masks = [], []
+        for k in kept:
+            mask, changed = amg.remove_small_regions(k["mask"], self.min_mask_region_area, "holes")
+            unchanged = not changed
+            mask, changed = amg.remove_small_regions(mask, self.min_mask_region_area, "islands")
+            masks.append(mask)
+            scores.append(float(unchanged and not changed))
+        boxes = np.array([amg.mask_box(m) for m in masks])
+        keep = amg.nms(boxes, np.array(scores, np.float32), nms_thresh)
+        out = []
+        for i in keep:
+            if scores[i] == 0.0:
+                kept[i]["mask"], kept[i]["box"] = masks[i], boxes[i]
+            out.append(kept[i])
+        return out
+
+    def _record(self, k) -> Dict[str, Any]:
+        rle = amg.mask_to_rle(k["mask"])
+        if self.output_mode == "binary_mask":
+            seg = k["mask"]
+        elif self.output_mode == "uncompressed_rle":
+            seg = rle
+        else:
+            from edgemask.runtime.shapes import mask_to_rle
+
+            seg = mask_to_rle(k["mask"])
+        return {"segmentation": seg, "area": amg.area_from_rle(rle), "bbox": amg.xyxy_to_xywh(k["box"]),
+                "predicted_iou": float(k["iou"]), "point_coords": [k["point"].tolist()],
+                "stability_score": float(k["stability"]), "crop_box": amg.xyxy_to_xywh(k["crop_box"])}
