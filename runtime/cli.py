@@ -101,6 +101,27 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_precompute)
 
+    pl = sub.add_parser(
+        "prelabel", help="compute mask proposals ('segment everything') for every image of a folder",
+        description="Runs the automatic mask generator (a grid of point prompts on each image's cached "
+        "embedding, SamAutomaticMaskGenerator's filters) on every image of IMAGES_DIR and stores the proposals "
+        "next to the embedding cache (docs/proposals-format.md), where the annotator finds them. Images already "
+        "done with the same parameters are skipped, so an interrupted run resumes.",
+        epilog="example: edgemask prelabel photos/ --model efficientvit-sam-l0-fp32")
+    pl.add_argument("images_dir", metavar="IMAGES_DIR", type=Path, help="folder of images (searched recursively)")
+    pl.add_argument("--model", required=True, metavar="DIR|NAME", type=Path,
+                    help="model folder (edgemask export), or the name of one in the models cache")
+    pl.add_argument("--cache-dir", type=Path, metavar="DIR", help="embedding cache folder (default: edgemask's own)")
+    pl.add_argument("--points-per-side", type=int, default=32, metavar="N", help="grid of N x N points (default 32)")
+    pl.add_argument("--pred-iou-thresh", type=float, default=0.88, metavar="T")
+    pl.add_argument("--stability-score-thresh", type=float, default=0.95, metavar="T")
+    pl.add_argument("--box-nms-thresh", type=float, default=0.7, metavar="T")
+    pl.add_argument("--crop-n-layers", type=int, default=0, metavar="N")
+    pl.add_argument("--min-mask-region-area", type=int, default=0, metavar="PIXELS")
+    pl.add_argument("--device", choices=DEVICES, default="auto")
+    pl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pl.set_defaults(func=_prelabel)
+
     d = sub.add_parser("doctor", help="check onnxruntime, GPUs, models and caches",
                        description="Report the onnxruntime build and its execution providers, the GPU, CPU "
                        "threads, the models found in the models folder and the caches' location and size.")
@@ -225,6 +246,29 @@ def _precompute(args) -> int:
     if summary.interrupted:
         return 130
     return 1 if any(status == "failed" for _, status, _ in summary.problems) else 0
+
+
+def _prelabel(args) -> int:
+    from edgemask.runtime.prelabel import prelabel
+
+    if not args.images_dir.is_dir():
+        raise UserError(f"{args.images_dir} is not a folder of images")
+    model = _model_dir(args.model)
+    if not (model / "model.json").is_file():
+        raise UserError(f"{args.model} is not a model folder (it has no model.json); make one with "
+                        "`edgemask export MODEL`")
+    try:
+        summary = prelabel(args.images_dir, model, args.cache_dir, device=args.device,
+                           progress=not args.no_progress, points_per_side=args.points_per_side,
+                           pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
+                           box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
+                           min_mask_region_area=args.min_mask_region_area)
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc).rstrip(".")) from None
+    print(summary.format())
+    if summary.interrupted:
+        return 130
+    return 1 if summary.problems else 0
 
 
 def _doctor(args) -> int:
