@@ -6,10 +6,10 @@ from typing import Any, Optional
 
 from flask import Flask, render_template
 
-from edgemask.webui import access
-from edgemask.webui.assist import Assistant
 from edgemask.images import ImageFolder
-from edgemask.webui.model_get import ModelGetter
+from edgemask.webui import access
+from edgemask.webui.ai.assistant import Assistant
+from edgemask.webui.ai.model_get import ModelGetter
 from edgemask.webui.store import DB_NAME, Store
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a page of full-size PNG masks fits easily
@@ -60,7 +60,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
 
     folder = ImageFolder(config["IMAGES_DIR"])
     store = Store(config.get("DB_PATH") or folder.root / DB_NAME)
-    from edgemask.webui import labels as label_presets
+    from edgemask.webui.formats import labels as label_presets
 
     suim = [(label.name, label.hex) for label in label_presets.preset_labels("suim")]
     wanted = _wanted_labels(config.get("LABELS"), label_presets)
@@ -82,7 +82,7 @@ def create_app(config: Optional[dict] = None) -> Flask:
                                    config.get("CHECKPOINT_URLS"), config.get("CHECKPOINT_SHA256"))
     app.extensions["edgemask"] = ctx
 
-    from edgemask.webui.api import bp
+    from edgemask.webui.routes import bp
 
     app.register_blueprint(bp)
 

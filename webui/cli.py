@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     serve.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     serve.set_defaults(func=run_serve)
 
+    from edgemask.webui import formats  # the format lists come from its registry
+
     data = subparsers.add_parser("dataset", help="export or import the annotations of an images folder")
     sub = data.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     export = sub.add_parser(
@@ -59,11 +61,11 @@ def register(subparsers) -> None:
         description="Writes the annotations, with a copy of the image files, as a dataset. An image "
                     "is written when it has objects, or when it is marked done with none (all background); "
                     "the others are listed with the reason they were left out. Images whose EXIF "
-                    "orientation turns them are written upright, like their masks. Formats: index-png (class-index PNGs), color-png (label-colour PNGs), cvat-mask "
-                    "(CVAT Segmentation mask 1.1), coco (COCO instances JSON) or cvat-xml (CVAT for images 1.1).")
+                    "orientation turns them are written upright, like their masks. Formats: "
+                    + formats.listed([f"{name} ({module.TITLE})" for name, module in formats.REGISTRY.items()]) + ".")
     export.add_argument("images_dir", metavar="IMAGES_DIR")
     export.add_argument("--format", required=True, dest="fmt", metavar="FORMAT",
-                        help="index-png, color-png, cvat-mask, coco or cvat-xml")
+                        help=formats.listed())
     export.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     export.add_argument("--db", metavar="PATH", help="annotation database (default: IMAGES_DIR/.edgemask.sqlite)")
     export.add_argument("--no-images", action="store_true", help="write the annotations only, no image copies")
@@ -82,9 +84,9 @@ def register(subparsers) -> None:
                     "imported.")
     imp.add_argument("images_dir", metavar="IMAGES_DIR")
     imp.add_argument("--format", required=True, dest="fmt", metavar="FORMAT",
-                     help="coco, cvat-xml, cvat-mask, index-png or color-png")
+                     help=formats.listed())
     source = imp.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", metavar="PATH", help="the JSON or XML file (coco, cvat-xml)")
+    source.add_argument("--file", metavar="PATH", help=f"the JSON or XML file ({', '.join(formats.FILE_FORMATS)})")
     source.add_argument("--dir", metavar="DIR",
                         help="the dataset folder (any format; for coco and cvat-xml the folder that "
                              "holds annotations/instances_default.json or annotations.xml)")
@@ -183,7 +185,7 @@ def _model_dir(value):
     """The model folder to load, or None (no model)."""
     from edgemask import paths
     from edgemask.cli import UserError
-    from edgemask.webui.assist import find_default_model
+    from edgemask.webui.ai.assistant import find_default_model
 
     if value is None:
         return find_default_model()
@@ -215,7 +217,7 @@ def _open(args):
 
 def run_export(args) -> int:
     from edgemask.cli import UserError
-    from edgemask.webui.transfer import export_store
+    from edgemask.webui.dataset_io import export_store
 
     folder, store = _open(args)
     try:
@@ -237,8 +239,8 @@ def run_export(args) -> int:
 
 def run_import(args) -> int:
     from edgemask.cli import UserError
-    from edgemask.webui.dataset import FORMATS
-    from edgemask.webui.transfer import FILE_FORMATS, import_file
+    from edgemask.webui.formats import FORMATS
+    from edgemask.webui.dataset_io import FILE_FORMATS, import_file
 
     if args.fmt not in FORMATS:
         raise UserError(f"unknown format {args.fmt!r}; choose one of: {', '.join(FORMATS)}")

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import start_serve
 from edgemask.cli import main
-from edgemask.webui import imagestatus
+from edgemask.webui.store import status as imagestatus
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_box_runs, polygons_to_mask
 from edgemask.images import ImageFolder
-from edgemask.webui.objects import polygon_bbox
+from edgemask.webui.store.rows import polygon_bbox
 from edgemask.webui.store import DB_NAME, ObjectRow, Store
 
 

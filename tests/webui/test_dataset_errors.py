@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from edgemask.runtime.shapes import mask_to_rle
-from edgemask.webui.dataset import FORMATS, ImageAnnotations, export_dataset, import_dataset, rasterize
+from edgemask.webui.formats import FORMATS, ImageAnnotations, export_dataset, import_dataset, rasterize
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
 
-from edgemask.webui.labels import Label
+from edgemask.webui.formats.labels import Label
 
 LABELS = [Label("fish", (255, 128, 0)), Label("rock", (90, 90, 90))]
 SQUARE = [[1, 1], [6, 1], [6, 6], [1, 6]]

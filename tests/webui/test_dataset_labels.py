@@ -1,6 +1,6 @@
 import pytest
 
-from edgemask.webui.labels import (
+from edgemask.webui.formats.labels import (
     SUIM_LABELS,
     Label,
     distinct_colors,

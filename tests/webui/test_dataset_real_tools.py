@@ -12,9 +12,9 @@ from pycocotools import mask as mask_utils
 
 from edgemask.cli import main
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_rle, polygons_to_mask, rle_to_mask
-from edgemask.webui.dataset import ImageAnnotations, export_dataset, import_dataset, rasterize
-from edgemask.webui.dataset.annotations import box_polygon
-from edgemask.webui.labels import Label
+from edgemask.webui.formats import ImageAnnotations, export_dataset, import_dataset, rasterize
+from edgemask.webui.formats.model import box_polygon
+from edgemask.webui.formats.labels import Label
 from edgemask.webui.store import DB_NAME, ObjectRow, Store, StoreError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")

@@ -6,8 +6,8 @@ import pytest
 from pycocotools.coco import COCO
 
 from edgemask.runtime.shapes import mask_to_rle, rle_to_mask
-from edgemask.webui.dataset import FORMATS, ImageAnnotations, export_dataset, import_dataset, rasterize
-from edgemask.webui.labels import SUIM_LABELS, Label, load_labels
+from edgemask.webui.formats import FORMATS, ImageAnnotations, export_dataset, import_dataset, rasterize
+from edgemask.webui.formats.labels import SUIM_LABELS, Label, load_labels
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")
 

@@ -32,8 +32,8 @@ from datumaro.plugins.transforms import BoxesToMasks, PolygonsToMasks
 
 from edgemask.cli import main
 from edgemask.runtime.shapes import mask_to_rle
-from edgemask.webui.dataset import FORMATS, ImageAnnotations, export_dataset, import_dataset, rasterize
-from edgemask.webui.labels import Label as EdgeLabel
+from edgemask.webui.formats import FORMATS, ImageAnnotations, export_dataset, import_dataset, rasterize
+from edgemask.webui.formats.labels import Label as EdgeLabel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from edgemask.runtime.cpu_features import CpuFeatures
-from edgemask.webui.assist import find_default_model
+from edgemask.webui.ai.assistant import find_default_model
 
 VNNI = CpuFeatures("x86_64", frozenset({"avx2", "avx512f", "avx512_vnni"}))
 AVX2 = CpuFeatures("x86_64", frozenset({"avx2"}))

@@ -88,7 +88,7 @@ for name, kind, args in job["steps"]:
     if kind == "cli":
         timed(name, lambda: cli(*args))
     elif kind == "import_dataset":
-        from edgemask.webui import dataset
+        from edgemask.webui import formats as dataset
         timed(name, lambda: (dataset.import_dataset(*args), "imported")[1])
     elif kind == "http":
         client = app_client()
@@ -219,7 +219,7 @@ def test_import_checks_names_and_sizes_before_any_mask(images_dir, tmp_path, mon
     from edgemask.runtime import shapes
     from edgemask.images import ImageFolder
     from edgemask.webui.store import Store
-    from edgemask.webui.transfer import import_file
+    from edgemask.webui.dataset_io import import_file
 
     doc = {"images": [{"id": 1, "file_name": "square.png", "width": 64, "height": 48},
                       {"id": 2, "file_name": "missing.png", "width": 64, "height": 48}],
@@ -228,7 +228,7 @@ def test_import_checks_names_and_sizes_before_any_mask(images_dir, tmp_path, mon
                             "segmentation": shapes.mask_to_rle(__import__("numpy").ones((48, 64), bool))}]}
     path = tmp_path / "c.json"
     path.write_text(json.dumps(doc))
-    from edgemask.webui.dataset import coco
+    from edgemask.webui.formats import coco
 
     decoded = []
     monkeypatch.setattr(coco, "rle_to_mask", lambda rle: decoded.append(rle))

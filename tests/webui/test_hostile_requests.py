@@ -87,7 +87,7 @@ def test_label_names_with_control_characters_are_refused(client, tmp_path):
 def test_import_refuses_control_characters_in_label_names(images_dir, tmp_path):
     from edgemask.images import ImageFolder
     from edgemask.webui.store import Store
-    from edgemask.webui.transfer import import_file
+    from edgemask.webui.dataset_io import import_file
 
     doc = {"images": [{"id": 1, "file_name": "square.png", "width": 64, "height": 48}],
            "categories": [{"id": 1, "name": "fi\x0bsh"}],

@@ -69,7 +69,7 @@ def test_a_tiny_request_for_a_huge_mask_is_refused(server):
 
 
 def test_values_that_break_xml_are_refused_and_the_export_parses(server, tmp_path):
-    from edgemask.webui.dataset import import_dataset
+    from edgemask.webui.formats import import_dataset
 
     proc, port = server
     label = json.loads(_call(port, "GET", "/api/labels")[1])["labels"][0]["id"]

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from edgemask.webui import create_app, model_get
+from edgemask.webui import create_app
+from edgemask.webui.ai import model_get
 
 
 @pytest.fixture

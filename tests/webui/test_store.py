@@ -213,7 +213,7 @@ V1_COLUMNS = "image, client_id, label_id, kind, z, hidden, polygon, mask, bbox" 
 
 def test_a_schema_1_store_is_migrated_without_losing_a_pixel(tmp_path):
     """Stores written before masks were kept as box-runs held full-image COCO RLE."""
-    from edgemask.webui.store import _SCHEMA
+    from edgemask.webui.store.database import _SCHEMA
 
     path = tmp_path / "old.sqlite"
     rng = np.random.default_rng(0)

@@ -221,8 +221,9 @@ def test_polygonize_reports_holes(client):
 
 # -- migration of a store made before statuses ---------------------------------------------------
 def test_old_store_is_migrated_without_loss(tmp_path):
-    from edgemask.webui import imagestatus
-    from edgemask.webui.store import _SCHEMA, Store
+    from edgemask.webui.store import status as imagestatus
+    from edgemask.webui.store.database import _SCHEMA
+    from edgemask.webui.store import Store
 
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)

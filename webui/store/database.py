@@ -18,14 +18,26 @@ import json
 import logging
 import sqlite3
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+from edgemask.webui.store.errors import (
+    Conflict,
+    CorruptStore,
+    Damaged,
+    DiskFull,
+    MAX_LABELS,
+    NotFound,
+    StoreError,
+    TooManyLabels,
+    VersionConflict,
+)
+from edgemask.webui.store.rows import ImageRecord, LabelRow, _OBJECT_COLUMNS, _object_row, _object_values
+
 
 DB_NAME = ".edgemask.sqlite"
 SCHEMA_VERSION = 3
 log = logging.getLogger("edgemask.webui")
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS labels (
@@ -57,107 +69,18 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_label ON objects(label_id);
 """
-
-
-class CorruptStore(sqlite3.DatabaseError):
-    """The database file fails SQLite's integrity check: nothing is read from or written to it."""
-
-
-MAX_LABELS = 255  # class-index PNGs (and the page's label keys) hold 255 classes besides background
-
-
 # columns added since schema 1, with what ALTER TABLE needs to add them to an older database
 _ADDED_COLUMNS = (
     ("objects", "occluded", "INTEGER NOT NULL DEFAULT 0"),
     ("objects", "group_id", "INTEGER NOT NULL DEFAULT 0"),
     ("objects", "attributes", "TEXT"),
 )
-_OBJECT_COLUMNS = "image, client_id, label_id, kind, z, hidden, polygon, mask, bbox, occluded, group_id, attributes"
-
-
-class StoreError(Exception):
-    """A request the store refuses (unknown label, label in use, duplicate name)."""
-
-
-class NotFound(StoreError):
-    pass
-
-
-class Conflict(StoreError):
-    pass
-
-
-class TooManyLabels(Conflict):
-    """Adding the label(s) would pass MAX_LABELS."""
-
-    def __init__(self, name: str):
-        super().__init__(f"The label {name!r} would be label {MAX_LABELS + 1}; a project holds at most "
-                         f"{MAX_LABELS} labels, so delete or merge some first.")
-
-
-class DiskFull(StoreError):
-    """SQLite could not write: the disk (or the database's size limit) is full. Nothing was saved."""
-
-
-class Damaged(StoreError):
-    """What is stored for one image cannot be read back (a damaged page or flipped bits)."""
 
 
 def _check_room(db, name: str) -> None:
     """TooManyLabels when one more label would pass MAX_LABELS."""
     if db.execute("SELECT COUNT(*) FROM labels").fetchone()[0] >= MAX_LABELS:
         raise TooManyLabels(name)
-
-
-class VersionConflict(Conflict):
-    """The image was saved by someone else since `expected` was read."""
-
-    def __init__(self, expected: int, stored: int):
-        super().__init__(
-            "This image was changed in another tab or window since you opened it "
-            f"(your version {expected}, saved version {stored}); reload it to see the latest "
-            "annotations, nothing was overwritten."
-        )
-        self.expected = expected
-        self.stored = stored
-
-
-@dataclass
-class LabelRow:
-    id: int
-    name: str
-    color: str
-    index: int  # class index: position + 1
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "color": self.color}
-
-
-@dataclass
-class ObjectRow:
-    """An object as stored: `polygon` is a list of [x, y], `mask` a box-runs dict
-    ({"box": [x0, y0, x1, y1], "runs": [...]}, edgemask.runtime.shapes)."""
-
-    id: str
-    label_id: int
-    kind: str
-    z: int = 0
-    hidden: bool = False
-    polygon: Optional[list] = None
-    mask: Optional[dict] = None
-    bbox: list = field(default_factory=lambda: [0, 0, 0, 0])
-    occluded: bool = False
-    group: int = 0
-    attributes: dict = field(default_factory=dict)
-
-
-@dataclass
-class ImageRecord:
-    name: str
-    width: int
-    height: int
-    version: int
-    objects: list
 
 
 def _next_version(db, name: str, expected_version: int, client: Optional[str]):
@@ -215,9 +138,9 @@ class Store:
                     self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             self._migrate()
-        from edgemask.webui import imagestatus
+        from edgemask.webui.store.status import ensure_table
 
-        imagestatus.ensure_table(self)  # per-image workflow status; migrates older stores
+        ensure_table(self)  # per-image workflow status; migrates older stores
 
     def _migrate(self) -> None:
         """Under a write transaction: brings a store of an older schema to SCHEMA_VERSION."""
@@ -499,58 +422,6 @@ class Store:
                         _object_values(name, o, ids[label_name], top + int(o.z)))
                 versions[name] = version
         return versions
-
-
-def check_box_runs(value, height: int, width: int) -> None:
-    """ValueError (with the reason) unless `value` is a box-runs dict whose box lies inside a
-    width x height image and whose runs, Python integers, are each at most the box's area and sum
-    to it exactly: checked before anything is decoded, so no run can wrap around in int64."""
-    if not isinstance(value, dict) or "box" not in value or "runs" not in value:
-        raise ValueError('a mask must be {"box": [x0, y0, x1, y1], "runs": [...]}')
-    box, runs = value["box"], value["runs"]
-    if not isinstance(box, list) or len(box) != 4 or not all(type(v) is int for v in box):
-        raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
-    x0, y0, x1, y1 = box
-    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
-        raise ValueError(f"the mask's box [{x0}, {y0}, {x1}, {y1}] is not inside the {width}x{height} image")
-    area = (x1 - x0) * (y1 - y0)
-    if not isinstance(runs, list) or not all(type(v) is int and v >= 0 for v in runs):
-        raise ValueError("a mask's runs must be a list of non-negative integers")
-    total = sum(runs)  # exact: with no negative run, each run is then at most the area
-    if total != area:
-        raise ValueError(f"the mask's runs cover {total} pixels but its {x1 - x0}x{y1 - y0} box has {area}")
-
-
-def _object_row(r, width: int, height: int) -> ObjectRow:
-    """An objects row read back, its JSON and its mask's runs checked (ValueError when damaged)."""
-    where = f"object {r['client_id']!r}"
-    polygon = json.loads(r["polygon"]) if r["polygon"] else None
-    mask = json.loads(r["mask"]) if r["mask"] else None
-    if r["kind"] == "mask":
-        try:
-            check_box_runs(mask, height, width)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-    elif not isinstance(polygon, list):
-        raise ValueError(f"{where} has no polygon")
-    bbox = json.loads(r["bbox"])
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        raise ValueError(f"{where} has no box")
-    attributes = json.loads(r["attributes"]) if r["attributes"] else {}
-    if not isinstance(attributes, dict):
-        raise ValueError(f"{where} has attributes that are not a mapping")
-    return ObjectRow(id=r["client_id"], label_id=r["label_id"], kind=r["kind"], z=r["z"],
-                     hidden=bool(r["hidden"]), polygon=polygon, mask=mask, bbox=bbox,
-                     occluded=bool(r["occluded"]), group=r["group_id"], attributes=attributes)
-
-
-def _object_values(image: str, o: ObjectRow, label_id: int, z: int) -> tuple:
-    """One objects row in _OBJECT_COLUMNS order."""
-    return (image, o.id, label_id, o.kind, z, int(bool(o.hidden)),
-            json.dumps(o.polygon) if o.polygon is not None else None,
-            json.dumps(o.mask) if o.mask is not None else None,
-            json.dumps([int(v) for v in o.bbox]), int(bool(o.occluded)), int(o.group),
-            json.dumps(o.attributes) if o.attributes else None)
 
 
 class _Transaction:

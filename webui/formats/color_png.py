@@ -12,20 +12,20 @@ from typing import Optional
 
 import numpy as np
 
-from edgemask.webui.labels import Label, format_labels, load_labels
+from edgemask.webui.formats.labels import Label, format_labels, load_labels
 
-from .annotations import (
-    ImageAnnotations,
-    label_index,
+from edgemask.webui.formats.model import ImageAnnotations, label_index, palette, rasterize
+from edgemask.webui.formats.files import (
     copy_images,
     import_mask_folder,
     output_paths,
-    palette,
-    rasterize,
     read_png,
     write_dataset_meta,
     write_png,
 )
+
+NAME = "color-png"  # --format and /api/export/<fmt>
+TITLE = "label-colour PNGs"
 
 
 def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,

@@ -4,7 +4,7 @@ a label together with its objects or moving them to another label first (one tra
 Every image whose objects change gets a new version, so a tab that has it open sees a conflict
 instead of saving the old objects back."""
 
-from edgemask.webui.store import Conflict, NotFound
+from edgemask.webui.store.errors import Conflict, NotFound
 
 
 def usage(store, label_id: int) -> dict:

@@ -24,17 +24,20 @@ import numpy as np
 
 from edgemask.runtime.shapes import mask_bbox, mask_to_rle
 from edgemask.webui import text as text_rule
-from edgemask.webui.labels import Label, distinct_colors, parse_color
+from edgemask.webui.formats.labels import Label, distinct_colors, parse_color
 
 from . import limits
-from .annotations import (
+from edgemask.webui.formats.model import (
     ImageAnnotations,
     box_polygon,
-    copy_images,
     extras,
     in_painting_order,
     painted_masks,
 )
+from edgemask.webui.formats.files import copy_images
+
+NAME = "cvat-xml"  # --format and /api/export/<fmt>
+TITLE = "CVAT for images 1.1"
 
 ANNOTATION_FILE = "annotations.xml"
 
@@ -308,3 +311,28 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
         image.objects = in_painting_order(image.objects)
         images.append(image)
     return _labels(root, used), images
+
+
+def declared_images(path: Path) -> list:
+    """[(name, width, height)] that a CVAT XML declares, read without looking at its annotations.
+    ValueError on a file that cannot be read that far."""
+    source = _find_xml(path)
+    out = []
+    try:
+        for _, element in ET.iterparse(source, events=("end",)):
+            if element.tag != "image":
+                continue
+            where = f"{source}: <image id={element.attrib.get('id')!r}>"
+            name = element.attrib.get("name")
+            if not name:
+                raise ValueError(f"{where} has no name")
+            try:
+                width, height = int(element.attrib["width"]), int(element.attrib["height"])
+            except (KeyError, ValueError):
+                raise ValueError(f"{where} lacks an integer width or height") from None
+            limits.check_image_size(width, height, where)
+            out.append((name, width, height))
+            element.clear()  # only the attributes were needed
+    except ET.ParseError as exc:
+        raise ValueError(f"{source} is not valid XML: {exc}") from None
+    return out

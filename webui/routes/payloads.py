@@ -1,4 +1,5 @@
-"""Checking request bodies and turning objects between their JSON form and their stored form.
+"""The API's payloads: checking request bodies and turning objects between their JSON form and
+their stored form.
 
 Every check raises `Invalid` with one clear sentence; the API turns it into a 400.
 """
@@ -7,15 +8,12 @@ import math
 
 from edgemask.runtime import shapes
 from edgemask.webui import text as text_rule
-from edgemask.webui.dataset.annotations import check_extras
-from edgemask.webui.store import ObjectRow, check_box_runs
+from edgemask.webui.formats.model import check_extras
+from edgemask.webui.routes.errors import Invalid, sentence
+from edgemask.webui.store import ObjectRow, check_box_runs, polygon_bbox
 
 MAX_ID_LENGTH = 200
 MAX_POINTS = 100
-
-
-class Invalid(ValueError):
-    """A request body that cannot be used: the message is one sentence for the user."""
 
 
 def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
@@ -113,17 +111,6 @@ def parse_polygon(raw, width, height, where="The polygon") -> list:
     return points
 
 
-def polygon_bbox(polygon, width, height) -> list:
-    """[x0, y0, x1, y1] pixel box (inclusive-exclusive) covering the polygon."""
-    xs = [p[0] for p in polygon]
-    ys = [p[1] for p in polygon]
-    x0 = max(0, math.floor(min(xs)))
-    y0 = max(0, math.floor(min(ys)))
-    x1 = min(width, max(x0, math.ceil(max(xs))))
-    y1 = min(height, max(y0, math.ceil(max(ys))))
-    return [int(x0), int(y0), int(x1), int(y1)]
-
-
 def parse_mask_value(raw, width, height, where="The mask") -> dict:
     """A mask of a request body -> its box-runs dict with a tight box. Takes the box-runs form
     ({"box", "runs"}) or a full-size PNG data URL (the form of earlier versions)."""
@@ -202,6 +189,3 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def sentence(exc) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if text.endswith(".") else text + "."

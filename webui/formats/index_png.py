@@ -9,19 +9,20 @@ Layout: ``labels.txt`` (line i = name of class i, line 0 ``background``),
 from pathlib import Path
 from typing import Optional
 
-from edgemask.webui.labels import Label, format_labels, load_labels
+from edgemask.webui.formats.labels import Label, format_labels, load_labels
 
-from .annotations import (
-    ImageAnnotations,
-    label_index,
+from edgemask.webui.formats.model import ImageAnnotations, label_index, rasterize
+from edgemask.webui.formats.files import (
     copy_images,
     import_mask_folder,
     output_paths,
-    rasterize,
     read_png,
     write_dataset_meta,
     write_png,
 )
+
+NAME = "index-png"  # --format and /api/export/<fmt>
+TITLE = "class-index PNGs"
 
 
 def export(images: list[ImageAnnotations], labels: list[Label], out_dir: Path,

@@ -21,21 +21,20 @@ import numpy as np
 from PIL import Image
 
 from edgemask.runtime.shapes import mask_to_rle
-from edgemask.webui.labels import Label, distinct_colors, load_labels, voc_colormap
+from edgemask.webui.formats.labels import Label, distinct_colors, load_labels, voc_colormap
 
-from .annotations import (
+from edgemask.webui.formats.model import (
     ImageAnnotations,
-    copy_images,
-    image_name_for,
     label_index,
     objects_from_class_map,
-    output_paths,
     painted_masks,
     palette,
-    read_png,
-    write_png,
 )
+from edgemask.webui.formats.files import copy_images, image_name_for, output_paths, read_png, write_png
 from .color_png import colors_to_classes
+
+NAME = "cvat-mask"  # --format and /api/export/<fmt>
+TITLE = "CVAT Segmentation mask 1.1"
 
 
 def unique_colors(labels: list[Label]) -> list[tuple[int, int, int]]:

@@ -1,4 +1,4 @@
-"""Between the store and dataset files: export what is stored, import a dataset into it.
+"""Between the store and dataset files (edgemask.webui.formats): export what is stored, import a dataset into it.
 
 An image is exported when it has objects, or when it is marked done with none (that says "all
 background"; semantic datasets need those). Every other image is left out, and the export says
@@ -11,19 +11,18 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from edgemask.runtime import shapes
-from edgemask.webui import dataset, imagestatus
-from edgemask.webui import text as text_rule
-from edgemask.webui.dataset import limits
-from edgemask.webui.dataset.annotations import extras
 from edgemask.images import exif_orientation
-from edgemask.webui.labels import Label, parse_color
-from edgemask.webui.labels import check_name as check_label_name
-from edgemask.webui.objects import polygon_bbox
-from edgemask.webui.store import Damaged, ObjectRow
+from edgemask.runtime import shapes
+from edgemask.webui import formats
+from edgemask.webui import text as text_rule
+from edgemask.webui.formats.labels import Label, parse_color
+from edgemask.webui.formats.labels import check_name as check_label_name
+from edgemask.webui.formats.model import extras
+from edgemask.webui.store import Damaged, ObjectRow, polygon_bbox
+from edgemask.webui.store import status as imagestatus
 
-IMPORT_FORMATS = dataset.FORMATS
-FILE_FORMATS = ("coco", "cvat-xml")  # the others are folders
+IMPORT_FORMATS = formats.FORMATS
+FILE_FORMATS = formats.FILE_FORMATS  # the others are folders
 
 
 def store_labels(store) -> list:
@@ -90,7 +89,7 @@ def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan =
             continue
         if record is None:  # marked done, never saved: all background
             width, height = folder.size(name)
-            out.append(dataset.ImageAnnotations(name, width, height, []))
+            out.append(formats.ImageAnnotations(name, width, height, []))
             continue
         objects = []
         for o in record.objects:
@@ -101,7 +100,7 @@ def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan =
             else:
                 obj["rle"] = shapes.box_runs_to_rle(o.mask, record.height, record.width)
             objects.append(obj)
-        out.append(dataset.ImageAnnotations(name, record.width, record.height, objects))
+        out.append(formats.ImageAnnotations(name, record.width, record.height, objects))
     return out
 
 
@@ -115,12 +114,12 @@ def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_
     """Writes the annotations as dataset `fmt` into out_dir (with the image files unless
     copy_images is False). Returns (out_dir, ExportPlan, names of images written upright because
     of their EXIF orientation). ValueError on an unknown format."""
-    if fmt not in dataset.FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(dataset.FORMATS)}")
+    if fmt not in formats.FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(formats.FORMATS)}")
     plan = export_plan(store, folder)
     images = stored_annotations(store, folder, progress, plan)
     turned = [a.name for a in images if copy_images and exif_orientation(folder.path(a.name)) != 1]
-    out = dataset.export_dataset(images, store_labels(store), fmt, Path(out_dir),
+    out = formats.export_dataset(images, store_labels(store), fmt, Path(out_dir),
                                  images_dir=folder.root if copy_images else None)
     return out, plan, turned
 
@@ -142,8 +141,8 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
     if not Path(path).exists():
         raise ValueError(f"{path} does not exist")
     if fmt in FILE_FORMATS:  # mask folders: each PNG's header is checked before it is decoded
-        check_declared_images(limits.declared_images(fmt, Path(path)), folder)
-    labels, images = dataset.import_dataset(fmt, Path(path))
+        check_declared_images(formats.declared_images(fmt, path), folder)
+    labels, images = formats.import_dataset(fmt, Path(path))
     for label in labels:
         try:
             check_label_name(label.name)
@@ -157,7 +156,7 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
         elif (width, height) != (int(ann.width), int(ann.height)):
             raise ValueError(f"{ann.name} is {ann.width}x{ann.height} in the file but "
                              f"{matched[ann.name]} is {width}x{height} in the images folder")
-        dataset.validate(ann, labels)
+        formats.validate(ann, labels)
     known = {row.name for row in store.labels()}
     items, kinds, skipped = [], {"polygon": 0, "mask": 0}, {}
     for ann in tqdm(images, desc="importing", unit="image", disable=not progress):

@@ -1,17 +1,17 @@
-"""Annotated images as plain data, their validation and rasterisation."""
+"""The annotation model the formats share: annotated images as plain data, their validation and
+rasterisation (no file I/O: that is files.py)."""
 
-import json
-import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Optional
+from pathlib import PurePosixPath
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from edgemask.runtime.shapes import mask_to_rle, polygons_to_mask, rle_to_mask
 from edgemask.webui import text as text_rule
-from edgemask.webui.labels import Label
+from edgemask.webui.formats.labels import Label
+
 
 OBJECT_KINDS = ("polygon", "mask")
 MAX_ATTRIBUTES = 64
@@ -28,7 +28,6 @@ class ImageAnnotations:
     # or {..., "rle": {"size": [h, w], "counts": str}}; optional "occluded": bool,
     # "group": int >= 0 (0: none), "attributes": {name: str | int | float | bool}
     skipped: dict[str, int] = field(default_factory=dict)
-    # on import, shapes that paint no area and were not imported, by kind: {"polyline": 2, "tag": 1}
 
 
 def check_extras(obj: dict, where: str) -> None:
@@ -182,118 +181,6 @@ def palette(colors: list[tuple[int, int, int]], classes: np.ndarray) -> np.ndarr
     return cv2.LUT(cv2.merge([classes, classes, classes]), table)
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Writes a single-channel or RGB image as PNG, making parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    if not cv2.imwrite(str(path), pixels):
-        raise ValueError(f"could not write {path}")
-
-
-def write_dataset_meta(out_dir: Path, labels: list[Label]) -> None:
-    """``dataset_meta.json``: class names by index (0: background) and their colours, as
-    datumaro's ``common_semantic_segmentation`` format reads a folder of ``images/`` and
-    ``masks/``."""
-    names = ["background"] + [label.name for label in labels]
-    colors = [[0, 0, 0]] + [list(label.color) for label in labels]
-    meta = {"labels": names, "label_map": {str(i): name for i, name in enumerate(names)},
-            "segmentation_colors": colors, "background_label": "0"}
-    (out_dir / "dataset_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-
-
-def read_png(path: Path, color: bool) -> np.ndarray:
-    """Reads a PNG as single-channel or RGB; ValueError if missing or unreadable."""
-    from .limits import check_png_file
-
-    check_png_file(path)  # the header's size, before decoding
-    flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
-    image = cv2.imread(str(path), flag)
-    if image is None:
-        raise ValueError(f"cannot read image {path}")
-    if color:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim != 2:
-        raise ValueError(f"{path} must be a single-channel PNG")
-    return image
-
-
-def copy_images(images: list[ImageAnnotations], images_dir: Optional[Path], dest: Path) -> list[str]:
-    """Copies each image file from ``images_dir`` to ``dest`` under the same relative path.
-
-    The masks are drawn on the image as displayed (EXIF orientation applied), so an image whose
-    EXIF orientation turns or mirrors it is written upright instead of copied (re-encoded, JPEG
-    quality 95, orientation tag reset): a loader that ignores EXIF then still sees the image
-    the mask belongs to. Returns the names of the images written upright."""
-    if images_dir is None:
-        return []
-    turned = []
-    for ann in images:
-        source = Path(images_dir) / check_name(ann.name)
-        if not source.is_file():
-            raise ValueError(f"image file {source} does not exist")
-        target = dest / check_name(ann.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if write_upright(source, target):
-            turned.append(ann.name)
-        else:
-            shutil.copy2(source, target)
-    return turned
-
-
-_ORIENTATION = 0x0112
-
-
-def write_upright(source: Path, target: Path) -> bool:
-    """Writes ``source`` with its EXIF orientation applied to ``target`` (same format) and
-    returns True; returns False, writing nothing, when the image is upright already."""
-    from PIL import Image, ImageOps
-
-    with Image.open(source) as im:
-        try:
-            exif = im.getexif()
-            orientation = exif.get(_ORIENTATION, 1)
-        except Exception:  # unreadable EXIF: browsers show it as stored, so do we
-            return False
-        if orientation in (None, 1) or not 2 <= int(orientation) <= 8:
-            return False
-        fmt = im.format
-        upright = ImageOps.exif_transpose(im)
-        exif[_ORIENTATION] = 1
-        options = {"exif": exif.tobytes()}
-        if fmt == "JPEG":
-            options.update(quality=95, subsampling=0)
-            icc = im.info.get("icc_profile")
-            if icc:
-                options["icc_profile"] = icc
-        upright.save(target, format=fmt, **options)
-    return True
-
-
-def with_suffix(name: str, suffix: str) -> PurePosixPath:
-    """``dir/img.jpg`` -> ``dir/img<suffix>``."""
-    path = check_name(name)
-    return path.with_suffix(suffix) if path.suffix else path.with_name(path.name + suffix)
-
-
-def output_paths(images: list[ImageAnnotations], suffix: str) -> list[PurePosixPath]:
-    """Per image, its name with ``suffix``; ValueError when two images would collide."""
-    paths = [with_suffix(ann.name, suffix) for ann in images]
-    seen: dict[PurePosixPath, str] = {}
-    for ann, path in zip(images, paths):
-        if path in seen:
-            raise ValueError(f"images {seen[path]!r} and {ann.name!r} would both be written as {path}")
-        seen[path] = ann.name
-    return paths
-
-
-def require_keys(obj: Any, keys: tuple[str, ...], where: str) -> None:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where} must be an object")
-    missing = [k for k in keys if k not in obj]
-    if missing:
-        raise ValueError(f"{where} lacks {', '.join(missing)}")
-
-
 def objects_from_class_map(classes: np.ndarray, labels: list[Label], where: str) -> list[dict]:
     """One mask object (z 0) per class index present in a class map."""
     present = [int(v) for v in np.flatnonzero(np.bincount(classes.reshape(-1), minlength=1)) if v != 0]
@@ -304,30 +191,3 @@ def objects_from_class_map(classes: np.ndarray, labels: list[Label], where: str)
         {"label": labels[v - 1].name, "kind": "mask", "z": 0, "rle": mask_to_rle(classes == v)}
         for v in present
     ]
-
-
-def image_name_for(mask_path: PurePosixPath, images_root: Path) -> str:
-    """The image next to a mask: same relative path and stem under ``images_root`` if one
-    exists there, else the mask's own relative path."""
-    folder = images_root / mask_path.parent
-    if folder.is_dir():
-        for candidate in sorted(folder.glob(mask_path.stem + ".*")):
-            if candidate.is_file() and candidate.stem == mask_path.stem:
-                return str(mask_path.with_name(candidate.name))
-    return str(mask_path)
-
-
-def import_mask_folder(path: Path, labels: list[Label], read_classes) -> list[ImageAnnotations]:
-    """The images of a `masks/` folder of PNGs (index-png, color-png): `read_classes(file)` gives a
-    file's HxW class map; one mask object per class present."""
-    masks_dir = path / "masks"
-    if not masks_dir.is_dir():
-        raise ValueError(f"{path} has no masks/ folder")
-    images = []
-    for mask_file in sorted(masks_dir.rglob("*.png")):
-        rel = PurePosixPath(mask_file.relative_to(masks_dir).as_posix())
-        classes = read_classes(mask_file)
-        h, w = classes.shape
-        objects = objects_from_class_map(classes, labels, str(mask_file))
-        images.append(ImageAnnotations(image_name_for(rel, path / "images"), w, h, objects))
-    return images

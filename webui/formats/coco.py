@@ -23,18 +23,20 @@ from typing import Any, Optional
 import numpy as np
 
 from edgemask.runtime.shapes import mask_bbox, mask_to_rle, rle_to_mask
-from edgemask.webui.labels import Label, distinct_colors, parse_color
+from edgemask.webui.formats.labels import Label, distinct_colors, parse_color
 
 from . import limits
-from .annotations import (
+from edgemask.webui.formats.model import (
     ImageAnnotations,
     box_polygon,
-    copy_images,
     extras,
     in_painting_order,
     painted_masks,
-    require_keys,
 )
+from edgemask.webui.formats.files import copy_images, require_keys
+
+NAME = "coco"  # --format and /api/export/<fmt>
+TITLE = "COCO instances JSON"
 
 ANNOTATION_FILE = "annotations/instances_default.json"
 
@@ -201,3 +203,23 @@ def import_(path: Path) -> tuple[list[Label], list[ImageAnnotations]]:
     for image in images.values():
         image.objects = in_painting_order(image.objects)
     return labels, list(images.values())
+
+
+def declared_images(path: Path) -> list:
+    """[(name, width, height)] that a COCO JSON declares, read without looking at its annotations.
+    ValueError on a file that cannot be read that far."""
+    source = _find_json(path)
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{source} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("images"), list):
+        raise ValueError(f"{source} has no \"images\" list")
+    out = []
+    for img in document["images"]:
+        if not isinstance(img, dict) or not all(k in img for k in ("file_name", "width", "height")):
+            raise ValueError(f"{source}: an image lacks file_name, width or height")
+        where = f"{source}: image {img['file_name']!r}"
+        limits.check_image_size(img["width"], img["height"], where)
+        out.append((str(img["file_name"]), img["width"], img["height"]))
+    return out

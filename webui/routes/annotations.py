@@ -1,0 +1,71 @@
+"""/api/images/<name>/annotations: load, save (PUT) and save changes (PATCH), versioned."""
+
+from flask import jsonify
+
+from edgemask.webui.routes import bp, payloads
+from edgemask.webui.routes.errors import ApiError
+from edgemask.webui.routes.requests import _body, _client, _ctx, _image
+from edgemask.webui.store import Damaged, DiskFull, StoreError, VersionConflict
+
+
+@bp.get("/images/<path:name>/annotations")
+def get_annotations(name):
+    name, width, height = _image(name)
+    record = _ctx().store.load(name)
+    objects = [payloads.object_to_json(o) for o in record.objects] if record else []
+    return jsonify({"image": name, "width": width, "height": height,
+                    "version": record.version if record else 0, "objects": objects})
+
+
+def _expected_version(body: dict) -> int:
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ApiError(400, "\"version\" must be the integer version you loaded (0 for a new image).")
+    return version
+
+
+def _saved(save):
+    """Runs a store save; its new version as JSON, a conflict as 409 and a refused change as 400."""
+    try:
+        return jsonify({"version": save()})
+    except VersionConflict as exc:
+        raise ApiError(409, str(exc), version=exc.stored) from None
+    except (DiskFull, Damaged):
+        raise
+    except StoreError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+@bp.put("/images/<path:name>/annotations")
+def put_annotations(name):
+    name, width, height = _image(name)
+    body = _body()
+    version = _expected_version(body)
+    raw = body.get("objects")
+    if not isinstance(raw, list):
+        raise ApiError(400, "\"objects\" must be a list of objects.")
+    client = _client(body)
+    store = _ctx().store
+    label_ids = {label.id for label in store.labels()}
+    parsed = [payloads.parse_object(o, width, height, label_ids) for o in raw]
+    return _saved(lambda: store.save(name, width, height, version, parsed, client=client))
+
+
+@bp.patch("/images/<path:name>/annotations")
+def patch_annotations(name):
+    """Saves only what changed: objects added or replaced, attributes updated, objects deleted."""
+    name, width, height = _image(name)
+    body = _body()
+    version = _expected_version(body)
+    upsert, update, delete = (body.get(key, []) for key in ("upsert", "update", "delete"))
+    for key, value in (("upsert", upsert), ("update", update), ("delete", delete)):
+        if not isinstance(value, list):
+            raise ApiError(400, f"\"{key}\" must be a list.")
+    if not all(isinstance(oid, str) for oid in delete):
+        raise ApiError(400, "\"delete\" must be a list of object ids.")
+    client = _client(body)
+    store = _ctx().store
+    label_ids = {label.id for label in store.labels()}
+    rows = [payloads.parse_object(o, width, height, label_ids) for o in upsert]
+    updates = [payloads.parse_update(u, label_ids) for u in update]
+    return _saved(lambda: store.save_changes(name, width, height, version, rows, updates, delete, client=client))
