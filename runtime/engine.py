@@ -19,6 +19,18 @@ DECODER_OUTPUTS = ("iou_predictions", "low_res_masks")
 LAYOUT_PASS_MAX_BYTES = 256 * 2**20
 
 
+def _session(path, devices, **kwargs):
+    """prov.create_session, with onnxruntime's failure to load a file as one sentence naming it."""
+    try:
+        return prov.create_session(path, devices, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for a damaged file
+        if kwargs.get("session_factory") is not None or type(exc).__module__.split(".")[0] != "onnxruntime":
+            raise
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"onnxruntime cannot load {path.name} in {str(path.parent)!r} ({reason}): the file is "
+                         "damaged or not an ONNX model (copy the folder again or re-export the model).") from None
+
+
 def encoder_optimization(model: ModelFolder) -> str:
     forced = os.environ.get("EDGEMASK_ORT_OPT")
     if forced in ("all", "extended"):
@@ -70,13 +82,13 @@ class Engine:
                       session_factory=session_factory)
         # the encoder's operators are long: idle threads spinning between them only steal the CPU
         # from the browser and the web server, so the encoder never spins
-        self.encoder, self.encoder_device = prov.create_session(
+        self.encoder, self.encoder_device = _session(
             model.encoder_path, devices, mem_pattern=False, optimization=encoder_optimization(model),
             **dict(common, spinning=False))
         dec_devices = devices[devices.index(self.encoder_device):]
         if dec_devices[0] == "tensorrt":
             dec_devices = dec_devices[1:]
-        self.decoder, self.decoder_device = prov.create_session(model.decoder_path, dec_devices, **common)
+        self.decoder, self.decoder_device = _session(model.decoder_path, dec_devices, **common)
         self.device = self.encoder_device
         if self.decoder_device == "cpu":
             warn_saturating_int8(model)
@@ -89,8 +101,8 @@ class Engine:
         self.split = None
         if model.split_click_path is not None and not self.io_binding:
             dev = [self.decoder_device]
-            image_part, _ = prov.create_session(model.split_image_path, dev, **common)
-            click_part, _ = prov.create_session(model.split_click_path, dev, **common)
+            image_part, _ = _session(model.split_image_path, dev, **common)
+            click_part, _ = _session(model.split_click_path, dev, **common)
             self.split = (image_part, click_part)
 
     def _check_io(self):

@@ -2,13 +2,27 @@
 
 import hashlib
 import json
+import logging
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
 
 FORMAT = "edgemask-model/1"
+log = logging.getLogger("edgemask.runtime")
+
+# the geometry each family has (kept here: the runtime does not import edgemask.export); encoder sizes
+# up to the largest are accepted (the small test models use 64), larger ones are refused
+FAMILY_GEOMETRY = {
+    "sam": {"input_sizes": (1024,), "embedding_shape": (1, 256, 64, 64)},
+    "efficientvit-sam": {"input_sizes": (512, 1024), "embedding_shape": (1, 256, 64, 64)},
+    "sam2.1": {"input_sizes": (1024,), "embedding_shape": (256 * 64 * 64 + 32 * 256 * 256 + 64 * 128 * 128,),
+               "embedding_parts": ((1, 256, 64, 64), (1, 32, 256, 256), (1, 64, 128, 128))},
+}
+PROMPT_FRAME = 1024
+LOW_RES_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,7 @@ def load_model_folder(path) -> ModelFolder:
         if name not in files:
             raise ValueError(f"{meta_path} does not list {name!r} in its files.")
     for name, entry in files.items():
+        _check_inside(folder, name, meta_path)
         file = folder / name
         if not file.is_file():
             raise FileNotFoundError(f"model folder {str(folder)!r} is missing {name}.")
@@ -92,6 +107,9 @@ def load_model_folder(path) -> ModelFolder:
             )
 
     verify_files(folder, files)
+    if not any(isinstance(e, dict) and e.get("sha256") for e in files.values()):
+        log.warning("%s records no sha256 for its files, so damaged files are not detected; re-export the "
+                    "model with `edgemask export`.", meta_path)
 
     mean = tuple(float(v) for v in _field(config, "encoder.pixel_mean", list))
     std = tuple(float(v) for v in _field(config, "encoder.pixel_std", list))
@@ -133,7 +151,42 @@ def load_model_folder(path) -> ModelFolder:
         config=config,
     )
     _check_values(model, meta_path)
+    _check_geometry(model, meta_path)
     return model
+
+
+def _check_inside(folder: Path, name, meta_path: Path) -> None:
+    """Refuses a file name that is not a plain name inside the folder (absolute, `..`, a link out)."""
+    plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name
+    if plain:
+        target = (folder / name).resolve()
+        plain = target.parent == folder.resolve()
+    if not plain:
+        raise ValueError(f"{meta_path} names the file {name!r}, which is not a plain file name inside the model "
+                         "folder; re-export the model with `edgemask export`.")
+
+
+def _check_geometry(model: ModelFolder, meta_path: Path) -> None:
+    """Refuses geometry the model's family does not have (e.g. an encoder size of 100000), in one sentence."""
+    known = FAMILY_GEOMETRY.get(model.family)
+    if known is None:
+        problem = f"family {model.family!r} is not one edgemask knows ({', '.join(FAMILY_GEOMETRY)})"
+    elif model.encoder_size > max(known["input_sizes"]):
+        sizes = " or ".join(str(v) for v in known["input_sizes"])
+        problem = f"encoder.input_size {model.encoder_size} is not the {model.family} family's ({sizes})"
+    elif model.embedding_shape != known["embedding_shape"]:
+        problem = (f"encoder.embedding_shape {list(model.embedding_shape)} is not the {model.family} family's "
+                   f"{list(known['embedding_shape'])}")
+    elif "embedding_parts" in known and tuple(tuple(p.get("shape", ())) if isinstance(p, dict) else () for p in
+                                            model.config["encoder"].get("embedding_parts") or ()) != known["embedding_parts"]:
+        problem = f"encoder.embedding_parts are not the {model.family} family's"
+    elif model.prompt_frame != PROMPT_FRAME:
+        problem = f"decoder.prompt_frame {model.prompt_frame} is not {PROMPT_FRAME}"
+    elif model.low_res_size != LOW_RES_SIZE:
+        problem = f"decoder.low_res_size {model.low_res_size} is not {LOW_RES_SIZE}"
+    else:
+        return
+    raise ValueError(f"{meta_path}: {problem}; re-export the model with `edgemask export`.")
 
 
 def _check_values(model: ModelFolder, meta_path: Path) -> None:
@@ -203,6 +256,40 @@ def remember_digest(path, digest: str) -> None:
     record = _read_record(_record_path())
     record[str(file)] = {"stamp": stamp, "sha256": digest}
     _write_record(_record_path(), record)
+
+
+def verify_in_background(folder, on_fail) -> threading.Thread:
+    """Re-reads every file of a loaded model folder in a daemon thread and compares it with the sha256 in
+    model.json, ignoring what was remembered by size and mtime (damage that keeps both). On a mismatch
+    the remembered digest is forgotten (the next load hashes the file again and refuses it) and
+    `on_fail(sentence)` is called. Returns the started thread."""
+    folder = Path(folder).expanduser()
+
+    def run() -> None:
+        try:
+            files = json.loads((folder / "model.json").read_bytes()).get("files") or {}
+            for name, entry in files.items():
+                expected = entry.get("sha256") if isinstance(entry, dict) else None
+                if isinstance(expected, str) and expected and _sha256(folder / name) != expected.lower():
+                    _forget(folder / name)
+                    on_fail(f"{name} in {str(folder)!r} no longer matches the sha256 in model.json: the file is "
+                            "damaged, so masks may be wrong (copy the folder again or re-export the model).")
+                    return
+        except (OSError, ValueError, AttributeError) as exc:
+            on_fail(f"the model folder {str(folder)!r} could not be read again to verify it ({exc}).")
+
+    thread = threading.Thread(target=run, name="edgemask-verify-model", daemon=True)
+    thread.start()
+    return thread
+
+
+def _forget(path: Path) -> None:
+    key = str(Path(path).resolve())
+    for memo in [k for k in _MEMO if k[0] == key]:
+        _MEMO.pop(memo, None)
+    record = _read_record(_record_path())
+    if record.pop(key, None) is not None:
+        _write_record(_record_path(), record)
 
 
 VERIFIED_FILE = "verified.json"
