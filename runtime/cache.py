@@ -8,8 +8,10 @@ processes (or machines, on a shared folder) may write one cache directory: tempo
 names are unique, and each writer re-measures the folder every RESCAN_WRITES writes so
 that the size bound holds for their sum.
 
-`FileIndex` remembers which content hash a file had (by its path, size and modification time),
-so an image file whose embedding is cached is found without decoding it again.
+`FileIndex` remembers which content hash a file had (by its path, size, modification time and a
+hash of its bytes: a file replaced by another of the same size and mtime is not mistaken for it),
+so an image file whose embedding is cached is found without decoding it again. An entry whose
+values are not finite, or all zero, is refused like a damaged one (its CRC may still be valid).
 """
 
 import hashlib
@@ -45,16 +47,21 @@ def image_key(image: np.ndarray) -> str:
 
 
 def file_identity(path) -> tuple:
-    """(resolved path, size, mtime in ns) of a file: what FileIndex keys on."""
+    """(resolved path, size, mtime in ns, sha256 of the bytes) of a file: what FileIndex keys on. Hashing
+    the bytes costs far less than decoding the image (benchmarks/bench_file_index_hash.py)."""
     path = Path(path).resolve()
     st = path.stat()
-    return str(path), int(st.st_size), int(st.st_mtime_ns)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return str(path), int(st.st_size), int(st.st_mtime_ns), digest.hexdigest()
 
 
 class FileIndex:
     """file identity -> (image key, height, width), in memory and, with a directory, in a small
     SQLite file there (`files.sqlite`, shared by all models: image keys do not depend on the
-    model). A changed file (other size or mtime) is simply not found. Thread-safe; a file that
+    model). A changed file (other size, mtime or bytes) is simply not found. Thread-safe; a file that
     cannot be written only costs a decode later."""
 
     FILE_NAME = "files.sqlite"
@@ -69,8 +76,8 @@ class FileIndex:
                 Path(directory).mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(str(Path(directory) / self.FILE_NAME), check_same_thread=False,
                                            isolation_level=None, timeout=5.0)
-                self._db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-                                 "mtime INTEGER, key TEXT, height INTEGER, width INTEGER)")
+                self._db.execute("CREATE TABLE IF NOT EXISTS file_contents (path TEXT PRIMARY KEY, size INTEGER, "
+                                 "mtime INTEGER, digest TEXT, key TEXT, height INTEGER, width INTEGER)")
             except (OSError, sqlite3.Error) as exc:
                 log.warning("no file index for the embedding cache in %s (%s).", directory, exc)
                 self._db = None
@@ -85,8 +92,8 @@ class FileIndex:
             if self._db is None:
                 return None
             try:
-                row = self._db.execute("SELECT key, height, width FROM files WHERE path=? AND size=? AND mtime=?",
-                                       identity).fetchone()
+                row = self._db.execute("SELECT key, height, width FROM file_contents WHERE path=? AND size=? "
+                                       "AND mtime=? AND digest=?", identity).fetchone()
             except sqlite3.Error:
                 return None
         if row is None:
@@ -101,7 +108,8 @@ class FileIndex:
             if self._db is None:
                 return
             try:
-                self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", (*identity, *value))
+                self._db.execute("INSERT OR REPLACE INTO file_contents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (*identity, *value))
             except sqlite3.Error as exc:
                 log.debug("file index not written: %s", exc)
 
@@ -169,6 +177,9 @@ class EmbeddingCache:
         """Stores an embedding in memory and on disk (if the cache has a directory)."""
         embedding = np.ascontiguousarray(embedding, dtype=np.float32)
         embedding.setflags(write=False)
+        if not _sound(embedding):  # a broken encoder's output: not kept, so the image is encoded again
+            log.warning("the encoder returned non-finite or all-zero values; the embedding is not cached.")
+            return
         self._put_memory(key, embedding)
         if self.dir is not None and self.disk_bytes > 0:
             try:
@@ -219,6 +230,8 @@ class EmbeddingCache:
             return None
         emb = _decode(data, self.model_identity)
         if emb is not None and self.embedding_shape is not None and emb.shape != self.embedding_shape:
+            emb = None
+        if emb is not None and not _sound(emb):  # a valid CRC over NaN or zeros: refused all the same
             emb = None
         if emb is None:
             log.debug("dropping a corrupt embedding cache entry %s", path)
@@ -292,6 +305,11 @@ class EmbeddingCache:
         with self._lock:
             if self._disk_used is not None:
                 self._disk_used = max(0, self._disk_used - size)
+
+
+def _sound(embedding: np.ndarray) -> bool:
+    """False for an embedding no encoder gives: non-finite values, or all zeros."""
+    return bool(np.isfinite(embedding).all() and embedding.any())
 
 
 def _encode(embedding: np.ndarray, identity: str) -> bytes:

@@ -75,3 +75,62 @@ def test_read_only_cache_dir_does_not_stop_puts(tmp_path, caplog):
     cache.put("k", emb(5))  # cannot write under a file: warns, keeps the memory entry
     assert cache.get("k") is not None
     assert "could not write" in caplog.text
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 0.0])
+def test_entry_with_valid_crc_but_nan_inf_or_zeros_is_refused_and_recomputed(tmp_path, tiny_model, value):
+    from edgemask.runtime import Predictor
+    from edgemask.runtime.cache import _encode
+    from synthetic import synthetic_image
+
+    predictor = Predictor(tiny_model, device="cpu", cache_dir=tmp_path)
+    image = synthetic_image(40, 50)
+    predictor.set_image(image)
+    good = predictor.get_image_embedding().copy()
+    key = predictor.image_key
+    (path,) = tmp_path.rglob(f"{key}.emb")
+    bad = good.copy()
+    bad[...] = 0.0 if value == 0.0 else good
+    if value != 0.0:
+        bad[0, 3, 5, 7] = value
+    path.write_bytes(_encode(bad, predictor.model.identity))  # a shared cache written by a broken encoder
+    predictor.close()
+    fresh = Predictor(tiny_model, device="cpu", cache_dir=tmp_path)
+    assert fresh.cache.get(key) is None and not path.exists()  # refused and removed
+    fresh.set_image(image)
+    np.testing.assert_array_equal(fresh.get_image_embedding(), good)  # encoded again
+    assert fresh.cache.get(key) is not None
+    fresh.close()
+
+
+def test_non_finite_encoder_output_is_not_cached(tmp_path):
+    cache = EmbeddingCache("m", tmp_path)
+    broken = emb(5)
+    broken[0, 0, 0, 0] = np.nan
+    cache.put("k", broken)
+    assert cache.get("k") is None and not list(tmp_path.rglob("*.emb"))
+
+
+def test_image_replaced_with_same_size_and_mtime_is_not_mistaken_for_the_old_one(tmp_path, tiny_model):
+    from PIL import Image
+
+    from edgemask.runtime import Predictor
+    from synthetic import synthetic_image
+
+    path, other = tmp_path / "photo.bmp", tmp_path / "other.bmp"  # BMP: the same size for the same shape
+    Image.fromarray(synthetic_image(40, 50, seed=1)).save(path)
+    Image.fromarray(synthetic_image(40, 50, seed=2)).save(other)
+    cache_dir = tmp_path / "cache"
+    first = Predictor(tiny_model, device="cpu", cache_dir=cache_dir)
+    first.set_image_path(path)
+    old_key = first.image_key
+    first.close()
+    st = path.stat()
+    path.write_bytes(other.read_bytes())
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # as `cp -p` leaves it
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    second = Predictor(tiny_model, device="cpu", cache_dir=cache_dir)
+    second.set_image_path(path)
+    assert second.image_key != old_key
+    assert second.image_key == image_key(np.asarray(Image.open(path).convert("RGB")))
+    second.close()
