@@ -72,6 +72,13 @@ def official_model(spec: ModelSpec):
         from efficientsam.sam_model_zoo import create_efficientvit_sam_model
 
         return create_efficientvit_sam_model(spec.name, pretrained=False)
+    if spec.family == "sam2.1":
+        import torch
+        from sam2.build_sam import build_sam2
+
+        # Hiera's builder reads values (drop-path rates), so it cannot build on the meta device
+        with torch.device("cpu"):
+            return build_sam2(spec.config, ckpt_path=None, device="cpu")
     return getattr(importlib.import_module(module_name), fn_name)(checkpoint=None)
 
 
@@ -125,4 +132,9 @@ def _guess_model(state_dict: dict) -> str:
         return name or "a SAM ViT checkpoint"
     if any(k.startswith("image_encoder.backbone.") for k in state_dict):
         return "an EfficientViT-SAM checkpoint"
+    if any(k.startswith("image_encoder.trunk.") for k in state_dict):
+        embed = state_dict.get("image_encoder.trunk.patch_embed.proj.weight")
+        dim = int(embed.shape[0]) if embed is not None else 0
+        return {96: "sam2.1-hiera-tiny or -small", 112: "sam2.1-hiera-base-plus",
+                144: "sam2.1-hiera-large"}.get(dim, "a SAM 2 checkpoint")
     return ""

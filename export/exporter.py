@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -61,10 +62,8 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
         fp32 = work / "fp32"
         fp32.mkdir()
         if method == "trace":
-            from edgemask.export.trace import trace_model
-
             progress(f"tracing encoder ({spec.encoder_size}x{spec.encoder_size} input) and decoder")
-            trace_model(model, spec, fp32, opset)
+            trace_graphs(model, spec, fp32, opset)
             del model
         else:
             weightless.fill(name, state_dict, fp32, progress=progress)
@@ -97,6 +96,18 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     return out_dir
 
 
+def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> None:
+    """Trace the official `model` into out_dir/encoder.onnx + decoder.onnx (fp32) with its family's graphs."""
+    if spec.family == "sam2.1":
+        from edgemask.export.sam2_graphs import trace_sam2
+
+        trace_sam2(model, out_dir, opset)
+    else:
+        from edgemask.export.trace import trace_model
+
+        trace_model(model, spec, out_dir, opset)
+
+
 def choose_method(name: str, opset: int, method: str = "auto") -> str:
     """"fill" or "trace" for exporting `name` at `opset`; NeedsTorch when only tracing could, without torch."""
     if method not in METHODS:
@@ -107,12 +118,30 @@ def choose_method(name: str, opset: int, method: str = "auto") -> str:
             raise ValueError(f"no weightless graph ships for {name} at opset {opset}"
                              f" (shipped: {weightless.shipped_opsets(name) or 'none'})")
         return "fill"
-    missing = [m for m in ("torch", "segment_anything", "efficientsam") if importlib.util.find_spec(m) is None]
+    needed = ("torch", "segment_anything", "efficientsam") + (("sam2",) if get_spec(name).family == "sam2.1" else ())
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         why = f"opset {opset} has no shipped graph" if method == "auto" else "tracing was asked for"
         raise NeedsTorch(f"{why}, so this export traces the official code, which needs {', '.join(missing)}: "
                          f"pip install 'edgemask[export]'" + (f", or use --opset {DEFAULT_OPSET}" if not shipped else ""))
     return "trace"
+
+
+def _sam2_encoder() -> dict:
+    from edgemask.export.registry import SAM2_PARTS
+
+    size = sum(math.prod(shape) for _, shape in SAM2_PARTS)
+    return {"resize": "square", "resize_antialias": True, "embedding_shape": [size],
+            "embedding_parts": [{"name": n, "shape": list(shape)} for n, shape in SAM2_PARTS]}
+
+
+# model.json fields where a family differs from SAM's (docs/model-format.md, "SAM 2.1")
+_FAMILY_ENCODER = {"sam2.1": _sam2_encoder()}
+_FAMILY_DECODER = {"sam2.1": {
+    "prompt_order": "box_first", "padding_point": "always", "low_res_clamp": 32.0,
+    # build_sam2's default: the single mask falls back to the best multimask output when unstable
+    "single_mask_fallback": {"stability_delta": 0.05, "stability_thresh": 0.98},
+}}
 
 
 def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, digest: str, folder: Path,
@@ -128,10 +157,12 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, dig
             "file": "encoder.onnx", "input": "image", "input_size": spec.encoder_size, "layout": "HWC",
             "interpolation": spec.interpolation, "pixel_mean": list(SAM_MEAN), "pixel_std": list(SAM_STD),
             "output": "image_embeddings", "embedding_shape": [1, 256, 64, 64],
+            **_FAMILY_ENCODER.get(spec.family, {}),
         },
         "decoder": {
             "file": "decoder.onnx", "prompt_frame": spec.prompt_frame, "low_res_size": 256,
             "single_mask_index": 0, "multimask_indices": [1, 2, 3], "split": split,
+            **_FAMILY_DECODER.get(spec.family, {}),
         },
         **({"quantization": {"weights": "int8, per output channel, symmetric", "weight_range": list(INT8_WEIGHT_RANGE),
                              "activations": "uint8, dynamic"}} if precision == "int8" else {}),

@@ -24,7 +24,10 @@ import numpy as np
 from edgemask.export import weightless
 
 CONSTANT_LIMIT = 1 << 16  # elements: larger unexplained initializers mean a missing recipe
-SOURCES = ("trace.py", "graphs.py")  # what the traced graphs depend on in this package
+# what the traced graphs depend on in this package, and which official package made them, per family
+SOURCES = {"sam2.1": ("trace.py", "sam2_graphs.py")}
+DEFAULT_SOURCES = ("trace.py", "graphs.py")
+LIBRARIES = {"sam2.1": ("sam2",)}
 
 
 class UnexplainedInitializer(RuntimeError):
@@ -66,11 +69,11 @@ def trace(name: str, opset: int, workdir: Path, state_dict: dict) -> dict:
     import onnx
 
     from edgemask.export.checkpoint import build_model
+    from edgemask.export.exporter import trace_graphs
     from edgemask.export.registry import get_spec
-    from edgemask.export.trace import trace_model
 
     spec = get_spec(name)
-    trace_model(build_model(spec, state_dict), spec, workdir, opset)
+    trace_graphs(build_model(spec, state_dict), spec, workdir, opset)
     return {part: onnx.load(str(workdir / f"{part}.onnx")) for part in ("encoder", "decoder")}
 
 
@@ -88,9 +91,12 @@ def _derived_candidates(state_dict: dict, norm_eps: dict) -> list:
             for recipe in ({"fn": "conv_bn_weight", "keys": [conv + ".weight"], "bn": bn, "eps": eps},
                            {"fn": "conv_bn_bias", "keys": bias, "bn": bn, "eps": eps}):
                 out.append((recipe, None))
-    tokens = ["mask_decoder.iou_token.weight", "mask_decoder.mask_tokens.weight"]
-    if all(k in state_dict for k in tokens):
-        out.append(({"fn": "concat", "keys": tokens}, None))
+    for tokens in (["mask_decoder.iou_token.weight", "mask_decoder.mask_tokens.weight"],
+                   # SAM 2.1: the object-score token leads
+                   ["sam_mask_decoder.obj_score_token.weight", "sam_mask_decoder.iou_token.weight",
+                    "sam_mask_decoder.mask_tokens.weight"]):
+        if all(k in state_dict for k in tokens):
+            out.append(({"fn": "concat", "keys": tokens}, None))
     return [(r, weightless.compute(r, state_dict, (-1,), np.float32)) for r, _ in out]
 
 
@@ -150,7 +156,7 @@ def make(name: str, opset: int, out_dir: Path, progress=print) -> dict:
         "opset": opset,
         "state_dict": {k: list(v.shape) for k, v in state_dict.items()},
         "recipes": recipes,
-        "traced_with": traced_with(),
+        "traced_with": traced_with(name),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for part, model in graphs.items():
@@ -159,14 +165,19 @@ def make(name: str, opset: int, out_dir: Path, progress=print) -> dict:
     return meta
 
 
-def traced_with() -> dict:
-    """Versions and exporter sources the graphs depend on; a change means: re-make them."""
+def traced_with(name: str) -> dict:
+    """Versions and exporter sources model `name`'s graphs depend on; a change means: re-make them."""
     from importlib.metadata import version
 
+    from edgemask.export.registry import get_spec
+
+    family = get_spec(name).family
     here = Path(__file__).resolve().parent
-    sources = hashlib.sha256(b"".join((here / f).read_bytes() for f in SOURCES)).hexdigest()
+    files = SOURCES.get(family, DEFAULT_SOURCES)
+    sources = hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()
+    libraries = {lib: version(lib) for lib in LIBRARIES.get(family, ())}
     return {"torch": version("torch"), "onnx": version("onnx"), "segment-anything": version("segment-anything"),
-            "efficientsam": version("efficientsam"), "exporter_sources_sha256": sources}
+            "efficientsam": version("efficientsam"), **libraries, "exporter_sources_sha256": sources}
 
 
 def main(argv=None) -> int:

@@ -8,12 +8,15 @@ from typing import Optional
 
 SAM_MEAN = (123.675, 116.28, 103.53)
 SAM_STD = (58.395, 57.12, 57.375)
+# SAM 2.1's encoder outputs, packed into one flat image_embeddings tensor in this order
+SAM2_PARTS = (("image_embed", (1, 256, 64, 64)), ("high_res_feats_0", (1, 32, 256, 256)),
+              ("high_res_feats_1", (1, 64, 128, 128)))
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str  # "sam" or "efficientvit-sam"
+    family: str  # "sam", "efficientvit-sam" or "sam2.1"
     builder: str  # "module:function" of the official builder
     encoder_size: int  # side of the square image the encoder sees
     url: str
@@ -21,6 +24,8 @@ class ModelSpec:
     size_bytes: Optional[int] = None  # byte size of the official file, where published
     prompt_frame: int = 1024  # prompts and decoder masks live in this square frame for every family
     interpolation: str = "bilinear"  # how the official transform resizes (torchvision on a PIL image)
+    resize: str = "longest_side"  # "longest_side" (then padded) or "square" (SAM 2.1: both axes to encoder_size)
+    config: Optional[str] = None  # the official builder's config (SAM 2.1's hydra config name)
 
     @property
     def filename(self) -> str:
@@ -30,6 +35,14 @@ class ModelSpec:
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 _EVIT_URL = "https://huggingface.co/mit-han-lab/efficientvit-sam/resolve/main/"
 _EVIT = "efficientsam.models.efficientvit.sam:"
+_SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+
+
+def _sam2(name: str, config: str, file: str, sha256: str) -> "ModelSpec":
+    # SAM2ImagePredictor: torchvision Resize((1024, 1024)) on the float image tensor (antialiased bilinear)
+    return ModelSpec(name, "sam2.1", "sam2.build_sam:build_sam2", 1024, _SAM2_URL + file, sha256,
+                     interpolation="bilinear", resize="square", config=f"configs/sam2.1/{config}")
+
 
 MODELS = {
     spec.name: spec
@@ -58,6 +71,14 @@ MODELS = {
         ModelSpec("efficientvit-sam-xl1", "efficientvit-sam", _EVIT + "efficientvit_sam_xl1", 1024,
                   _EVIT_URL + "efficientvit_sam_xl1.pt",
                   "10f42277679427c1183dcff19758e536aa86bcc4304e4b387ff48865784be05c"),
+        _sam2("sam2.1-hiera-tiny", "sam2.1_hiera_t.yaml", "sam2.1_hiera_tiny.pt",
+              "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69"),
+        _sam2("sam2.1-hiera-small", "sam2.1_hiera_s.yaml", "sam2.1_hiera_small.pt",
+              "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38"),
+        _sam2("sam2.1-hiera-base-plus", "sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt",
+              "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5"),
+        _sam2("sam2.1-hiera-large", "sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt",
+              "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"),
     ]
 }
 

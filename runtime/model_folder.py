@@ -199,8 +199,8 @@ def _check_values(model: ModelFolder, meta_path: Path) -> None:
         problems.append("pixel_mean and pixel_std must be finite numbers")
     elif any(v <= 0 for v in model.pixel_std):
         problems.append(f"pixel_std {list(model.pixel_std)} must be positive")
-    if len(model.embedding_shape) != 4 or any(v < 1 for v in model.embedding_shape):
-        problems.append(f"embedding_shape {list(model.embedding_shape)} must be 4 positive sizes")
+    if not model.embedding_shape or any(v < 1 for v in model.embedding_shape):
+        problems.append(f"embedding_shape {list(model.embedding_shape)} must be positive sizes")
     if not math.isfinite(model.mask_threshold):
         problems.append("mask_threshold must be a finite number")
     indices = (model.single_mask_index,) + model.multimask_indices

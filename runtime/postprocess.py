@@ -64,3 +64,23 @@ class MaskUpscaler:
         for i, lr in enumerate(low_res):
             out[i] = self.logits(lr) if return_logits else self.mask(lr, threshold)
         return out
+
+
+class SquareUpscaler(MaskUpscaler):
+    """SAM 2.1's geometry: the image was resized to the square frame on both axes, so the 256x256 logits
+    are resized straight to the image size (SAM2Transforms.postprocess_masks), no crop."""
+
+    def __init__(self, original_size: Tuple[int, int], prompt_frame: int = 1024, low_res_size: int = 256):
+        self.original_size = (int(original_size[0]), int(original_size[1]))
+        self.input_size = (prompt_frame, prompt_frame)
+        self.low_res_size = low_res_size
+
+    def crop_logits(self, low_res: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(low_res, dtype=np.float32)
+
+    def logits(self, low_res: np.ndarray) -> np.ndarray:
+        h, w = self.original_size
+        low_res = np.ascontiguousarray(low_res, dtype=np.float32)
+        if low_res.shape == (h, w):
+            return low_res.copy()
+        return cv2.resize(low_res, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -9,14 +9,15 @@ import numpy as np
 from edgemask.runtime.cache import DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, EmbeddingCache, file_identity, image_key
 from edgemask.runtime.encode_ahead import EncodeAhead
 from edgemask.runtime.engine import Engine
+from edgemask.runtime.families import family_of
 from edgemask.runtime.model_folder import load_model_folder
-from edgemask.runtime.postprocess import MaskUpscaler
 from edgemask.runtime.providers import DeviceSettings
-from edgemask.runtime.transforms import apply_coords, check_image, encoder_input, load_image
+from edgemask.runtime.transforms import check_image, load_image
 
 
 class Predictor:
-    """Runs an exported SAM / EfficientViT-SAM model folder like SamPredictor, without PyTorch.
+    """Runs an exported SAM / EfficientViT-SAM / SAM 2.1 model folder like SamPredictor (SAM 2.1 like
+    SAM2ImagePredictor), without PyTorch.
 
     Arguments:
       model_dir: folder with model.json, encoder.onnx and decoder.onnx.
@@ -35,6 +36,7 @@ class Predictor:
                  threads: Optional[int] = None, gpu_mem_limit: Optional[int] = None,
                  io_binding: Optional[bool] = None, spinning: bool = True):
         self.model = load_model_folder(model_dir)
+        self.family = family_of(self.model)
         self.engine = Engine(self.model, device, DeviceSettings(gpu_mem_limit=gpu_mem_limit), threads=threads,
                              io_binding=io_binding, spinning=spinning)
         if isinstance(cache, EmbeddingCache):
@@ -75,7 +77,7 @@ class Predictor:
         self._hold(embedding, key, image.shape[:2], cached, start)
 
     def _hold(self, embedding, key: str, size, cached: bool, start: float) -> None:
-        upscaler = MaskUpscaler(tuple(size), self.model.prompt_frame, self.model.low_res_size)
+        upscaler = self.family.upscaler(tuple(size))
         self.engine.prepare(embedding)  # click-independent decoder work, once per image
         with self._state_lock:
             self._embedding_value = embedding
@@ -122,11 +124,12 @@ class Predictor:
             self.image_key = None
 
     def get_image_embedding(self) -> np.ndarray:
-        """The current image's embedding, float32 1x256x64x64 (a host copy)."""
+        """The current image's embedding, float32 1x256x64x64 (a host copy; for SAM 2.1 its image_embed,
+        without the high-resolution features)."""
         with self._state_lock:
             if not self.is_image_set:
                 raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
-            return np.array(self._embedding_value.host, copy=True)
+            return np.array(self.family.image_embedding(self._embedding_value.host), copy=True)
 
     def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
                 box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
@@ -139,7 +142,7 @@ class Predictor:
         """
         low, iou, upscaler = self._decode(point_coords, point_labels, box, mask_input, multimask_output)
         masks = upscaler.batch(low, return_logits=return_logits, threshold=self.model.mask_threshold)
-        return masks, iou, low
+        return masks, iou, self.family.clamp_low_res(low)
 
     def predict_mask(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
                      box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
@@ -151,7 +154,8 @@ class Predictor:
         """
         low, iou, upscaler = self._decode(point_coords, point_labels, box, mask_input, multimask_output)
         best = int(np.argmax(iou))
-        return upscaler.mask(low[best], self.model.mask_threshold), float(iou[best]), low[best:best + 1]
+        mask = upscaler.mask(low[best], self.model.mask_threshold)
+        return mask, float(iou[best]), self.family.clamp_low_res(low[best:best + 1])
 
     # -- encoding ahead (edgemask.runtime.encode_ahead) -------------------------------------
     @property
@@ -161,7 +165,7 @@ class Predictor:
 
     def encoder_input(self, image: np.ndarray) -> np.ndarray:
         """The encoder's float32 [S, S, 3] input for an HxWx3 uint8 RGB image."""
-        return encoder_input(image, self.model.encoder_size, self.model.pixel_mean, self.model.interpolation)
+        return self.family.encoder_input(image)
 
     def prefetch(self, images: Iterable) -> None:
         """Warms the embedding cache for upcoming images (paths or HxWx3 RGB arrays) in a background thread.
@@ -194,12 +198,12 @@ class Predictor:
         coords, labels = self._prompt(point_coords, point_labels, box, upscaler.original_size)
         mask = self._mask_input(mask_input)
         iou, low = self.engine.decode(embedding, coords, labels, mask)
-        idx = list(self.model.multimask_indices) if multimask_output else [self.model.single_mask_index]
-        return low[idx], iou[idx], upscaler
+        low, iou = self.family.select(iou, low, multimask_output)
+        return low, iou, upscaler
 
     def _prompt(self, point_coords, point_labels, box, original_size):
         h, w = original_size
-        coords_list, labels_list = [], []
+        pts = lbl = b = None
         if point_coords is not None:
             if point_labels is None:
                 raise ValueError("point_labels must be supplied if point_coords is supplied.")
@@ -217,9 +221,6 @@ class Predictor:
             if outside.any():
                 x, y = pts[np.argmax(outside)]
                 raise ValueError(f"point ({x:g}, {y:g}) is outside the {w}x{h} image.")
-            if len(pts):
-                coords_list.append(apply_coords(pts, original_size, self.model.prompt_frame))
-                labels_list.append(lbl.astype(np.float32))
         if box is not None:
             b = np.asarray(box, dtype=np.float64).reshape(-1)
             if b.shape != (4,):
@@ -230,16 +231,10 @@ class Predictor:
                 raise ValueError(f"box {b.tolist()} must be x0, y0, x1, y1 with x0 <= x1 and y0 <= y1.")
             if b[0] < 0 or b[1] < 0 or b[2] > w or b[3] > h:
                 raise ValueError(f"box {b.tolist()} is not inside the {w}x{h} image.")
-            coords_list.append(apply_coords(b.reshape(2, 2), original_size, self.model.prompt_frame))
-            labels_list.append(np.array([2, 3], np.float32))
-        else:
-            coords_list.append(np.zeros((1, 2), np.float32))
-            labels_list.append(np.array([-1], np.float32))
-        if len(coords_list) == 1 and box is None:
+            b = b.reshape(2, 2)
+        if b is None and (pts is None or not len(pts)):
             raise ValueError("no prompt: give at least one point or a box.")
-        coords = np.concatenate(coords_list)[None].astype(np.float32)
-        labels = np.concatenate(labels_list)[None].astype(np.float32)
-        return coords, labels
+        return self.family.prompt(pts, lbl, b, original_size)
 
     def _mask_input(self, mask_input):
         if mask_input is None:

@@ -72,6 +72,30 @@ def encoder_input(
     return pad_for_encoder(resize_for_encoder(image, size, interpolation), size, pixel_mean, out)
 
 
+def square_encoder_input(image: np.ndarray, size: int) -> np.ndarray:
+    """SAM 2.1's encoder input: float32 [size, size, 3], the image resized on both axes (aspect ratio not
+    kept) as torchvision's antialiased bilinear Resize does on the float tensor, with Pillow's float mode
+    (the filter torchvision's was ported from), so no rounding to uint8 in between."""
+    h, w = image.shape[:2]
+    out = np.empty((size, size, 3), np.float32)
+    for c in range(3):
+        channel = np.ascontiguousarray(image[:, :, c], dtype=np.float32)
+        if (h, w) == (size, size):
+            out[:, :, c] = channel
+        else:
+            out[:, :, c] = np.asarray(Image.fromarray(channel).resize((size, size), Image.BILINEAR))
+    return out
+
+
+def scale_coords(coords: np.ndarray, original_size: Tuple[int, int], frame: int) -> np.ndarray:
+    """Pixel (x, y) coordinates -> SAM 2.1's square prompt frame: each axis scaled on its own."""
+    old_h, old_w = original_size
+    coords = np.array(coords, dtype=np.float32, copy=True)
+    coords[..., 0] = coords[..., 0] / np.float32(old_w) * np.float32(frame)
+    coords[..., 1] = coords[..., 1] / np.float32(old_h) * np.float32(frame)
+    return coords
+
+
 def apply_coords(coords: np.ndarray, original_size: Tuple[int, int], frame: int) -> np.ndarray:
     """Pixel (x, y) coordinates -> the model's prompt frame, as ResizeLongestSide.apply_coords."""
     old_h, old_w = original_size

@@ -37,6 +37,14 @@ def random_checkpoint(test_cache):
 
             spec = get_spec(name)
             torch.manual_seed(zlib.crc32(name.encode()))
+            if spec.family == "sam2.1":  # the official file's layout: {"model": state_dict}
+                from sam2.build_sam import build_sam2
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                torch.save({"model": build_sam2(spec.config, ckpt_path=None, device="cpu").state_dict()}, tmp)
+                tmp.replace(path)
+                return path
             if spec.family == "sam":
                 from segment_anything import sam_model_registry
 
@@ -88,7 +96,12 @@ def official_predictor(random_checkpoint):
 
             spec = get_spec(name)
             ckpt = str(random_checkpoint(name))
-            if spec.family == "sam":
+            if spec.family == "sam2.1":
+                from sam2.build_sam import build_sam2
+                from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+                cache[name] = SAM2ImagePredictor(build_sam2(spec.config, ckpt_path=ckpt, device="cpu"))
+            elif spec.family == "sam":
                 from segment_anything import SamPredictor, sam_model_registry
 
                 model = sam_model_registry[name.removeprefix("sam-").replace("-", "_")](checkpoint=ckpt)
