@@ -1,0 +1,71 @@
+"""SAM 2.1 on this CPU: encoder and click times of edgemask's runtime vs the official SAM2ImagePredictor,
+taking turns in one run, with ratios (the machine may be shared: compare ratios), and peak RSS.
+
+    python benchmarks/bench_sam2.py [--models sam2.1-hiera-tiny sam2.1-hiera-small] [--rounds 3]
+
+Random weights of the official architectures (timings do not depend on the values); exports go to
+--cache (default /tmp/edgemask-bench-sam2). Needs the export extra (torch, sam2)."""
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from synthetic import synthetic_image  # noqa: E402
+
+
+def timed(fn, rounds):
+    best = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        best.append(time.perf_counter() - t)
+    return float(np.median(best))
+
+
+def main(argv=None):
+    import torch
+    from sam2.build_sam import build_sam2
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    from edgemask.export.exporter import export_model
+    from edgemask.export.registry import get_spec
+    from edgemask.runtime import Predictor
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="+", default=["sam2.1-hiera-tiny", "sam2.1-hiera-small"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/edgemask-bench-sam2"))
+    args = ap.parse_args(argv)
+    image = synthetic_image(768, 1024, seed=1)
+    click = dict(point_coords=np.array([[400.0, 300.0]]), point_labels=np.array([1]))
+    for name in args.models:
+        spec = get_spec(name)
+        model = build_sam2(spec.config, ckpt_path=None, device="cpu")
+        ckpt = args.cache / f"{name}.pt"
+        if not ckpt.exists():
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": model.state_dict()}, ckpt)
+        folder = args.cache / name
+        if not (folder / "model.json").exists():
+            export_model(name, ckpt, folder, progress=lambda *_: None)
+        official, ours = SAM2ImagePredictor(model), Predictor(folder, device="cpu", cache=False)
+        rows = {"encoder": [], "click": []}
+        for _ in range(args.rounds):  # taking turns, so load changes hit both alike
+            with torch.inference_mode():
+                rows["encoder"].append((timed(lambda: official.set_image(image), 1), timed(lambda: ours.set_image(image), 1)))
+                rows["click"].append((timed(lambda: official.predict(**click), 5), timed(lambda: ours.predict_mask(**click), 5)))
+        for what, pairs in rows.items():
+            t_off, t_ours = (float(np.median(v)) for v in zip(*pairs))
+            print(f"{name:22} {what:8} torch {t_off * 1000:8.1f} ms  edgemask {t_ours * 1000:8.1f} ms  "
+                  f"ratio {t_ours / t_off:.2f}", flush=True)
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
