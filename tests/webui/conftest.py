@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 
 from synthetic import synthetic_image
-
-# the red square in "square.png" (64 wide, 48 high): columns 10..29, rows 8..23
-SQUARE = (10, 8, 30, 24)  # x0, y0, x1, y1 (exclusive ends)
+from webui_util import SQUARE, page_client
 
 
 def square_image() -> np.ndarray:
@@ -99,14 +97,6 @@ def app(images_dir, fake_predictor):
     app.extensions["edgemask"].store.close()
 
 
-def page_client(app):
-    """A test client that marks its requests as the page does (the X-Edgemask header, which the
-    server requires on state-changing requests that are not JSON)."""
-    client = app.test_client()
-    client.environ_base["HTTP_X_EDGEMASK"] = "1"
-    return client
-
-
 @pytest.fixture
 def client(app):
     return page_client(app)
@@ -126,33 +116,3 @@ def tiny_model_dir(tmp_path_factory):
     return module.make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
-def start_serve(args, tmp_path, lan: bool = False, env_token=None):
-    """Runs the real `edgemask serve ARGS --port 0 --no-browser` in a subprocess until it has printed
-    its URL (and, with `lan`, the network link after it); returns (process, port, printed text)."""
-    import re
-    import subprocess
-    import sys
-
-    env = {"EDGEMASK_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    if env_token:
-        env["EDGEMASK_TOKEN"] = env_token
-    proc = subprocess.Popen([sys.executable, "-m", "edgemask", "serve", *map(str, args), "--port", "0",
-                             "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl+C" in line:
-            if lan:
-                lines.append(proc.stdout.readline())  # the link for the network
-            break
-    text = "".join(lines)
-    found = re.search(r"http://127\.0\.0\.1:(\d+)/", text)
-    if found is None:
-        proc.terminate()
-        proc.wait(timeout=30)
-        pytest.fail(f"serve did not print its URL:\n{text}")
-    return proc, int(found.group(1)), text

@@ -7,7 +7,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from conftest import start_serve
+from webui_util import start_serve
 from edgemask.cli import main
 from edgemask.webui.store import status as imagestatus
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_box_runs, polygons_to_mask

@@ -11,7 +11,7 @@ import io
 
 import pytest
 
-from conftest import start_serve
+from webui_util import start_serve
 
 WRAPPING = [
     {"box": [0, 0, 1, 1], "runs": [9223372036854775807, 9223372036854775807, 3]},

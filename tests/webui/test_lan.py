@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from conftest import page_client, start_serve
+from webui_util import page_client, start_serve
 
 TOKEN = "lan-test-token-0123456789abcdef"
 

@@ -5,7 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import SQUARE, page_client
+from webui_util import SQUARE, page_client
 
 from edgemask.runtime.shapes import box_runs_to_mask, mask_to_png_data_url
 

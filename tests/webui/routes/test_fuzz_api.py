@@ -13,7 +13,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from conftest import page_client  # noqa: E402
+from webui_util import page_client  # noqa: E402
 
 ANY_CHAR = st.characters(exclude_categories=())  # surrogates and control characters included
 # strings that broke something once: lone surrogates, control characters, a colour with a newline

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import page_client
+from webui_util import page_client
 
 PUT = "/api/images/square.png/annotations"
 
