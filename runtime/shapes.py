@@ -385,17 +385,17 @@ def check_runs(runs: Any, area: int, what: str = "box") -> list[int]:
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in runs):
         raise ValueError("a mask's runs must be a list of non-negative integers")
     values = [int(v) for v in runs]
-    if any(v < 0 or v > area for v in values):
-        raise ValueError(f"a mask's runs must be non-negative integers of at most the {area} pixels of its {what}")
-    total = sum(values)
+    if any(v < 0 for v in values):
+        raise ValueError("a mask's runs must be a list of non-negative integers")
+    total = sum(values)  # exact: non-negative runs adding up to the area are each at most the area
     if total != area:
         raise ValueError(f"the mask's runs cover {total} pixels but its {what} has {area}")
     return values
 
 
-def box_runs_to_crop(value: Any, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """Checks a box-runs dict against a width x height image and decodes it:
-    ((x0, y0, x1, y1), bool crop of the box). ValueError with a clear reason otherwise."""
+def check_box_runs(value: Any, height: int, width: int) -> tuple[tuple[int, int, int, int], list[int]]:
+    """Checks a box-runs dict against a width x height image, in Python integers and before anything
+    is allocated: ((x0, y0, x1, y1), runs). ValueError with a clear reason otherwise."""
     if not isinstance(value, dict) or "box" not in value or "runs" not in value:
         raise ValueError('a mask must be {"box": [x0, y0, x1, y1], "runs": [...]}')
     box, runs = value["box"], value["runs"]
@@ -405,8 +405,14 @@ def box_runs_to_crop(value: Any, height: int, width: int) -> tuple[tuple[int, in
     x0, y0, x1, y1 = (int(v) for v in box)
     if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
         raise ValueError(f"the mask's box [{x0}, {y0}, {x1}, {y1}] is not inside the {width}x{height} image")
-    area = (x1 - x0) * (y1 - y0)
-    counts = np.asarray(check_runs(runs, area, f"{x1 - x0}x{y1 - y0} box"), dtype=np.int64)
+    return (x0, y0, x1, y1), check_runs(runs, (x1 - x0) * (y1 - y0), f"{x1 - x0}x{y1 - y0} box")
+
+
+def box_runs_to_crop(value: Any, height: int, width: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Checks a box-runs dict against a width x height image (check_box_runs) and decodes it:
+    ((x0, y0, x1, y1), bool crop of the box)."""
+    (x0, y0, x1, y1), runs = check_box_runs(value, height, width)
+    counts = np.asarray(runs, dtype=np.int64)
     values = np.zeros(counts.size, bool)
     values[1::2] = True
     crop = np.repeat(values, counts).reshape(y1 - y0, x1 - x0)

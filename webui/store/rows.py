@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+from edgemask.runtime.shapes import check_box_runs
+
 
 _OBJECT_COLUMNS = "image, client_id, label_id, kind, z, hidden, polygon, mask, bbox, occluded, group_id, attributes"
 
@@ -46,26 +48,6 @@ class ImageRecord:
     height: int
     version: int
     objects: list
-
-
-def check_box_runs(value, height: int, width: int) -> None:
-    """ValueError (with the reason) unless `value` is a box-runs dict whose box lies inside a
-    width x height image and whose runs, Python integers, are each at most the box's area and sum
-    to it exactly: checked before anything is decoded, so no run can wrap around in int64."""
-    if not isinstance(value, dict) or "box" not in value or "runs" not in value:
-        raise ValueError('a mask must be {"box": [x0, y0, x1, y1], "runs": [...]}')
-    box, runs = value["box"], value["runs"]
-    if not isinstance(box, list) or len(box) != 4 or not all(type(v) is int for v in box):
-        raise ValueError("a mask's box must be 4 integers [x0, y0, x1, y1]")
-    x0, y0, x1, y1 = box
-    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
-        raise ValueError(f"the mask's box [{x0}, {y0}, {x1}, {y1}] is not inside the {width}x{height} image")
-    area = (x1 - x0) * (y1 - y0)
-    if not isinstance(runs, list) or not all(type(v) is int and v >= 0 for v in runs):
-        raise ValueError("a mask's runs must be a list of non-negative integers")
-    total = sum(runs)  # exact: with no negative run, each run is then at most the area
-    if total != area:
-        raise ValueError(f"the mask's runs cover {total} pixels but its {x1 - x0}x{y1 - y0} box has {area}")
 
 
 def _object_row(r, width: int, height: int) -> ObjectRow:
