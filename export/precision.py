@@ -56,8 +56,6 @@ INT8_WEIGHT_RANGE = (-64, 64)
 def to_int8(src: Path, dst: Path, part: str) -> None:
     """Dynamic int8 quantisation of the weights of `part` ("encoder" or "decoder"): the MatMuls over
     image tokens, with 7-bit weights."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     excluded = _interpolation_matmuls(src)
     if part == "decoder":
         excluded += _prompt_token_matmuls(src)
@@ -65,6 +63,34 @@ def to_int8(src: Path, dst: Path, part: str) -> None:
         # EfficientViT's encoders are convolutional: nothing to quantise, keep the fp32 graph as is
         shutil.copyfile(src, dst)
         return
+    if part == "encoder":
+        # outlier LayerNorm channels of trained ViTs would set the per-tensor activation scales: move
+        # them into the next MatMuls' weights first, exactly, in fp32 (export/smoothing.py)
+        src = _with_outliers_migrated(src, dst)
+    try:
+        _quantize(src, dst, part, excluded)
+    finally:
+        if src.name.endswith(".migrated.onnx"):
+            for f in src.parent.glob(src.name + "*"):
+                f.unlink()
+
+
+def _with_outliers_migrated(src: Path, dst: Path) -> Path:
+    import onnx
+
+    from edgemask.export.smoothing import migrate_layernorm_outliers
+
+    model = onnx.load(str(src))
+    if not migrate_layernorm_outliers(model):
+        return src
+    out = dst.with_name(dst.stem + ".migrated.onnx")
+    _save(model, out)
+    return out
+
+
+def _quantize(src: Path, dst: Path, part: str, excluded: list) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     quantize_dynamic(
         str(src),
         str(dst),
