@@ -67,6 +67,7 @@ class Assistant:
         self.predictor = predictor
         self.name = name
         self.message = message or (f"Model {name} is loaded." if predictor is not None else NO_MODEL_MESSAGE)
+        self.warning = None  # a sentence once the model's files fail their re-check after start
         self._lock = threading.Lock()
         self._current = None  # (image name, mtime) the predictor holds
         self._logits = OrderedDict()  # (session, image) -> 1x256x256 float32
@@ -83,8 +84,15 @@ class Assistant:
             predictor = Predictor(model_dir, device=device, cache_dir=cache_dir)
         except Exception as exc:  # shown in /api/model, the classic tools keep working
             return cls(None, None, f"Could not load the model in {model_dir}: {exc}")
+        from edgemask.runtime.model_folder import verify_in_background
+
         name = _model_name(model_dir)
-        return cls(predictor, name, f"Model {name} is loaded ({getattr(predictor, 'device', 'cpu')}, from {model_dir}).")
+        assistant = cls(predictor, name, f"Model {name} is loaded ({getattr(predictor, 'device', 'cpu')}, from {model_dir}).")
+        verify_in_background(model_dir, assistant._warn)  # damage that kept the files' size and mtime
+        return assistant
+
+    def _warn(self, sentence: str) -> None:
+        self.warning = f"The model's files failed their check: {sentence}"
 
     @property
     def loaded(self) -> bool:

@@ -12,7 +12,8 @@ from edgemask.webui.routes.requests import _body, _ctx, _image, _mask_json
 @bp.get("/model")
 def model_info():
     assistant = _ctx().assistant
-    return jsonify({"loaded": assistant.loaded, "name": assistant.name, "message": assistant.message})
+    return jsonify({"loaded": assistant.loaded, "name": assistant.name, "message": assistant.message,
+                    "warning": assistant.warning})
 
 
 @bp.get("/models/choices")
@@ -68,7 +69,7 @@ def embedding(name):
         ms, cached = assistant.embed(_ctx().folder, name, following)
     except (OSError, ValueError, ImageError) as exc:
         raise ApiError(415, f"The image {name!r} cannot be read: {sentence(exc)}") from None
-    return jsonify({"ready": True, "ms": round(ms, 2), "cached": cached})
+    return jsonify({"ready": True, "ms": round(ms, 2), "cached": cached, "model_warning": assistant.warning})
 
 
 PREFETCH_LOOKAHEAD = 8  # following files looked at for prefetch (unreadable ones are skipped)

@@ -222,6 +222,7 @@ export function createAnnotator(view, history) {
     embedPromise = api.embedding(name).then((r) => {
       if (state.imageName !== name) return;
       state.embedding = 'ready';
+      state.model.warning = r.model_warning || null;
       state.embeddingInfo = `${r.cached ? 'cached' : 'encoded in ' + r.ms.toFixed(0) + ' ms'} (${(performance.now() - t0).toFixed(0)} ms round trip)`;
       emit('model');
     }, (e) => {

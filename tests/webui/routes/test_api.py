@@ -678,3 +678,43 @@ def test_polygonize_takes_box_runs(client):
     assert "cover" in _error(client.post("/api/polygonize", json={"mask": {"box": [0, 0, 2, 2], "runs": [5]}}), 400)
     huge = {"box": [0, 0, 100000, 100000], "runs": [10 ** 10]}  # refused before any memory is taken
     assert "within" in _error(client.post("/api/polygonize", json={"mask": huge}), 400)
+
+
+def test_model_damage_found_after_start_shows_as_a_warning(images_dir, tiny_model_dir, tmp_path):
+    """Damage that keeps a file's size and mtime is trusted at load; the re-check after start finds it
+    and /api/model and the embedding answer carry one sentence for the page's AI-wand line."""
+    import os
+    import shutil
+    import time
+
+    from edgemask.runtime.model_folder import load_model_folder
+    from edgemask.webui import create_app
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    load_model_folder(folder)  # verified once: remembered by size and mtime
+    path = folder / "decoder.onnx"
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    # one flipped bit inside the largest weight: the graph still loads, its numbers are wrong
+    import onnx
+
+    floats = [t for t in onnx.load(str(path)).graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+    weight = max(floats, key=lambda t: len(t.raw_data)).raw_data
+    data[bytes(data).find(weight) + len(weight) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    app = create_app({"IMAGES_DIR": str(images_dir), "MODEL_DIR": str(folder), "DEVICE": "cpu",
+                      "DB_PATH": str(tmp_path / "db.sqlite"), "CACHE_DIR": str(tmp_path / "cache")})
+    client = app.test_client()
+    assert client.get("/api/model").get_json()["loaded"], client.get("/api/model").get_json()["message"]
+    deadline = time.time() + 30
+    while client.get("/api/model").get_json()["warning"] is None:
+        assert time.time() < deadline, "the background check never reported the damaged decoder"
+        time.sleep(0.05)
+    info = client.get("/api/model").get_json()
+    assert info["loaded"] and "decoder.onnx" in info["warning"] and "\n" not in info["warning"]
+    name = client.get("/api/images").get_json()["images"][0]["name"]
+    answer = client.post(f"/api/images/{name}/embedding", json={}).get_json()
+    assert answer["model_warning"] == info["warning"]
+    app.extensions["edgemask"].assistant.predictor.close()
+    app.extensions["edgemask"].store.close()

@@ -53,8 +53,8 @@ export function renderModel() {
   $('model-message').hidden = m.loaded || modelMessageClosed;
   $('model-message-text').textContent = m.loaded ? '' : m.message;
   const ai = $('ai-state');
-  ai.dataset.state = state.embedding;
-  ai.textContent = !m.loaded ? 'AI wand: no model'
+  ai.dataset.state = m.warning ? 'warning' : state.embedding;
+  ai.textContent = m.warning ? `AI wand: ${m.warning}` : !m.loaded ? 'AI wand: no model'
     : state.embedding === 'encoding' ? `AI wand: encoding ${state.imageName}...`
       : state.embedding === 'ready' ? `AI wand: ready, ${state.embeddingInfo}`
         : state.embedding === 'error' ? `AI wand: ${state.embeddingInfo}` : `AI wand: ${m.name}`;
