@@ -17,7 +17,11 @@ PRECISIONS = ("fp32", "fp16", "int8")
 CHOICES = (
     ("efficientvit-sam-l0", "CPU laptop: fastest, good masks"),
     ("efficientvit-sam-l1", "CPU laptop or Jetson: a little sharper than l0"),
+    ("sam2.1-hiera-tiny", "CPU laptop: SAM 2.1, better masks per click than SAM ViT-B at a fraction of its cost"),
+    ("sam2.1-hiera-small", "CPU or Jetson Orin: SAM 2.1, a little more accurate than tiny"),
     ("efficientvit-sam-xl0", "GPU or Jetson Orin: finer edges, 1024 px input"),
+    ("sam2.1-hiera-base-plus", "GPU: SAM 2.1, finer masks than small, slow on a CPU"),
+    ("sam2.1-hiera-large", "GPU with 8 GB or more: SAM 2.1, most accurate, too slow for a CPU"),
     ("sam-vit-b", "GPU: the original SAM, smallest"),
     ("sam-vit-h", "GPU with 8 GB or more: the original SAM, most accurate, slow on a CPU"),
 )

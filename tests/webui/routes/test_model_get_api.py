@@ -37,6 +37,20 @@ def test_choices_start_with_l0_and_say_size_and_use(no_model_client):
     assert body["precision"] in ("int8", "fp16", "fp32") and body["job"]["state"] == "idle"
 
 
+def test_choices_list_sam2_with_official_file_and_size(no_model_client):
+    from edgemask.export.registry import get_spec
+
+    body = no_model_client.get("/api/models/choices").get_json()
+    sam2 = {c["model"]: c for c in body["choices"] if c["model"].startswith("sam2.1-")}
+    assert list(sam2) == ["sam2.1-hiera-tiny", "sam2.1-hiera-small", "sam2.1-hiera-base-plus", "sam2.1-hiera-large"]
+    for name, c in sam2.items():
+        assert c["url"] == "https://dl.fbaipublicfiles.com/segment_anything_2/092824/" + get_spec(name).filename
+        assert len(get_spec(name).sha256) == 64 and "SAM 2.1" in c["suits"]
+    sizes = [sam2[n]["download_bytes"] for n in sam2]  # float32 weights: 39 M, 46 M, 81 M, 224 M parameters
+    assert 140e6 < sizes[0] < 170e6 and sizes == sorted(sizes) and 850e6 < sizes[-1] < 950e6
+    assert "CPU laptop" in sam2["sam2.1-hiera-tiny"]["suits"] and "GPU" in sam2["sam2.1-hiera-large"]["suits"]
+
+
 def test_only_from_this_computer(no_model_client):
     resp = no_model_client.post("/api/models/get", json={"model": "efficientvit-sam-l0"},
                                 environ_base={"REMOTE_ADDR": "192.168.1.20"})
