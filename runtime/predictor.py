@@ -131,6 +131,16 @@ class Predictor:
                 raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
             return np.array(self.family.image_embedding(self._embedding_value.host), copy=True)
 
+    def get_decoder_embedding(self) -> np.ndarray:
+        """The current image's embedding as decoder.onnx takes it (float32; for SAM 2.1 image_embed and
+        the high-resolution features packed), read-only, not a copy."""
+        with self._state_lock:
+            if not self.is_image_set:
+                raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
+            view = self._embedding_value.host.view()
+        view.flags.writeable = False
+        return view
+
     def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
                 box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
                 multimask_output: bool = True, return_logits: bool = False

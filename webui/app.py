@@ -87,12 +87,25 @@ def create_app(config: Optional[dict] = None) -> Flask:
     app.register_blueprint(bp)
 
     access.init_app(app)
+    _isolate(app)
 
     @app.get("/")
     def index():
         return render_template("index.html")
 
     return app
+
+
+def _isolate(app: Flask) -> None:
+    """Every answer asks for cross-origin isolation, which the page's decoder needs for wasm threads
+    (SharedArrayBuffer); the page loads nothing from other origins, and no other site may embed ours."""
+
+    @app.after_request
+    def _isolation_headers(response):
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("Cross-Origin-Embedder-Policy", "require-corp")
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        return response
 
 
 def _loader(ctx: AppContext, device: str, cache_dir):

@@ -141,6 +141,14 @@ class Assistant:
         ms = (time.perf_counter() - start) * 1000
         return np.asarray(mask, bool), float(score), ms
 
+    def decoder_embedding(self, folder, name: str) -> tuple:
+        """(float32 embedding as decoder.onnx takes it, image content key, (height, width)) of this
+        image, encoded unless cached; for the page's own decoder (edgemask.webui.ai.browser_decoder)."""
+        with self._lock:
+            self._set_image(folder, name)
+            p = self.predictor
+            return p.get_decoder_embedding(), p.image_key, tuple(p.original_size)
+
     # -- internals ------------------------------------------------------------------------
     def _set_image(self, folder, name) -> bool:
         """Under _lock: sets the image unless the predictor holds it; True if nothing was encoded."""
