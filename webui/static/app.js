@@ -24,6 +24,7 @@ import { setupKeyboard } from './keyboard.js';
 import { setupPointer } from './pointer.js';
 import { setupControls, showPrefs } from './controls.js';
 import { loadPrefs } from './prefs.js';
+import { setupSidePanels } from './panels/sidepanels.js';
 
 const $ = (id) => document.getElementById(id);
 const history = new History();
@@ -63,6 +64,7 @@ setupKeyboard(app, editor);
 setupControls(app);
 setupImageList(app);
 setupLabelPanel(app);
+setupSidePanels();
 
 // ---- start ----------------------------------------------------------------
 async function start() {

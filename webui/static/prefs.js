@@ -1,14 +1,21 @@
 // View and tool settings kept across reloads in the browser's localStorage: brush size,
-// opacity, current label, outline view, "paint only unlabelled pixels", hidden / locked labels.
-// Nothing here is annotation data (that lives in the server's store).
+// opacity, current label, outline view, "paint only unlabelled pixels", hidden / locked labels,
+// collapsed side panels. Nothing here is annotation data (that lives in the server's store).
 
 import { state } from './state.js';
 
 const KEY = 'edgemask.prefs';
 
+function stored() {
+  try { return JSON.parse(localStorage.getItem(KEY) || '{}') || {}; } catch { return {}; }
+}
+
+function store(p) {
+  try { localStorage.setItem(KEY, JSON.stringify(p)); } catch { /* private mode: not kept */ }
+}
+
 export function loadPrefs() {
-  let p = {};
-  try { p = JSON.parse(localStorage.getItem(KEY) || '{}') || {}; } catch { p = {}; }
+  const p = stored();
   const num = (v, lo, hi, d) => (typeof v === 'number' && v >= lo && v <= hi ? v : d);
   state.brushSize = Math.round(num(p.brushSize, 1, 200, state.brushSize));
   state.opacity = num(p.opacity, 0, 1, state.opacity);
@@ -24,6 +31,17 @@ export function savePrefs() {
     brushSize: state.brushSize, opacity: state.opacity, currentLabelId: state.currentLabelId,
     outlineOnly: state.outlineOnly, paintUnlabelled: state.paintUnlabelled,
     hiddenLabels: [...state.hiddenLabels], lockedLabels: [...state.lockedLabels],
+    collapsed: collapsedPanels(),
   };
-  try { localStorage.setItem(KEY, JSON.stringify(p)); } catch { /* private mode: not kept */ }
+  store(p);
+}
+
+/** The side panels ('left', 'right') kept collapsed. */
+export function collapsedPanels() {
+  const c = stored().collapsed;
+  return Array.isArray(c) ? c.filter((x) => x === 'left' || x === 'right') : [];
+}
+
+export function saveCollapsedPanels(panels) {
+  store({ ...stored(), collapsed: [...panels] });
 }

@@ -44,8 +44,12 @@ export class View {
     this.scale = 1; this.ox = 0; this.oy = 0;   // screen = image * scale + o (CSS px, relative to canvas)
     this.overlay = null;                        // fn(ctx, view) drawn last, in screen space
     this.onZoom = null;
+    this.atFit = false;   // the view is fit()'s (no zoom or pan since): a resize fits again
     this._queued = false;
-    new ResizeObserver(() => this.resize()).observe(canvas);
+    this._size = null;
+    // the canvas fills its box: a window resize, a wrapping label bar or a side panel
+    // collapsing changes the box, and the view follows
+    new ResizeObserver(() => this.resize()).observe(canvas.parentElement || canvas);
     this.resize();
   }
 
@@ -54,6 +58,13 @@ export class View {
     const r = this.canvas.getBoundingClientRect();
     this.canvas.width = Math.max(1, Math.round(r.width * dpr));
     this.canvas.height = Math.max(1, Math.round(r.height * dpr));
+    const old = this._size;
+    this._size = [r.width, r.height];
+    if (this.atFit) { this.fit(); return; }
+    if (old) {   // zoomed or panned: the point at the centre stays there
+      this.ox += (r.width - old[0]) / 2;
+      this.oy += (r.height - old[1]) / 2;
+    }
     this.render();
   }
 
@@ -81,10 +92,12 @@ export class View {
     this.scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, Math.min((w - 20) / state.width, (h - 20) / state.height)));
     this.ox = (w - state.width * this.scale) / 2;
     this.oy = (h - state.height * this.scale) / 2;
+    this.atFit = true;
     this.changed();
   }
 
   oneToOne() {
+    this.atFit = false;
     this.scale = 1;
     this.ox = (this.cssWidth - state.width) / 2;
     this.oy = (this.cssHeight - state.height) / 2;
@@ -95,6 +108,7 @@ export class View {
   /** Zooms by factor keeping the image point under (sx, sy) (canvas CSS px) fixed. */
   zoomAt(factor, sx, sy) {
     const s = Math.min(MAX_SCALE, Math.max(MIN_SCALE, this.scale * factor));
+    this.atFit = false;
     const ix = (sx - this.ox) / this.scale, iy = (sy - this.oy) / this.scale;
     this.scale = s;
     this.ox = sx - ix * s; this.oy = sy - iy * s;
@@ -102,7 +116,7 @@ export class View {
     this.changed();
   }
 
-  panBy(dx, dy) { this.ox += dx; this.oy += dy; this.changed(); }
+  panBy(dx, dy) { this.atFit = false; this.ox += dx; this.oy += dy; this.changed(); }
 
   changed() {
     if (this.onZoom) this.onZoom(this.scale);

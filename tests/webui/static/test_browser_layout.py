@@ -1,0 +1,144 @@
+"""The annotator page's layout in headless Chromium: it fits common laptop windows, the canvas
+refits when its box changes, the side panels collapse, and the object list tells objects apart."""
+
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+from test_browser import driver, pytestmark, serve, write_rgb  # noqa: F401  (fixtures)
+
+from browser_util import Page
+
+W, H = 640, 480  # wider than tall, so that fit zoom is set by the canvas box's height
+
+# the controls that must stay inside the window
+KEY_CONTROLS = ["btn-help", "save-status", "btn-export", "export-format", "btn-undo", "btn-background",
+                "btn-fit", "btn-next", "btn-done-next", "accept-as", "object-list"]
+
+LAYOUT = """
+const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+const out = {scrollWidth: document.documentElement.scrollWidth, innerWidth, innerHeight, boxes: {}};
+for (const id of arguments[0]) out.boxes[id] = box(document.getElementById(id));
+for (const id of ['canvas-box', 'left', 'right', 'topbar', 'stage-info']) out.boxes[id] = box(document.getElementById(id));
+out.buttons = [...document.querySelectorAll('#topbar button, .nav button')].map((b) => [b.textContent, b.getBoundingClientRect().height]);
+return out;"""
+
+
+@pytest.fixture
+def images(tmp_path):
+    root = tmp_path / "images"
+    root.mkdir()
+    rgb = np.full((H, W, 3), (40, 140, 60), np.uint8)
+    rgb[100:200, 300:420] = (220, 60, 30)
+    write_rgb(root / "a_wide.png", rgb)
+    write_rgb(root / "b_wide.png", rgb[:, ::-1].copy())
+    return root
+
+
+def area(b):
+    return max(0, b[2] - b[0]) * max(0, b[3] - b[1])
+
+
+def resized(page, width, height):
+    """The window at width x height once the canvas has followed its box."""
+    page.driver.set_window_size(width, height)
+    page.wait("(() => { const r = edgemask.view.canvas.getBoundingClientRect(); "
+              "return Math.abs(edgemask.view._size[0] - r.width) < 0.5 && Math.abs(edgemask.view._size[1] - r.height) < 0.5 "
+              "&& !edgemask.view._queued; })()", what="the canvas to follow the window")
+
+
+def image_on_screen(page):
+    """[left, top, right, bottom] of the image at the current view, in canvas CSS px, and the
+    canvas's [width, height]."""
+    return page.js("""const v = edgemask.view, s = edgemask.state;
+        return [[v.ox, v.oy, v.ox + s.width * v.scale, v.oy + s.height * v.scale], [v.cssWidth, v.cssHeight]];""")
+
+
+def assert_whole_image_visible(page):
+    (x0, y0, x1, y1), (cw, ch) = image_on_screen(page)
+    assert x0 >= -0.5 and y0 >= -0.5 and x1 <= cw + 0.5 and y1 <= ch + 0.5, ((x0, y0, x1, y1), (cw, ch))
+    canvas = page.js("const r = edgemask.view.canvas.getBoundingClientRect(); return [r.bottom, innerHeight];")
+    assert canvas[0] <= canvas[1] + 0.5  # the canvas itself ends inside the window
+
+
+def test_the_page_fits_1024_and_1366_windows_with_the_canvas_largest(driver, serve):
+    page = Page(driver, serve().url).open()
+    page.js("edgemask.app.flash('Exported 3 images; left out 5: ' + 'a_long_image_name.jpg (not annotated yet), '.repeat(5), 10000)")
+    for width, height in ((1024, 700), (1366, 768)):
+        resized(page, width, height)
+        m = page.js(LAYOUT, KEY_CONTROLS)
+        assert m["scrollWidth"] <= m["innerWidth"], (width, m["scrollWidth"])
+        for name, (x0, y0, x1, y1) in m["boxes"].items():
+            if name in KEY_CONTROLS:
+                assert 0 <= x0 and x1 <= m["innerWidth"] and y0 >= 0, (width, name, x0, x1)
+                if name != "object-list":
+                    assert y1 <= m["innerHeight"], (width, name, y1)
+        assert m["boxes"]["topbar"][3] - m["boxes"]["topbar"][1] <= 45, (width, "the top bar wrapped")
+        wrapped = [text for text, h in m["buttons"] if h > 30]
+        assert not wrapped, (width, "button text wrapped", wrapped)
+        canvas, left, right = (m["boxes"][k] for k in ("canvas-box", "left", "right"))
+        assert canvas[2] - canvas[0] >= 0.55 * m["innerWidth"], (width, canvas)
+        assert area(canvas) > 2 * max(area(left), area(right)), (width, canvas, left, right)
+        info = m["boxes"]["stage-info"]  # the message line is below the canvas, not over it
+        assert info[1] >= canvas[3] - 0.5 and info[3] <= m["innerHeight"] + 0.5, (width, info, canvas)
+        assert "left out 5" in page.js("return document.getElementById('stage-info').textContent")
+        assert_whole_image_visible(page)
+
+    # the side panels collapse to a strip, and stay so after a reload (preferences)
+    resized(page, 1024, 700)
+    before = page.js(LAYOUT, [])["boxes"]["canvas-box"]
+    page.button("#left > .panel-toggle")
+    page.button("#right > .panel-toggle")
+    page.wait("document.getElementById('left').classList.contains('collapsed') "
+              "&& document.getElementById('right').classList.contains('collapsed')")
+    resized(page, 1024, 700)
+    m = page.js(LAYOUT, [])
+    canvas = m["boxes"]["canvas-box"]
+    assert canvas[2] - canvas[0] >= m["innerWidth"] - 60 > before[2] - before[0]
+    assert_whole_image_visible(page)
+    page.open()
+    assert page.js("return ['left', 'right'].map((s) => document.getElementById(s).classList.contains('collapsed'))") \
+        == [True, True]
+    assert sorted(page.js("return JSON.parse(localStorage.getItem('edgemask.prefs')).collapsed")) == ["left", "right"]
+    page.button("#right > .panel-toggle")
+    page.wait("!document.getElementById('right').classList.contains('collapsed')")
+    assert page.js("return JSON.parse(localStorage.getItem('edgemask.prefs')).collapsed") == ["left"]
+    assert page.driver.find_element("id", "tool-options").is_displayed()
+    page.raise_js_errors()
+
+
+def test_the_canvas_refits_after_a_resize_and_a_wrapping_label_bar(driver, serve):
+    server = serve()
+    page = Page(driver, server.url).open()
+    resized(page, 1366, 768)
+    page.keys("f")
+    resized(page, 1024, 700)  # smaller: fit zoom again, the whole image in view
+    assert_whole_image_visible(page)
+
+    # a rectangle dragged to the lowest visible pixel ends at the image's last row
+    page.keys("r")
+    bottom = page.js("const r = edgemask.view.canvas.getBoundingClientRect(); return Math.min(r.bottom, innerHeight) - 1;")
+    scale, oy, top = page.js("const v = edgemask.view; return [v.scale, v.oy, v.canvas.getBoundingClientRect().top];")
+    low = (bottom - top - oy) / scale
+    page.drag([(100, 100), (200, low)])
+    page.wait_saved()
+    ann = json.loads(urllib.request.urlopen(server.url + "api/images/a_wide.png/annotations").read())
+    ys = [p[1] for p in ann["objects"][0]["polygon"]]
+    assert max(ys) == pytest.approx(H, abs=0.5), max(ys)
+
+    # adding labels until the label bar wraps shrinks the canvas box: the view follows
+    bar = page.js("return document.getElementById('labelbar').getBoundingClientRect().height")
+    for k in range(4):
+        field = page.driver.find_element("id", "new-label-name")
+        field.send_keys(f"a rather long label name {k}\n")
+        page.wait(f"edgemask.state.labels.some((l) => l.name === 'a rather long label name {k}')")
+    assert page.js("return document.getElementById('labelbar').getBoundingClientRect().height") > bar + 10
+    resized(page, 1024, 700)
+    assert_whole_image_visible(page)
+
+    # zoomed in, a resize keeps the zoom (and the point at the centre)
+    page.one_to_one()
+    resized(page, 1366, 768)
+    assert page.js("return edgemask.view.scale") == 1
+    page.raise_js_errors()
