@@ -36,6 +36,7 @@ class ImageFolder:
         if not self.root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder")
         self._sizes = {}
+        self._problems = {}
         self._lock = threading.Lock()
 
     def names(self) -> list:
@@ -87,6 +88,26 @@ class ImageFolder:
             self._sizes[key] = size
         return size
 
+    def problem(self, name: str, thorough: bool = True):
+        """Why the image cannot be annotated (one sentence), or None when it decodes whole.
+
+        `thorough` decodes the pixels (JPEGs at 1/8 scale, which still reads every coded byte),
+        so a truncated or damaged file is found; else only the header and the file's end are
+        read, and a decode confirms a file whose end marker is missing (cached by mtime, size)."""
+        path = self.path(name)
+        if path is None:
+            raise KeyError(name)
+        stat = path.stat()
+        key = (name, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            known = self._problems.get(key, ())
+        if known != () and (not thorough or known[1]):
+            return known[0]
+        found = image_problem(path, thorough)
+        with self._lock:
+            self._problems[key] = (found, thorough or found is not None)
+        return found
+
     def read_rgb(self, name: str) -> np.ndarray:
         """The image as an HxWx3 uint8 RGB array (EXIF orientation applied, as browsers show it)."""
         path = self.path(name)
@@ -130,6 +151,38 @@ def image_size(path) -> tuple:
     if orientation in _TRANSPOSED_ORIENTATIONS:
         w, h = h, w
     return int(w), int(h)
+
+
+_END_MARKERS = {".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9", ".png": b"IEND"}
+
+
+def image_problem(path, thorough: bool = True):
+    """Why the image file cannot be annotated (one sentence), or None. Pillow decodes it strictly
+    (never LOAD_TRUNCATED_IMAGES), so a file cut short is found, not shown half-empty. Without
+    `thorough`, a JPEG or PNG whose last 4 KiB hold its end marker is taken as whole (cheap)."""
+    path = Path(path)
+    try:
+        image_size(path)
+    except UnreadableImage as exc:
+        return f"{exc}."
+    marker = _END_MARKERS.get(path.suffix.lower())
+    if not thorough and marker is not None:
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 4096))
+            if marker in f.read():
+                return None
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except Image.DecompressionBombError:
+        return None  # image_size judged the size already
+    except Exception as exc:  # noqa: BLE001 - Pillow's decode errors are of many kinds
+        if "truncated" in str(exc) or isinstance(exc, EOFError):
+            return f"{path.name} is cut short: the file ends before the picture does (truncated)."
+        return f"{path.name} cannot be decoded ({str(exc).rstrip('.')})."
+    return None
 
 
 def _pixels_of(exc) -> str:

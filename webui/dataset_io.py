@@ -2,7 +2,8 @@
 
 An image is exported when it has objects, or when it is marked done with none (that says "all
 background"; semantic datasets need those). Every other image is left out, and the export says
-which and why: not started, no objects and not marked done, marked skipped, or gone from the folder.
+which and why: not started, no objects and not marked done, marked skipped, gone from the folder,
+or unreadable (its pixels do not decode whole, e.g. a truncated JPEG; its file is not copied).
 """
 
 import uuid
@@ -15,7 +16,7 @@ from edgemask.images import exif_orientation
 from edgemask.runtime import shapes
 from edgemask.webui import formats
 from edgemask.webui import text as text_rule
-from edgemask.webui.formats.labels import Label, parse_color
+from edgemask.webui.formats.labels import Label, is_background, parse_color
 from edgemask.webui.formats.labels import check_name as check_label_name
 from edgemask.webui.formats.model import extras
 from edgemask.webui.store import Damaged, ObjectRow, polygon_bbox
@@ -27,7 +28,14 @@ FILE_FORMATS = formats.FILE_FORMATS  # the others are folders
 
 def store_labels(store) -> list:
     """The store's labels as dataset Labels, in class order."""
-    return [Label(text_rule.clean(row.name, line_breaks=False), parse_color(row.color)) for row in store.labels()]
+    return [Label(export_name(row), parse_color(row.color)) for row in store.labels()]
+
+
+def export_name(row) -> str:
+    """A stored label's name in exports. One named "background" (a store made before that name
+    was refused) is written "background (class N)", so class 0 is the only "background"."""
+    name = text_rule.clean(row.name, line_breaks=False)
+    return f"{name} (class {row.index})" if is_background(name) else name
 
 
 @dataclass
@@ -62,7 +70,10 @@ def export_plan(store, folder) -> ExportPlan:
     plan = ExportPlan()
     for name in present:
         status, n = marked.get(name), counts.get(name, 0)
-        if status == "skipped":
+        problem = _problem(folder, name, thorough=bool(n) or status == "done")
+        if problem:  # never exported, and its file is never copied
+            plan.left_out.append((name, f"unreadable: {problem.rstrip('.')}"))
+        elif status == "skipped":
             plan.left_out.append((name, "marked skipped"))
         elif n or status == "done":
             plan.exported.append(name)
@@ -75,10 +86,18 @@ def export_plan(store, folder) -> ExportPlan:
     return plan
 
 
+def _problem(folder, name, thorough):
+    """Why an image of the folder cannot be read (see ImageFolder.problem), or None."""
+    try:
+        return folder.problem(name, thorough=thorough)
+    except Exception as exc:  # noqa: BLE001 - gone or unreadable since it was listed
+        return str(exc) or type(exc).__name__
+
+
 def stored_annotations(store, folder, progress: bool = False, plan: ExportPlan = None) -> list:
     """ImageAnnotations of the images an export writes (see export_plan), by name."""
     plan = plan or export_plan(store, folder)
-    names_by_id = {row.id: text_rule.clean(row.name, line_breaks=False) for row in store.labels()}
+    names_by_id = {row.id: export_name(row) for row in store.labels()}
     out = []
     for name in tqdm(list(plan.exported), desc="reading annotations", unit="image", disable=not progress):
         try:
@@ -112,7 +131,8 @@ def _cleaned(attributes: dict) -> dict:
 
 def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_images: bool = True) -> tuple:
     """Writes the annotations as dataset `fmt` into out_dir (with the image files unless
-    copy_images is False). Returns (out_dir, ExportPlan, names of images written upright because
+    copy_images is False), and left-out.txt naming the images left out and why. Returns
+    (out_dir, ExportPlan, names of images written upright because
     of their EXIF orientation). ValueError on an unknown format."""
     if fmt not in formats.FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(formats.FORMATS)}")
@@ -121,7 +141,20 @@ def export_store(store, folder, fmt: str, out_dir, progress: bool = False, copy_
     turned = [a.name for a in images if copy_images and exif_orientation(folder.path(a.name)) != 1]
     out = formats.export_dataset(images, store_labels(store), fmt, Path(out_dir),
                                  images_dir=folder.root if copy_images else None)
+    write_left_out(Path(out_dir), plan)
     return out, plan, turned
+
+
+LEFT_OUT_FILE = "left-out.txt"
+
+
+def write_left_out(out_dir: Path, plan: ExportPlan) -> None:
+    """`left-out.txt` in out_dir: one "name<TAB>reason" line per image left out (none: no file)."""
+    path = out_dir / LEFT_OUT_FILE
+    if plan.left_out:
+        path.write_text("".join(f"{n}\t{r}\n" for n, r in plan.left_out), encoding="utf-8")
+    elif path.is_file():
+        path.unlink()
 
 
 def import_file(store, folder, fmt: str, path, replace: bool = False, progress: bool = False) -> dict:
@@ -143,6 +176,7 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
     if fmt in FILE_FORMATS:  # mask folders: each PNG's header is checked before it is decoded
         check_declared_images(formats.declared_images(fmt, path), folder)
     labels, images = formats.import_dataset(fmt, Path(path))
+    labels, images = _background_as_class_0(labels, images)
     for label in labels:
         try:
             check_label_name(label.name)
@@ -174,6 +208,22 @@ def import_file(store, folder, fmt: str, path, replace: bool = False, progress: 
             imagestatus.set_status(store, name, "done")
     return {"images": len(items), "objects": sum(kinds.values()), "kinds": kinds,
             "skipped": skipped, "labels_added": added}
+
+
+def _background_as_class_0(labels, images) -> tuple:
+    """A dataset label named "background" is class 0 here: it becomes no label, and its objects
+    (which cover what no object covers) are counted in the image's skipped shapes, not stored."""
+    if not any(is_background(label.name) for label in labels):
+        return labels, images
+    for ann in images:
+        kept = [obj for obj in ann.objects if not is_background(obj["label"])]
+        if len(kept) != len(ann.objects):
+            ann.skipped = {**ann.skipped, BACKGROUND_SKIPPED: len(ann.objects) - len(kept)}
+            ann.objects = kept
+    return [label for label in labels if not is_background(label.name)], images
+
+
+BACKGROUND_SKIPPED = "labelled background (class 0)"
 
 
 def check_declared_images(declared, folder) -> None:

@@ -66,6 +66,18 @@ def check_name(name) -> str:
     return name
 
 
+BACKGROUND = "background"  # class 0 in every export: each pixel that no object covers
+
+
+def is_background(name: str) -> bool:
+    """Whether a label name is the reserved class 0's, "background" (any case, spaces trimmed)."""
+    return name.strip().casefold() == BACKGROUND
+
+
+BACKGROUND_CLASH = ('"background" is class 0 already (every pixel no object covers, in every export), '
+                    'so a label cannot take that name; call it something else, such as "water" or "sand".')
+
+
 def color_to_hex(color: Color) -> str:
     r, g, b = color
     return f"#{r:02x}{g:02x}{b:02x}"
@@ -114,6 +126,32 @@ def distinct_colors(count: int, used: Iterable[Color] = ()) -> list[Color]:
     return colors
 
 
+# Distinct colours for labels made one by one (Trubetskoy's 20 distinct colours, most distinct first)
+PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+           "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3",
+           "#808000", "#ffd8b1", "#000075", "#808080")
+
+
+def next_color(used: Iterable[str]) -> str:
+    """A colour for a new label (#rrggbb): the first of PALETTE at least NEAR apart from every
+    colour in `used` (#rrggbb strings), else the palette's farthest from them, else (all twenty
+    in use) the VOC colormap's first free colour."""
+    taken = [parse_color(c) for c in used]
+
+    def distance(hex_color):
+        rgb = parse_color(hex_color)
+        return min((sum((a - b) ** 2 for a, b in zip(rgb, t)) for t in taken), default=1 << 30) ** 0.5
+
+    for color in PALETTE:
+        if distance(color) >= NEAR:
+            return color
+    best = max(PALETTE, key=distance)
+    return best if distance(best) > 0 else color_to_hex(distinct_colors(1, taken)[0])
+
+
+NEAR = 100  # RGB distance below which two label colours are hard to tell apart
+
+
 _TRAILING_COLOR = re.compile(r"^(.*\S)\s+(#\S*|\d+\s*,\s*\d+\s*,\s*\d+)\s*$")
 
 
@@ -130,8 +168,8 @@ def _parse_line(line: str) -> tuple[str, Optional[Color]]:
 
 def parse_labels(text: str) -> list[Label]:
     """Parses a label list: one label a line, ``name``, ``name #rrggbb``, ``name r,g,b``
-    or ``name:r,g,b::`` (labelmap.txt). Lines starting with ``#`` are comments; a first
-    label named ``background`` is class 0 and is skipped. Labels without a colour get
+    or ``name:r,g,b::`` (labelmap.txt). Lines starting with ``#`` are comments; a label
+    named ``background`` (any case) is class 0 and is skipped wherever it stands. Labels without a colour get
     distinct generated ones."""
     entries: list[tuple[str, Optional[Color]]] = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -148,7 +186,7 @@ def parse_labels(text: str) -> list[Label]:
             name = check_name(name)
         except ValueError as exc:
             raise ValueError(f"label line {number}: {exc}") from None
-        if not entries and name.lower() == "background" and not _is_only(text, name):
+        if is_background(name):  # class 0 (line 0 of the files this writes), never a label
             continue
         entries.append((name, color))
     names = [name for name, _ in entries]
@@ -157,11 +195,6 @@ def parse_labels(text: str) -> list[Label]:
         raise ValueError(f"duplicate label names: {', '.join(duplicates)}")
     generated = iter(distinct_colors(sum(c is None for _, c in entries), (c for _, c in entries if c)))
     return [Label(name, color if color is not None else next(generated)) for name, color in entries]
-
-
-def _is_only(text: str, name: str) -> bool:
-    lines = [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return len(lines) == 1
 
 
 def load_labels(path: Union[str, Path]) -> list[Label]:

@@ -29,8 +29,7 @@ def export(fmt):
                 for path in sorted(out.rglob("*")):
                     if path.is_file():
                         zf.write(path, path.relative_to(out).as_posix())
-                if plan.left_out:
-                    zf.writestr("left-out.txt", "".join(f"{n}\t{r}\n" for n, r in plan.left_out))
+                # left-out.txt (the images left out and why) is one of out's files: export_store writes it
     except ValueError as exc:
         archive.close()
         raise ApiError(409, f"The annotations cannot be exported: {sentence(exc)}") from None

@@ -18,8 +18,11 @@ def list_images():
     for name in ctx.folder.names():
         try:
             width, height = ctx.folder.size(name)
+            problem = ctx.folder.problem(name, thorough=False)  # header and end marker: cheap
         except Exception as exc:  # noqa: BLE001 - not an image we can annotate: say why
-            unreadable.append({"name": name, "error": sentence(exc)})
+            problem = sentence(exc)
+        if problem:
+            unreadable.append({"name": name, "error": problem})
             continue
         n = counts.get(name, 0)
         out.append({"name": name, "width": width, "height": height, "objects": n,
@@ -31,13 +34,13 @@ def list_images():
 
 @bp.get("/images/<path:name>/file")
 def image_file(name):
-    _image(name)
+    _image(name, decodes=False)
     return send_file(_ctx().folder.path(name), max_age=0)
 
 
 @bp.put("/images/<path:name>/status")
 def set_status(name):
-    name, _, _ = _image(name)
+    name, _, _ = _image(name, decodes=False)
     status = _body().get("status")
     if status not in imagestatus.STATUSES:
         raise ApiError(400, f"\"status\" must be one of: {', '.join(imagestatus.STATUSES)}.")

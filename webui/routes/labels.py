@@ -31,16 +31,20 @@ def list_labels():
 def _labels_json() -> dict:
     ctx = _ctx()
     labels = ctx.store.labels()
-    return {"labels": [label.as_dict() for label in labels], "preset": ctx.preset_of(labels)}
+    return {"labels": [label.as_dict() for label in labels], "preset": ctx.preset_of(labels),
+            "next_color": label_names.next_color(label.color for label in labels)}
 
 
 @bp.post("/labels")
 def add_label():
     body = _body()
     name = _label_name(body.get("name"))
-    color = _label_color(body.get("color"))
+    store = _ctx().store
+    # no colour given: one that stands apart from the labels' colours (label_names.next_color)
+    color = _label_color(body["color"]) if body.get("color") is not None else \
+        label_names.next_color(row.color for row in store.labels())
     try:
-        label = _ctx().store.add_label(name, color)
+        label = store.add_label(name, color)
     except Conflict as exc:
         raise ApiError(409, str(exc)) from None
     return jsonify(label.as_dict()), 201
@@ -91,10 +95,13 @@ def _label_name(value) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_LABEL_NAME:
         raise ApiError(400, f"A label needs a \"name\" of 1 to {MAX_LABEL_NAME} characters.")
     try:
-        return label_names.check_name(value)
+        name = label_names.check_name(value)
     except ValueError as exc:
         message = sentence(exc)
         raise ApiError(400, message[:1].upper() + message[1:]) from None
+    if label_names.is_background(name):
+        raise ApiError(400, label_names.BACKGROUND_CLASH)
+    return name
 
 
 def _label_color(value) -> str:
@@ -131,7 +138,7 @@ def import_labels():
     except ValueError as exc:
         raise ApiError(400, f"The label file cannot be read: {exc}.") from None
     if not labels:
-        raise ApiError(400, "The label file has no labels.")
+        raise ApiError(400, "The label file has no labels (a \"background\" line is class 0, not a label).")
     store = _ctx().store
     known = {row.name for row in store.labels()}
     store.ensure_labels([(label.name, label.hex) for label in labels])

@@ -13,15 +13,19 @@ def _ctx():
     return current_app.extensions["edgemask"]
 
 
-def _image(name: str):
-    """(name, width, height) of a listed image, else 404."""
+def _image(name: str, decodes: bool = True):
+    """(name, width, height) of a listed image, else 404; 415 saying why when it cannot be read
+    (with `decodes`, also when its pixels do not decode whole: a truncated file)."""
     folder = _ctx().folder
     if folder.path(name) is None:
         raise ApiError(404, f"There is no image named {name!r} in the images folder.")
     try:
         width, height = folder.size(name)
+        problem = folder.problem(name) if decodes else None
     except Exception as exc:  # noqa: BLE001 - any unreadable file: say why
         raise ApiError(415, f"The image {name!r} cannot be read: {sentence(exc)}") from None
+    if problem:
+        raise ApiError(415, f"The image {name!r} cannot be read: {sentence(problem)}")
     return name, width, height
 
 

@@ -100,7 +100,7 @@ def test_add_update_delete_label(client):
 
 
 @pytest.mark.parametrize("body", [
-    {"name": "", "color": "#000000"}, {"name": "x", "color": "red"}, {"name": "x"},
+    {"name": "", "color": "#000000"}, {"name": "x", "color": "red"}, {"name": "x", "color": 5},
     {"name": 5, "color": "#000000"}, {"name": "x" * 101, "color": "#000000"}, [],
 ])
 def test_add_label_rejects_bad_bodies(client, body):
