@@ -1,5 +1,7 @@
 """/api/images/<name>/annotations: load, save (PUT) and save changes (PATCH), versioned."""
 
+import dataclasses
+
 from flask import jsonify
 
 from edgemask.webui.routes import bp, payloads
@@ -53,12 +55,13 @@ def put_annotations(name):
 
 @bp.patch("/images/<path:name>/annotations")
 def patch_annotations(name):
-    """Saves only what changed: objects added or replaced, attributes updated, objects deleted."""
+    """Saves only what changed: objects added or replaced, masks painted in a box (brush and
+    eraser strokes: "paint", applied onto the stored masks), attributes updated, objects deleted."""
     name, width, height = _image(name)
     body = _body()
     version = _expected_version(body)
-    upsert, update, delete = (body.get(key, []) for key in ("upsert", "update", "delete"))
-    for key, value in (("upsert", upsert), ("update", update), ("delete", delete)):
+    upsert, paint, update, delete = (body.get(key, []) for key in ("upsert", "paint", "update", "delete"))
+    for key, value in (("upsert", upsert), ("paint", paint), ("update", update), ("delete", delete)):
         if not isinstance(value, list):
             raise ApiError(400, f"\"{key}\" must be a list.")
     if not all(isinstance(oid, str) for oid in delete):
@@ -68,4 +71,30 @@ def patch_annotations(name):
     label_ids = {label.id for label in store.labels()}
     rows = [payloads.parse_object(o, width, height, label_ids) for o in upsert]
     updates = [payloads.parse_update(u, label_ids) for u in update]
+    paints = [payloads.parse_paint(p, width, height) for p in paint]
+    if paints:
+        painted, updates = _apply_paints(store, name, width, height, version, paints, updates)
+        rows += painted
     return _saved(lambda: store.save_changes(name, width, height, version, rows, updates, delete, client=client))
+
+
+def _apply_paints(store, name, width, height, version, paints, updates):
+    """(the painted objects as rows to save, the updates left): each paint applied onto the
+    stored mask, with the label / z / hidden update of the same object folded in. The save that
+    follows checks the version again, so a save from elsewhere in between is a conflict."""
+    record = store.load(name)
+    stored = {o.id: o for o in record.objects} if record else {}
+    stored_version = record.version if record else 0
+    rows, folded = [], []
+    for oid, box, crop in paints:
+        if oid not in stored:
+            if stored_version != version:  # removed elsewhere: that is the news
+                raise ApiError(409, str(VersionConflict(version, stored_version)), version=stored_version)
+            raise ApiError(400, f"Object {oid!r} is not stored for this image; send it whole in \"upsert\".")
+        row = payloads.painted(stored[oid], box, crop, width, height)
+        change = next((u for u in updates if u["id"] == oid), None)
+        if change is not None:
+            folded.append(change)
+            row = dataclasses.replace(row, **{k: v for k, v in change.items() if k != "id"})
+        rows.append(row)
+    return rows, [u for u in updates if not any(u is f for f in folded)]

@@ -4,7 +4,10 @@ their stored form.
 Every check raises `Invalid` with one clear sentence; the API turns it into a 400.
 """
 
+import dataclasses
 import math
+
+import numpy as np
 
 from edgemask.runtime import shapes
 from edgemask.webui import text as text_rule
@@ -45,6 +48,45 @@ def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
         value = parse_mask_value(raw.get("mask"), width, height, where)
         return ObjectRow(kind=kind, mask=value, bbox=list(value["box"]), **common)
     raise Invalid(f"{where} has kind {kind!r}; it must be \"polygon\" or \"mask\".")
+
+
+def parse_paint(raw, width: int, height: int):
+    """Checks one entry of a PATCH "paint" list, {"id", "box": [x0, y0, x1, y1], "runs"}: the
+    pixels of that box in a stored mask object, as they are now (a brush or eraser stroke).
+    Returns (id, box, bool crop of the box)."""
+    if not isinstance(raw, dict):
+        raise Invalid("Each paint must be a JSON object {\"id\", \"box\", \"runs\"}.")
+    oid = raw.get("id")
+    if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
+        raise Invalid("Each paint needs the \"id\" of a stored mask object.")
+    check_id(oid)
+    extra = set(raw) - {"id", "box", "runs"}
+    if extra:
+        raise Invalid(f"The paint of {oid!r} may have only \"id\", \"box\" and \"runs\", not {sorted(extra)[0]!r}.")
+    try:
+        box, crop = shapes.box_runs_to_crop(raw, height, width)
+    except ValueError as exc:
+        raise Invalid(f"The paint of {oid!r} is unusable: {sentence(exc)}") from None
+    return oid, box, crop
+
+
+def painted(row: ObjectRow, box, crop, width: int, height: int) -> ObjectRow:
+    """The stored mask object `row` with the pixels of `box` replaced by `crop` (parse_paint)."""
+    if row.kind != "mask":
+        raise Invalid(f"Object {row.id!r} is a polygon; paint changes mask objects only, send the object whole.")
+    (sx0, sy0, sx1, sy1), stored = shapes.box_runs_to_crop(row.mask, height, width)
+    bx0, by0, bx1, by1 = box
+    if bx1 <= bx0 or by1 <= by0:
+        return row
+    boxes = [box] + ([(sx0, sy0, sx1, sy1)] if stored.any() else [])
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    canvas = np.zeros((y1 - y0, x1 - x0), bool)
+    if len(boxes) > 1:
+        canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = stored
+    canvas[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = crop
+    value = shapes.tighten_box_runs((x0, y0), canvas)
+    return dataclasses.replace(row, mask=value, bbox=list(value["box"]))
 
 
 def parse_update(raw, label_ids) -> dict:

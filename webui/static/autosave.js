@@ -1,5 +1,6 @@
 // Autosave: after each change, what changed since the last save is PATCHed with the version
-// it was loaded at: objects added or whose shape changed (in full), label / z / hidden changes
+// it was loaded at: objects added or whose shape changed (in full), masks changed by brush or
+// eraser strokes (the pixels of the strokes' box only, "paint"), label / z / hidden changes
 // (those fields only) and deleted ids. A 409 (changed elsewhere) stops saving and shows the
 // server's message with the choice of keeping mine (the whole list is PUT over theirs) or taking
 // theirs; nothing is ever overwritten silently.
@@ -7,6 +8,8 @@
 import { state, emit } from './state.js';
 import { api } from './api.js';
 import { toJSON, round2 } from './objects.js';
+import { changedRect, maskBBox } from './mask/canvas.js';
+import { regionToBoxRuns } from './mask/boxruns.js';
 
 const DELAY_MS = 300;
 const RETRY_MS = 3000;
@@ -16,6 +19,25 @@ let dirty = false;
 let inflight = null;
 let saved = new Map();   // id -> signature of the object as the server has it
 let replaceAll = false;  // "keep mine" after a conflict: the next save PUTs the whole list
+let paintSaves = true;   // masks changed in a box are sent as that box (off: whole, to compare)
+
+/** Turns saving a stroke's box instead of the whole mask on or off (benchmarks compare both). */
+export function setPaintSaves(on) { paintSaves = !!on; }
+
+/** The "paint" entry {id, box, runs} that turns the mask saved as `old` into o's mask (their
+ * lineage says they differ only in a rect, which is smaller than the mask), else null. */
+function paintOf(old, o) {
+  if (!paintSaves || old.kind !== 'mask' || o.kind !== 'mask') return null;
+  const rect = changedRect(old.canvas, old.v, o.canvas);
+  if (rect === undefined) return null;
+  const box = maskBBox(o.canvas);
+  if (!box) return null;   // emptied: the whole (empty) mask is smaller still
+  const r = rect ? [Math.max(0, rect[0]), Math.max(0, rect[1]), Math.min(state.width, rect[2]),
+    Math.min(state.height, rect[3])] : [0, 0, 0, 0];
+  if (r[2] <= r[0] || r[3] <= r[1]) return { id: o.id, box: [0, 0, 0, 0], runs: [] };
+  if ((r[2] - r[0]) * (r[3] - r[1]) >= (box[2] - box[0]) * (box[3] - box[1])) return null;
+  return { id: o.id, ...regionToBoxRuns(o.canvas, r) };
+}
 
 /** What a save compares: mask canvases are never changed once shown (tools copy first), so
  * the canvas and its version stand for the shape. */
@@ -27,17 +49,18 @@ function signature(o) {
   };
 }
 
-/** {upsert, update, delete} turning `before` (id -> signature) into `objects`, and the new map. */
+/** {upsert, paint, update, delete} turning `before` (id -> signature) into `objects`, and the new map. */
 function changes(before, objects) {
-  const body = { upsert: [], update: [], delete: [] };
+  const body = { upsert: [], paint: [], update: [], delete: [] };
   const after = new Map();
   for (const o of objects) {
     const sig = signature(o);
     after.set(o.id, sig);
     const old = before.get(o.id);
     if (!old || old.kind !== sig.kind || old.canvas !== sig.canvas || old.v !== sig.v || old.polygon !== sig.polygon) {
-      body.upsert.push(toJSON(o));
-      continue;
+      const paint = old && paintOf(old, o);
+      if (!paint) { body.upsert.push(toJSON(o)); continue; }
+      body.paint.push(paint);   // label / z / hidden changes go as an update beside it
     }
     const u = { id: o.id };
     for (const k of ['label_id', 'z', 'hidden']) if (old[k] !== sig[k]) u[k] = sig[k];

@@ -117,7 +117,7 @@ def test_big_photo_objects_round_trip_through_box_runs_and_partial_saves(served)
                     ".map((o) => [o.canvas.width, o.canvas.height]);")
     assert all(w * h < W * H / 4 for w, h in sizes), sizes
 
-    # a brush stroke extending m1 (its label, selected): the save sends m1 alone
+    # a brush stroke extending m1 (its label, selected): the save sends the stroke's box of m1 alone
     page.js(RECORD)
     page.keys("b")
     page.js("edgemask.app.setLabel(arguments[0]); edgemask.app.select('m1');", labels[1]["id"])
@@ -125,10 +125,11 @@ def test_big_photo_objects_round_trip_through_box_runs_and_partial_saves(served)
     page.wait("edgemask.history.past.length === 2")
     page.wait_saved()
     sent = page.js("return window._sent;")
-    assert [(s[0], [o["id"] for o in s[2]["upsert"]], s[2]["update"], s[2]["delete"]) for s in sent] == \
-        [("PATCH", ["m1"], [], [])]
-    box = sent[0][2]["upsert"][0]["mask"]["box"]
-    assert box[2] > 2150 and box[3] > 1550  # the stroke's end is in the mask's box
+    assert [(s[0], s[2]["upsert"], [p["id"] for p in s[2]["paint"]], s[2]["update"], s[2]["delete"])
+            for s in sent] == [("PATCH", [], ["m1"], [], [])]
+    box = sent[0][2]["paint"][0]["box"]
+    assert box[0] < 1700 and box[1] < 1200 and box[2] > 2300 and box[3] > 1700  # the stroke's box
+    assert box[0] > 1600 and box[1] > 1100  # not m1's whole box
 
     # a new stroke far from everything makes a new object; only it is sent
     page.js(RECORD + "edgemask.app.select(null);")
@@ -156,7 +157,7 @@ def test_big_photo_objects_round_trip_through_box_runs_and_partial_saves(served)
     assert {"id": "m2", "hidden": True} in [u for b in bodies for u in b["update"]]
     assert ["p"] == [d for b in bodies for d in b["delete"]]
 
-    # the eraser cuts from m0 (one upsert); undo brings it back (again one upsert)
+    # the eraser cuts from m0 (the stroke's box); undo brings it back (that box again)
     page.js(RECORD)
     page.keys("e")
     page.js("edgemask.app.select('m0');")
@@ -164,8 +165,9 @@ def test_big_photo_objects_round_trip_through_box_runs_and_partial_saves(served)
     page.wait_saved()
     page.js("edgemask.app.undo();")
     page.wait_saved()
-    ups = [[o["id"] for o in s[2]["upsert"]] for s in page.js("return window._sent;")]
-    assert ups == [["m0"], ["m0"]]
+    sent = page.js("return window._sent;")
+    assert [([o["id"] for o in s[2]["upsert"]], [p["id"] for p in s[2]["paint"]]) for s in sent] == \
+        [([], ["m0"]), ([], ["m0"])]
     page.js("edgemask.app.redo();")
     page.wait_saved()
 

@@ -70,27 +70,35 @@ export function previewMask(p) {
   return p.canvas._step > 1 ? maskFromBoxRuns(p.mask, p.canvas._color) : p.canvas;
 }
 
+/** Row-major runs (outside first) of the pixels of an RGBA word array (inside: alpha >= 128). */
+function runsOf(px) {
+  const runs = [];
+  let cur = false, n = 0;
+  for (let i = 0; i < px.length; i++) {
+    const on = (px[i] >>> 24) >= 128;
+    if (on !== cur) { runs.push(n); n = 0; cur = on; }
+    n++;
+  }
+  runs.push(n);
+  return runs;
+}
+
+/** {box: rect, runs} of a mask canvas's pixels over rect [x0, y0, x1, y1] (image pixels, whole
+ * numbers; what lies outside the canvas is outside): the box is the rect, not tight. */
+export function regionToBoxRuns(c, rect) {
+  const [x0, y0, x1, y1] = rect;
+  if (x1 <= x0 || y1 <= y0) return { box: [x0, y0, x0, y0], runs: [] };
+  const px = new Uint32Array(ctx2d(c).getImageData(x0 - c._x, y0 - c._y, x1 - x0, y1 - y0).data.buffer);
+  return { box: [x0, y0, x1, y1], runs: runsOf(px) };
+}
+
 const runsCache = new WeakMap();
 /** The API form {box, runs} of a mask canvas (tight box; cached per canvas version). */
 export function maskToBoxRuns(c) {
   const hit = runsCache.get(c);
   if (hit && hit.v === c._v) return hit.value;
   const box = maskBBox(c);
-  let value = { box: [0, 0, 0, 0], runs: [] };
-  if (box) {
-    const [x0, y0, x1, y1] = box;
-    const w = x1 - x0, h = y1 - y0;
-    const px = new Uint32Array(ctx2d(c).getImageData(x0 - c._x, y0 - c._y, w, h).data.buffer);
-    const runs = [];
-    let cur = false, n = 0;
-    for (let i = 0; i < px.length; i++) {
-      const on = (px[i] >>> 24) >= 128;
-      if (on !== cur) { runs.push(n); n = 0; cur = on; }
-      n++;
-    }
-    runs.push(n);
-    value = { box: [x0, y0, x1, y1], runs };
-  }
+  const value = box ? regionToBoxRuns(c, box) : { box: [0, 0, 0, 0], runs: [] };
   runsCache.set(c, { v: c._v, value });
   return value;
 }

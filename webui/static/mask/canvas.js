@@ -133,7 +133,7 @@ export function binarizeGrown(c, rect, before) {
   return c;
 }
 
-function unionBox(a, b) {
+export function unionBox(a, b) {
   if (!a) return b;
   if (!b) return a;
   return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
@@ -174,6 +174,47 @@ export function growBBox(c, x0, y0, x1, y1) {
 export function keepBBox(c) {
   const hit = bboxCache.get(c);
   setBBox(c, hit ? hit.box : maskBBox(c));
+}
+
+// Lineage: a mask canvas made from another by changes inside a rect (a brush or eraser stroke)
+// says so, so that a save sends only that rect's pixels (autosave.js). The records hold ids and
+// rects, never canvases: a long chain of strokes keeps no old pixels alive.
+let nextUid = 1;
+const uid = (c) => c._uid || (c._uid = nextUid++);
+const MAX_LINEAGE = 500;
+
+/** Records that mask canvas `c` has the pixels of `from` except inside rect [x0, y0, x1, y1]. */
+export function derive(c, from, rect) {
+  c._lineage = { uid: uid(from), v: from._v, rect, up: from._lineage || null };
+}
+
+/** (uid:version of each canvas c descends from, itself included) -> the rect outside which
+ * they have the same pixels (null: none differ). */
+function ancestry(c) {
+  const out = new Map([[`${uid(c)}:${c._v}`, null]]);
+  let rect = null;
+  for (let n = c._lineage, k = 0; n && k < MAX_LINEAGE; n = n.up, k++) {
+    rect = unionBox(rect, n.rect);
+    out.set(`${n.uid}:${n.v}`, rect);
+  }
+  return out;
+}
+
+/** The rect outside which mask canvas `a` (as it was at version `va`) and `b` have the same
+ * pixels, as their lineage says (both descend from one canvas: a stroke, its undo or redo);
+ * null when none differ; undefined when their lineage does not tell. */
+export function changedRect(a, va, b) {
+  if (a._v !== va) return undefined;   // changed in place since: its lineage no longer says
+  const seen = ancestry(b);
+  let rect = null;
+  const first = `${uid(a)}:${a._v}`;
+  if (seen.has(first)) return seen.get(first);
+  for (let n = a._lineage, k = 0; n && k < MAX_LINEAGE; n = n.up, k++) {
+    rect = unionBox(rect, n.rect);
+    const key = `${n.uid}:${n.v}`;
+    if (seen.has(key)) return unionBox(rect, seen.get(key));
+  }
+  return undefined;
 }
 
 export function isEmptyMask(c) {

@@ -5,7 +5,7 @@
 
 import { state, selectedObject, isShown, isLocked, labelColor } from '../state.js';
 import { newId, topZ } from '../objects.js';
-import { makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, widen, trim } from '../mask/canvas.js';
+import { makeCanvas, cloneCanvas, binarize, binarizeGrown, maskBBox, touch, growBBox, keepBBox, polygonToMask, isEmptyMask, widen, trim, derive, unionBox } from '../mask/canvas.js';
 
 /** Every pixel some other object covers (hidden ones too: they are exported), as an alpha mask. */
 function othersMask(obj) {
@@ -27,7 +27,7 @@ function othersMask(obj) {
 }
 
 export function createBrushTool(app, erase) {
-  let stroke = null;   // {obj, last, before (box), rect (painted area)}
+  let stroke = null;   // {obj, last, before (box), rect (painted area), from (the mask at its start), changed}
   let cursor = null;   // image point under the mouse
   let full = null;     // the whole-image canvas strokes paint into, reused from stroke to stroke
 
@@ -78,6 +78,7 @@ export function createBrushTool(app, erase) {
     }
     g.restore();
     touch(c, area);
+    if (stroke) stroke.changed = unionBox(stroke.changed, area);
     if (erase) keepBBox(c);
     else growBBox(c, ...area);
   }
@@ -114,7 +115,7 @@ export function createBrushTool(app, erase) {
    * whole-image canvas), one undo step. */
   function finish() {
     if (!stroke) return;
-    const { obj, before, rect } = stroke;
+    const { obj, before, rect, from, changed } = stroke;
     stroke = null;
     if (erase) binarize(obj.canvas);   // the box may shrink: look at every pixel
     else {
@@ -123,6 +124,8 @@ export function createBrushTool(app, erase) {
     }
     const cut = trim(obj.canvas);
     obj.canvas = cut === full ? cloneCanvas(full) : cut;   // (a stroke over the whole image)
+    // only the stroke's box changed: the save sends that (the lineage of mask canvases)
+    if (from) derive(obj.canvas, from, [Math.floor(changed[0]), Math.floor(changed[1]), Math.ceil(changed[2]), Math.ceil(changed[3])]);
     if (erase && isEmptyMask(obj.canvas)) {
       state.objects = state.objects.filter((o) => o !== obj);
       state.selectedId = null;
@@ -135,10 +138,13 @@ export function createBrushTool(app, erase) {
     cursor: 'none',
     down(ev, p) {
       if (ev.button !== 0) return;
+      const sel = selectedObject();
+      const was = sel && sel.kind === 'mask' ? sel.canvas : null;
       const obj = target();
       if (!obj) return;
+      const from = obj === sel ? was : null;   // (a new object, or a polygon turned mask: saved whole)
       if (!erase) obj.canvas = full = widen(obj.canvas, state.width, state.height, full);
-      stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]],
+      stroke = { obj, last: p, before: maskBBox(obj.canvas), rect: [p[0], p[1], p[0], p[1]], from, changed: null,
         protect: !erase && state.paintUnlabelled ? othersMask(obj) : null };
       dab(obj, p, p);
       app.view.render();
