@@ -36,6 +36,9 @@ def polygonize():
     tolerance = body.get("tolerance", 1.0)
     if not payloads._is_number(tolerance) or not 0 <= tolerance <= 100:
         raise ApiError(400, "\"tolerance\" must be a number of pixels between 0 and 100.")
+    most = body.get("max_polygons")
+    if most is not None and (type(most) is not int or not 1 <= most <= MAX_POLYGONS):
+        raise ApiError(400, f"\"max_polygons\" must be a whole number from 1 to {MAX_POLYGONS}.")
     raw = body.get("mask")
     from edgemask.webui.imaging.polygonize import polygonize as trace
 
@@ -51,7 +54,7 @@ def polygonize():
                 (x0, y0, _, _), crop = shapes.box_runs_to_crop(raw, height, width)
             except (ValueError, TypeError) as exc:
                 raise ApiError(400, f"The mask cannot be decoded: {sentence(exc)}") from None
-            answer = trace(crop, float(tolerance))
+            answer = trace(crop, float(tolerance), most)
             del crop
         answer["polygons"] = [[[x + x0, y + y0] for x, y in ring] for ring in answer["polygons"]]
         return jsonify(answer)
@@ -63,10 +66,11 @@ def polygonize():
         raise ApiError(413, f"The mask is too large: {sentence(exc)}") from None
     except ValueError as exc:
         raise ApiError(400, f"The mask cannot be decoded: {sentence(exc)}") from None
-    return jsonify(trace(mask, float(tolerance)))
+    return jsonify(trace(mask, float(tolerance), most))
 
 
 MAX_MASK_PIXELS = MAX_IMAGE_PIXELS  # a mask without an image is bounded as an image is
+MAX_POLYGONS = 100_000  # the most "max_polygons" may ask for
 DECODE_BUDGET = PixelBudget(MAX_IMAGE_PIXELS)  # pixels all polygonize requests decode at once
 
 

@@ -69,5 +69,5 @@ export const api = {
   embedding: (name) => request('POST', `/api/images/${imagePath(name)}/embedding`),
   predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, body),
   wand: (name, x, y, tolerance) => request('POST', `/api/images/${imagePath(name)}/wand`, { x, y, tolerance }),
-  polygonize: (mask, tolerance) => request('POST', '/api/polygonize', { mask, tolerance }),
+  polygonize: (mask, tolerance, maxPolygons) => request('POST', '/api/polygonize', { mask, tolerance, max_polygons: maxPolygons }),
 };

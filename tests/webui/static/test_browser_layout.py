@@ -6,11 +6,12 @@ import urllib.request
 
 import numpy as np
 import pytest
-from test_browser import driver, pytestmark, serve, write_rgb  # noqa: F401  (fixtures)
+from test_browser import ENTER, driver, pytestmark, serve, write_rgb  # noqa: F401  (fixtures)
 
 from browser_util import Page
 
 W, H = 640, 480  # wider than tall, so that fit zoom is set by the canvas box's height
+SPECK_RGB = (230, 220, 40)
 
 # the controls that must stay inside the window
 KEY_CONTROLS = ["btn-help", "save-status", "btn-export", "export-format", "btn-undo", "btn-background",
@@ -33,6 +34,12 @@ def images(tmp_path):
     rgb[100:200, 300:420] = (220, 60, 30)
     write_rgb(root / "a_wide.png", rgb)
     write_rgb(root / "b_wide.png", rgb[:, ::-1].copy())
+    specks = np.full((H, W, 3), (40, 140, 60), np.uint8)
+    specks[20:80, 20:120] = SPECK_RGB          # the largest part
+    for y in range(200, H - 3, 12):             # and many 3 x 3 specks of the same colour
+        for x in range(100, W - 3, 12):
+            specks[y:y + 3, x:x + 3] = SPECK_RGB
+    write_rgb(root / "c_specks.png", specks)
     return root
 
 
@@ -141,4 +148,33 @@ def test_the_canvas_refits_after_a_resize_and_a_wrapping_label_bar(driver, serve
     page.one_to_one()
     resized(page, 1366, 768)
     assert page.js("return edgemask.view.scale") == 1
+    page.raise_js_errors()
+
+
+def test_accept_as_polygon_asks_before_a_speckled_mask_becomes_many_objects(driver, serve, fake_predictor):
+    server = serve(fake_predictor)
+    page = Page(driver, server.url).open("#c_specks.png")
+    page.wait("edgemask.state.imageName === 'c_specks.png' && edgemask.state.embedding === 'ready'")
+    page.js("document.getElementById('accept-as').value = 'polygon';")
+    parts = 1 + len(range(200, H - 3, 12)) * len(range(100, W - 3, 12))
+    for choice, expected in (("mask", ["mask"]), ("largest", ["polygon"] * 50)):
+        page.keys("s")
+        page.click(50, 50)  # the fake predictor: every pixel of the clicked colour, all the specks too
+        page.wait("edgemask.state.preview !== null")
+        page.keys(ENTER)
+        page.wait("!document.getElementById('dialog').hidden", what="the question before many polygons")
+        assert page.js("return document.getElementById('dialog-title').textContent") \
+            == f"The mask is in {parts:,} separate parts"
+        text = page.js("return document.getElementById('dialog-text').textContent")
+        assert "The 50 largest parts hold" in text and f"other {parts - 50:,}" in text
+        page.button(f"#dialog-buttons button[data-choice='{choice}']")
+        page.wait(f"edgemask.state.objects.length === {len(expected)}")
+        objects = page.objects()
+        assert [o["kind"] for o in objects] == expected
+        if choice == "mask":
+            page.js("edgemask.state.objects = []; edgemask.app.commit();")
+    boxes = [[min(p[0] for p in o["polygon"]), min(p[1] for p in o["polygon"]),
+              max(p[0] for p in o["polygon"]), max(p[1] for p in o["polygon"])] for o in objects]
+    assert [20, 20, 120, 80] in [[round(v) for v in b] for b in boxes]  # the block is among them
+    page.wait_saved()
     page.raise_js_errors()
