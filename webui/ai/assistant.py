@@ -10,6 +10,7 @@ Per (session, image) the low-res logits of the last answer are kept for `refine`
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -148,6 +149,16 @@ class Assistant:
             self._set_image(folder, name)
             p = self.predictor
             return p.get_decoder_embedding(), p.image_key, tuple(p.original_size)
+
+    @contextmanager
+    def exclusive(self):
+        """`with assistant.exclusive() as predictor:` the predictor for a long job that sets images itself
+        (pre-labelling); other calls wait for it, and set their image again afterwards."""
+        with self._lock:
+            try:
+                yield self.predictor
+            finally:
+                self._current = None
 
     # -- internals ------------------------------------------------------------------------
     def _set_image(self, folder, name) -> bool:

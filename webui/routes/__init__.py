@@ -12,4 +12,5 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 # the route modules add their routes and handlers to bp (errors first)
 from edgemask.webui.routes import errors  # noqa: E402,F401
 from edgemask.webui.routes import ai, annotations, export, images, labels, tools  # noqa: E402,F401
+from edgemask.webui.routes import proposals  # noqa: E402,F401
 from edgemask.webui.routes import embedding  # noqa: E402,F401
