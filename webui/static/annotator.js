@@ -2,9 +2,9 @@
 // objects, undo / redo, labels, the active tool, accepting a mask, and the image's embedding.
 
 import { state, emit, labelById, labelColor, byZ, isLocked } from './state.js';
-import { api } from './api.js';
+import { api, ApiError } from './api.js';
 import * as autosave from './autosave.js';
-import { neighbour } from './panels/images.js';
+import { neighbour, unreadableEntry, markUnreadable, showUnreadable, setDrawingEnabled } from './panels/images.js';
 import { flash, setToolInfo } from './panels/status.js';
 import { newId, fromJSON, extrasOf, topZ, bottomZ } from './objects.js';
 import { polygonToMask, isEmptyMask } from './mask/canvas.js';
@@ -149,8 +149,21 @@ export function createAnnotator(view, history) {
       await autosave.flush();
       let ann, image;
       try {
+        if (unreadableEntry(name)) throw new ApiError(415, unreadableEntry(name).error);
         [ann, image] = await Promise.all([api.annotations(name), loadImage(api.imageUrl(name))]);
-      } catch (e) { app.flash(e.message); return; }
+      } catch (e) {
+        if (e.status !== 415 || seq !== loadSeq) { app.flash(e.message); return; }
+        if (!unreadableEntry(name)) markUnreadable(name, e.message);   // found on opening it
+        for (const t of Object.values(tools)) t.deactivate && t.deactivate();
+        showUnreadable(unreadableEntry(name));
+        history.reset([]);
+        autosave.resetSaves();
+        if (location.hash.slice(1) !== encodeURIComponent(name)) setHash(name);
+        emit('objects', 'images');
+        view.render();
+        return;
+      }
+      setDrawingEnabled(true);
       const objects = ann.objects.map((j) => fromJSON(j, labelColor(j.label_id)));
       await autosave.flush();   // edits made to the old image while this one loaded
       if (seq !== loadSeq) return;

@@ -10,9 +10,9 @@ import { createAnnotator } from './annotator.js';
 import { maskToDataURL } from './mask/canvas.js';
 import { renderLabels } from './panels/labelbar.js';
 import { renderObjects } from './panels/objects.js';
-import { renderImages, setupImageList } from './panels/images.js';
+import { renderImages, setupImageList, hashImage } from './panels/images.js';
 import { renderLabelPanel, setupLabelPanel } from './panels/labels.js';
-import { renderHint, renderSave, renderModel } from './panels/status.js';
+import { renderHint, renderSave, renderModel, hintHeight } from './panels/status.js';
 import { createPolygonEditor } from './tools/edit.js';
 import { createSelectTool } from './tools/select.js';
 import { createPolygonTool } from './tools/polygon.js';
@@ -41,6 +41,7 @@ const tools = Object.assign(app.tools, {
   aiwand: createAiWandTool(app),
   wand: createWandTool(app),
 });
+view.reserveTop = hintHeight;   // a fitted image starts below the first-use hint
 view.overlay = (ctx, v) => tools[state.tool].overlay && tools[state.tool].overlay(ctx, v);
 
 // ---- panels and status -------------------------------------------------
@@ -89,8 +90,7 @@ async function start() {
     return;
   }
   emit('labels', 'images', 'model', 'tool', 'save', 'objects');
-  const wanted = decodeURIComponent(location.hash.slice(1));
-  const first = state.images.find((i) => i.name === wanted) || state.images[0];
+  const first = hashImage() || state.images[0];
   if (first) await app.openImage(first.name);
   else app.flash('No images found in the images folder.');
   window.edgemask.ready = true;

@@ -5,6 +5,7 @@
 import { state, emit } from './state.js';
 import { api } from './api.js';
 import * as autosave from './autosave.js';
+import { takeNewLabelColor } from './panels/labelbar.js';
 import { savePrefs } from './prefs.js';
 import { openModelGet } from './modelget.js';
 import { closeModelMessage } from './panels/status.js';
@@ -56,7 +57,7 @@ async function addLabel(app, ev) {
   const name = $('new-label-name').value.trim();
   if (!name) return;
   try {
-    const l = await api.addLabel(name, $('new-label-color').value);
+    const l = await api.addLabel(name, takeNewLabelColor());   // none chosen: the server picks one apart
     state.labels.push(l);
     state.currentLabelId = l.id;
     savePrefs();

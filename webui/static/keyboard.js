@@ -4,6 +4,7 @@ import { state } from './state.js';
 import { dialogOpen } from './dialog.js';
 import { doneNext, nextTodo } from './panels/images.js';
 import { setBrushSize } from './controls.js';
+import { openLabelPick } from './panels/labelbar.js';
 
 const TOOL_KEYS = { v: 'select', p: 'polygon', r: 'rect', b: 'brush', e: 'eraser', s: 'aiwand', w: 'wand' };
 const $ = (id) => document.getElementById(id);
@@ -40,6 +41,7 @@ export function setupKeyboard(app, editor) {
     else if (key === 'a' || key === 'ArrowLeft') app.step(-1);
     else if (key === 'd' || key === 'ArrowRight') app.step(1);
     else if (/^[1-9]$/.test(key)) { const l = state.labels[Number(key) - 1]; if (l) app.setLabel(l.id); }
+    else if (key === 'l') openLabelPick(app);   // any label, by typing its name
     else if (TOOL_KEYS[key]) app.setTool(TOOL_KEYS[key]);
     else if (key === 'f') app.view.fit();
     else if (key === '0') app.view.oneToOne();

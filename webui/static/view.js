@@ -44,6 +44,7 @@ export class View {
     this.scale = 1; this.ox = 0; this.oy = 0;   // screen = image * scale + o (CSS px, relative to canvas)
     this.overlay = null;                        // fn(ctx, view) drawn last, in screen space
     this.onZoom = null;
+    this.reserveTop = null;                     // fn() -> CSS px at the top fit() leaves free (the first-use hint)
     this.atFit = false;   // the view is fit()'s (no zoom or pan since): a resize fits again
     this._queued = false;
     this._size = null;
@@ -88,10 +89,11 @@ export class View {
 
   fit() {
     if (!state.width) return;
-    const w = this.cssWidth, h = this.cssHeight;
+    const top = this.reserveTop ? this.reserveTop() : 0;   // CSS px a line over the canvas takes
+    const w = this.cssWidth, h = this.cssHeight - top;
     this.scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, Math.min((w - 20) / state.width, (h - 20) / state.height)));
     this.ox = (w - state.width * this.scale) / 2;
-    this.oy = (h - state.height * this.scale) / 2;
+    this.oy = top + (h - state.height * this.scale) / 2;
     this.atFit = true;
     this.changed();
   }

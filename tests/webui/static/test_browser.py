@@ -779,8 +779,9 @@ def test_unreadable_images_are_listed_with_the_reason(driver, serve, images):
     row = page.driver.find_element("css selector", "#image-list li.unreadable")
     assert row.get_attribute("data-name") == "broken.png"
     assert "not an image this program can read" in row.get_attribute("title")
-    row.click()  # not openable: the open image stays
-    assert page.js("return edgemask.state.imageName") == "a_scene.png"
+    row.click()  # opens its place: the reason over the canvas, nothing to draw on
+    page.wait("edgemask.state.imageName === 'broken.png' && edgemask.state.image === null")
+    assert "not an image this program can read" in page.js("return document.getElementById('unreadable-reason').textContent")
 
 
 def test_imported_occluded_group_and_attributes_survive_editing(driver, serve):

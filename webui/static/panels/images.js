@@ -45,23 +45,64 @@ function row(app, img) {
   return li;
 }
 
-function unreadableRow(img) {
+function unreadableRow(app, img) {
   const key = '\u0000unreadable:' + img.name;
   let li = rows.get(key);
-  if (li) return li;
-  li = document.createElement('li');
-  li.className = 'unreadable';
-  li.dataset.name = img.name;
-  li.title = img.error;
-  const name = document.createElement('span');
-  name.className = 'name';
-  name.textContent = img.name;
-  const count = document.createElement('span');
-  count.className = 'count';
-  count.textContent = '!';
-  li.append(name, count);
-  rows.set(key, li);
+  if (!li) {
+    li = document.createElement('li');
+    li.dataset.name = img.name;
+    li.title = img.error;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = img.name;
+    const badge = document.createElement('span');
+    badge.className = 'status';
+    badge.textContent = 'cannot be read';
+    const count = document.createElement('span');
+    count.className = 'count';
+    count.textContent = '!';
+    li.append(name, badge, count);
+    li.addEventListener('click', () => app.openImage(img.name));
+    rows.set(key, li);
+  }
+  li.className = 'unreadable' + (img.name === state.imageName ? ' current' : '');
   return li;
+}
+
+/** The list's entry for an image that cannot be read (see GET /api/images), or undefined. */
+export function unreadableEntry(name) {
+  return (state.unreadable || []).find((u) => u.name === name);
+}
+
+/** Moves an image the server refused to read (415 on open) from the list to the unreadable ones. */
+export function markUnreadable(name, error) {
+  state.images = state.images.filter((i) => i.name !== name);
+  if (!unreadableEntry(name)) state.unreadable = [...(state.unreadable || []), { name, error }];
+  emit('images');
+}
+
+/** Shows an unreadable image's place: no picture, the reason over the canvas, drawing tools off. */
+export function showUnreadable(entry) {
+  Object.assign(state, { imageName: entry.name, image: null, width: 0, height: 0, version: 0,
+    objects: [], selectedId: null, preview: null });
+  let box = $('unreadable-reason');
+  if (!box) {
+    box = document.createElement('div');
+    box.id = 'unreadable-reason';
+    box.setAttribute('role', 'alert');
+    ($('canvas-box') || $('stage')).append(box);
+  }
+  box.textContent = `${entry.name} cannot be read, so it cannot be annotated: ${entry.error} ` +
+    'It is left out of "next to do" and of exports; replace the file to annotate it.';
+  box.hidden = false;
+  setDrawingEnabled(false);
+}
+
+/** Drawing tools and "Whole image" on or off (off while an unreadable image is open). */
+export function setDrawingEnabled(on) {
+  for (const b of document.querySelectorAll('#tools button, #btn-background')) b.disabled = !on;
+  const box = $('unreadable-reason');
+  if (on && box) box.hidden = true;
 }
 
 export function renderImages(app) {
@@ -85,7 +126,7 @@ export function renderImages(app) {
     return li;
   });
   // files that look like images but cannot be read: listed with the reason, not openable
-  items.push(...(state.unreadable || []).map(unreadableRow));
+  items.push(...(state.unreadable || []).map((img) => unreadableRow(app, img)));
   if (list.children.length !== items.length || items.some((li, i) => list.children[i] !== li)) {
     list.replaceChildren(...items);
   }
@@ -130,24 +171,39 @@ export async function setStatus(app, name, status) {
   return true;
 }
 
-/** Marks the open image done and opens the next one the list shows. */
+/** Marks the open image done and opens the next one the list shows; after the list's last
+ * image, the next one still to do (from the top). "Last" is said only when none is left. */
 export async function doneNext(app) {
   if (!state.imageName) return;
   const next = neighbour(1);
   if (!(await setStatus(app, state.imageName, 'done'))) return;
-  if (next) app.openImage(next);
-  else app.flash('Marked done; this was the last image in the list.');
+  const todo = next ? null : nextTodoName();
+  if (next || todo) app.openImage(next || todo);
+  else app.flash('Marked done; that was the last image left to do.');
 }
 
-/** Opens the next image (after the open one, wrapping) whose status is "to do". */
-export function nextTodo(app) {
+/** The next image (after the open one, wrapping) whose status is "to do", or null. */
+function nextTodoName() {
   const n = state.images.length;
   const i = state.images.findIndex((x) => x.name === state.imageName);
   for (let k = 1; k <= n; k++) {
     const img = state.images[(i + k + n) % n];
-    if (statusOf(img) === 'todo' && img.name !== state.imageName) { app.openImage(img.name); return; }
+    if (statusOf(img) === 'todo' && img.name !== state.imageName) return img.name;
   }
-  app.flash('No other image is left to do.');
+  return null;
+}
+
+/** Opens the next image (after the open one, wrapping) whose status is "to do". */
+export function nextTodo(app) {
+  const name = nextTodoName();
+  if (name) app.openImage(name);
+  else app.flash('No other image is left to do.');
+}
+
+/** The image the address bar names (#name), when it is one of the folder's. */
+export function hashImage() {
+  const wanted = decodeURIComponent(location.hash.slice(1));
+  return state.images.find((i) => i.name === wanted) || unreadableEntry(wanted);
 }
 
 export function setupImageList(app) {
@@ -162,4 +218,9 @@ export function setupImageList(app) {
   });
   $('btn-done-next').addEventListener('click', () => doneNext(app));
   $('btn-next-todo').addEventListener('click', () => nextTodo(app));
+  // an address typed or set in this tab (#name.jpg) opens that image, so the two agree
+  window.addEventListener('hashchange', () => {
+    const img = hashImage();
+    if (img && img.name !== state.imageName) app.openImage(img.name);
+  });
 }

@@ -2,6 +2,7 @@
 // and the model's state (the AI wand's button title, the no-model banner, the embedding line).
 
 import { state, labelById } from '../state.js';
+import { labelKey } from './labelbar.js';
 
 const $ = (id) => document.getElementById(id);
 let flashTimer = null;
@@ -32,7 +33,18 @@ export function renderHint() {
   const l = labelById(state.currentLabelId);
   const draw = state.model.loaded ? 'click an object with the AI wand (S), or draw it: Polygon (P), Brush (B)'
     : 'draw an object: Polygon (P), Brush (B), colour Wand (W)';
-  hint.textContent = `Pick a label (1-9; now "${l ? l.name : 'none'}"), ${draw}; Shift+D when the image is done. ? lists every key.`;
+  const key = l ? labelKey(l.id) : null;
+  const now = l ? `"${l.name}" (${key === 'L' ? 'L, then its name' : `key ${key}`})` : 'none';
+  hint.textContent = `Pick a label with 1-9 or L (type its name; now ${now}), then ${draw}; ` +
+    'Shift+D when the image is done. ? lists every key.';
+}
+
+/** The CSS px the first-use hint takes at the top of the canvas (0 when it is not shown), so a
+ * fitted image starts below it (View.reserveTop). */
+export function hintHeight() {
+  renderHint();
+  const hint = $('first-hint');
+  return hint.hidden ? 0 : hint.getBoundingClientRect().height + 2;
 }
 
 export function renderSave() {

@@ -1,5 +1,5 @@
-// Polygon tool: click vertices; click the first point or press Enter to
-// close; Backspace removes the last point (never an object: Delete does
+// Polygon tool: click vertices; click right on the first point (within CLOSE_PX screen
+// pixels), double-click or press Enter to close (a vertex put near the start is a vertex); Backspace removes the last point (never an object: Delete does
 // that); Esc cancels. (Editing existing
 // polygons is the Select tool's job, so new polygons can share their
 // neighbours' edges and vertices without moving them.)
@@ -8,11 +8,13 @@ import { state } from '../state.js';
 import { newId, topZ } from '../objects.js';
 import { clampToImage } from './edit.js';
 
-const CLOSE_PX = 8;
+const CLOSE_PX = 5;          // screen px from the first vertex that a click closes on
+const DOUBLE_MS = 400, DOUBLE_PX = 5;   // a second press this soon and near: a double-click
 
 export function createPolygonTool(app) {
   let pts = [];
   let hover = null;
+  let lastDown = null;   // {t, x, y} of the previous press (screen px), for double-clicks
 
   function finish() {
     if (pts.length < 3) return;
@@ -31,10 +33,18 @@ export function createPolygonTool(app) {
     get drawing() { return pts.length > 0; },
     down(ev, p) {
       if (ev.button !== 0) return;
+      const [sx, sy] = app.view.toScreen(...p);
+      const now = performance.now(), prev = lastDown;
+      lastDown = { t: now, x: sx, y: sy };
+      const double = prev && now - prev.t < DOUBLE_MS && Math.hypot(prev.x - sx, prev.y - sy) <= DOUBLE_PX;
+      if (double && pts.length) {   // a double-click's first press put the last vertex: the second closes
+        lastDown = null;
+        if (pts.length >= 3) finish();
+        return;
+      }
       if (pts.length >= 3) {
         const [fx, fy] = app.view.toScreen(...pts[0]);
-        const [sx, sy] = app.view.toScreen(...p);
-        if (Math.hypot(fx - sx, fy - sy) <= CLOSE_PX) { finish(); return; }
+        if (Math.hypot(fx - sx, fy - sy) <= CLOSE_PX) { lastDown = null; finish(); return; }
       }
       pts.push(clampToImage(p));
       app.view.render();
