@@ -47,7 +47,8 @@ export class View {
     this.reserveTop = null;                     // fn() -> CSS px at the top fit() leaves free (the first-use hint)
     this.atFit = false;   // the view is fit()'s (no zoom or pan since): a resize fits again
     this._queued = false;
-    this._size = null;
+    this._size = null;   // the canvas's CSS size and client position at the last resize
+    this._at = null;
     // the canvas fills its box: a window resize, a wrapping label bar or a side panel
     // collapsing changes the box, and the view follows
     new ResizeObserver(() => this.resize()).observe(canvas.parentElement || canvas);
@@ -59,12 +60,13 @@ export class View {
     const r = this.canvas.getBoundingClientRect();
     this.canvas.width = Math.max(1, Math.round(r.width * dpr));
     this.canvas.height = Math.max(1, Math.round(r.height * dpr));
-    const old = this._size;
+    const old = this._at;
     this._size = [r.width, r.height];
+    this._at = [r.left, r.top];
     if (this.atFit) { this.fit(); return; }
-    if (old) {   // zoomed or panned: the point at the centre stays there
-      this.ox += (r.width - old[0]) / 2;
-      this.oy += (r.height - old[1]) / 2;
+    if (old) {   // zoomed or panned: the image stays where it was on the screen
+      this.ox += old[0] - r.left;
+      this.oy += old[1] - r.top;
     }
     this.render();
   }

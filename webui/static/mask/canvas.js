@@ -278,20 +278,10 @@ export function polygonToMask(poly, w, h) {
   const g = ctx2d(c);
   const img = g.createImageData(cw, ch);
   const px = new Uint32Array(img.data.buffer);
-  const n = poly.length;
   let x0 = w, y0 = h, x1 = -1, y1 = -1;
   for (let row = by0; row < by0 + ch; row++) {
-    const yc = row + 0.5;
-    const cols = [];
-    for (let i = 0; i < n; i++) {
-      const [xa, ya] = poly[i], [xb, yb] = poly[(i + 1) % n];
-      if (yc < Math.min(ya, yb) || yc >= Math.max(ya, yb)) continue;
-      const x = xa + ((yc - ya) / (yb - ya)) * (xb - xa);
-      cols.push(Math.min(bx0 + cw, Math.max(bx0, Math.ceil(x - 0.5))));
-    }
-    cols.sort((a, b) => a - b);
-    for (let k = 0; k + 1 < cols.length; k += 2) {
-      if (cols[k + 1] <= cols[k]) continue;
+    const cols = polygonRowSpans(poly, row, bx0, bx0 + cw);
+    for (let k = 0; k < cols.length; k += 2) {
       px.fill(ON, (row - by0) * cw + cols[k] - bx0, (row - by0) * cw + cols[k + 1] - bx0);
       x0 = Math.min(x0, cols[k]); x1 = Math.max(x1, cols[k + 1] - 1);
       y0 = Math.min(y0, row); y1 = row;
@@ -300,6 +290,23 @@ export function polygonToMask(poly, w, h) {
   g.putImageData(img, 0, 0);
   setBBox(c, x1 < 0 ? null : [x0, y0, x1 + 1, y1 + 1]);
   return c;
+}
+
+/** The polygon's pixels in image row `row` as [x0, x1, x0, x1, ...] runs (x1 exclusive) within
+ * columns [lo, hi): those whose centre is inside (even-odd rule). */
+export function polygonRowSpans(poly, row, lo, hi) {
+  const yc = row + 0.5;
+  const cols = [];
+  for (let i = 0, n = poly.length; i < n; i++) {
+    const [xa, ya] = poly[i], [xb, yb] = poly[(i + 1) % n];
+    if (yc < Math.min(ya, yb) || yc >= Math.max(ya, yb)) continue;
+    const x = xa + ((yc - ya) / (yb - ya)) * (xb - xa);
+    cols.push(Math.min(hi, Math.max(lo, Math.ceil(x - 0.5))));
+  }
+  cols.sort((a, b) => a - b);
+  const runs = [];
+  for (let k = 0; k + 1 < cols.length; k += 2) if (cols[k + 1] > cols[k]) runs.push(cols[k], cols[k + 1]);
+  return runs;
 }
 
 export function maskHas(c, x, y) {

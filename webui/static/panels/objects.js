@@ -1,11 +1,19 @@
-// The object list: the open image's objects, top of the z-order first, with their actions.
+// The object list: the open image's objects, top of the z-order first, with their actions. Each
+// row has the object's number (in the order they were made) and its area, and a mark when the
+// objects above it cover it entirely.
 
 import { state, labelColor } from '../state.js';
+import { objectPixels } from '../coverage.js';
 import { el } from './dom.js';
+
+const COVERED = 'Fully covered by the objects above it: none of its pixels shows in the exported masks. '
+  + 'Move it up (+ or To front), or change the objects above it.';
 
 export function renderObjects(app) {
   const list = document.getElementById('object-list');
   document.getElementById('object-count').textContent = `(${state.objects.length})`;
+  const { area, covered } = objectPixels(state.objects, state.width, state.height);
+  const number = new Map(state.objects.map((o, i) => [o.id, i + 1]));
   const rows = [...state.objects].sort((a, b) => b.z - a.z).map((o) => {
     const select = el('select', { 'data-action': 'label', title: 'Label' },
       ...state.labels.map((l) => {
@@ -19,18 +27,23 @@ export function renderObjects(app) {
       'data-action': action, title,
       onclick: (e) => { e.stopPropagation(); app.objectAction(o.id, action); },
     }, text);
+    const px = area.get(o.id) || 0;
+    const hidden = covered.has(o.id);
     return el('li', {
-      class: (o.id === state.selectedId ? 'selected' : '') + (o.hidden ? ' hidden-obj' : ''),
-      'data-id': o.id, 'data-z': o.z,
+      class: (o.id === state.selectedId ? 'selected' : '') + (o.hidden ? ' hidden-obj' : '') + (hidden ? ' covered' : ''),
+      'data-id': o.id, 'data-z': o.z, 'data-area': px,
       onclick: () => app.select(o.id),
     },
+    el('span', { class: 'number', title: 'Object number (in the order they were made)' }, String(number.get(o.id))),
     el('span', { class: 'swatch', style: `background:${labelColor(o.label_id)}` }),
     el('span', { class: 'kind', title: o.kind }, o.kind === 'polygon' ? 'P' : 'M'),
     select,
+    ...(hidden ? [el('span', { class: 'covered-mark', title: COVERED }, '\u26a0 covered')] : []),
     btn('hide', o.hidden ? 'Show' : 'Hide', 'Hide / show (H)'),
     btn('delete', '\u2715', 'Delete (Del)'),
     el('div', { class: 'actions' },
     el('span', { class: 'z', title: 'z-order (drawn in ascending z)' }, `z ${o.z}`),
+    el('span', { class: 'area', title: 'Area: the pixels it covers' }, `${px.toLocaleString('en-US')} px`),
     btn('up', '+', 'Up one in z-order (+)'),
     btn('down', '\u2212', 'Down one in z-order (-)'),
     btn('front', 'To front', 'To front'),
