@@ -1,6 +1,7 @@
 """/api/images/<name>/annotations: load, save (PUT) and save changes (PATCH), versioned."""
 
 import dataclasses
+import weakref
 
 from flask import jsonify
 
@@ -72,19 +73,38 @@ def patch_annotations(name):
     rows = [payloads.parse_object(o, width, height, label_ids) for o in upsert]
     updates = [payloads.parse_update(u, label_ids) for u in update]
     paints = [payloads.parse_paint(p, width, height) for p in paint]
-    if paints:
-        painted, updates = _apply_paints(store, name, width, height, version, paints, updates)
-        rows += painted
-    return _saved(lambda: store.save_changes(name, width, height, version, rows, updates, delete, client=client))
+    if not paints:
+        return _saved(lambda: store.save_changes(name, width, height, version, rows, updates, delete, client=client))
+    painted, updates = _apply_paints(store, name, width, height, version, paints, updates)
+
+    def save():
+        new_version = store.save_changes(name, width, height, version, rows + painted, updates, delete, client=client)
+        _last_painted[store] = (name, new_version, {row.id: row for row in painted})
+        return new_version
+    return _saved(save)
+
+
+# store -> (image, version, {id: ObjectRow}): the objects the last paint save wrote, as stored
+# at that version. Every change of an image's objects gives it a new version (the store's rule),
+# so while the version is the same they are what a load would read: the next stroke on them
+# needs no load of the image's masks (on a 12 MP photo, most of a stroke's save).
+_last_painted = weakref.WeakKeyDictionary()
+
+
+def _stored_objects(store, name, version, ids):
+    """({id: ObjectRow} holding at least `ids` if they are stored, the stored version)."""
+    hit = _last_painted.get(store)
+    if hit and hit[:2] == (name, version) and all(oid in hit[2] for oid in ids):
+        return hit[2], version  # (the save checks that the version is still this one)
+    record = store.load(name)
+    return ({o.id: o for o in record.objects}, record.version) if record else ({}, 0)
 
 
 def _apply_paints(store, name, width, height, version, paints, updates):
     """(the painted objects as rows to save, the updates left): each paint applied onto the
     stored mask, with the label / z / hidden update of the same object folded in. The save that
     follows checks the version again, so a save from elsewhere in between is a conflict."""
-    record = store.load(name)
-    stored = {o.id: o for o in record.objects} if record else {}
-    stored_version = record.version if record else 0
+    stored, stored_version = _stored_objects(store, name, version, [p[0] for p in paints])
     rows, folded = [], []
     for oid, box, crop in paints:
         if oid not in stored:

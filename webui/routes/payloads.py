@@ -74,10 +74,11 @@ def painted(row: ObjectRow, box, crop, width: int, height: int) -> ObjectRow:
     """The stored mask object `row` with the pixels of `box` replaced by `crop` (parse_paint)."""
     if row.kind != "mask":
         raise Invalid(f"Object {row.id!r} is a polygon; paint changes mask objects only, send the object whole.")
-    (sx0, sy0, sx1, sy1), stored = shapes.box_runs_to_crop(row.mask, height, width)
     bx0, by0, bx1, by1 = box
     if bx1 <= bx0 or by1 <= by0:
         return row
+    sx0, sy0, sx1, sy1 = row.mask["box"]  # checked when the store read it back: decoded as is
+    stored = np.repeat(np.arange(len(row.mask["runs"])) % 2 == 1, row.mask["runs"]).reshape(sy1 - sy0, sx1 - sx0)
     boxes = [box] + ([(sx0, sy0, sx1, sy1)] if stored.any() else [])
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)

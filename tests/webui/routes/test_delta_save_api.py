@@ -155,3 +155,29 @@ def test_a_paint_resent_after_a_lost_answer_applies_once(client):
     new_version, _, mask = _stored(client)
     assert new_version == version + 2
     np.testing.assert_array_equal(mask, after)
+
+
+def test_strokes_in_a_row_build_on_each_other_and_on_changes_made_between(client):
+    version = _start(client, _blob())
+    mask = _blob()
+    for k, box in enumerate([(0, 0, 20, 12), (10, 5, 40, 20), (30, 30, 64, 48)]):
+        x0, y0, x1, y1 = box
+        mask[y0:y1, x0:x1] = (np.arange(x1 - x0) + k) % 3 == 0
+        resp = _patch(client, version, [_paint(box, mask)])
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        version = resp.get_json()["version"]
+        np.testing.assert_array_equal(_stored(client)[2], mask)
+    # the label moved by deleting it (a new version): the next stroke keeps the new label
+    first, second = _label_id(client), _label_id(client, 1)
+    assert client.delete(f"/api/labels/{first}?objects=relabel&to={second}").status_code == 200
+    version, obj, _ = _stored(client)
+    assert obj["label_id"] == second
+    mask[40:48, 0:10] = True
+    resp = _patch(client, version, [_paint((0, 40, 10, 48), mask)])
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    _, obj, stored = _stored(client)
+    assert obj["label_id"] == second
+    np.testing.assert_array_equal(stored, mask)
+    # another tab's save since: still a conflict
+    assert _patch(client, resp.get_json()["version"], client_id="page-b").status_code == 200
+    assert _patch(client, resp.get_json()["version"], [_paint((0, 40, 10, 48), mask)]).status_code == 409
