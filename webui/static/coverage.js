@@ -4,120 +4,140 @@
 // hidden or not, as it does in the exported masks. Worked out row by row, from runs of pixels.
 
 import { byZ } from './state.js';
-import { ctx2d, polygonRowSpans } from './mask/canvas.js';
+import { polygonRowSpans } from './mask/canvas.js';
+import { maskToBoxRuns } from './mask/boxruns.js';
 
 const MAX_CHECKED = 1000;   // with more objects the covering is not worked out (it grows as n^2)
 
-const maskCache = new WeakMap();   // mask canvas -> {v, rows: runs per canvas row, area}
-const serials = new WeakMap();     // mask canvas -> a number, for the signature
+const serials = new WeakMap();     // mask canvas -> a number, for the shape keys
 let nextSerial = 1;
+let shapes = new Map();            // shape key -> pixels (below), kept while the shape is in use
 let last = { sig: null, result: null };
 
-function maskRuns(c) {
-  const hit = maskCache.get(c);
-  if (hit && hit.v === c._v) return hit;
-  const { width: w, height: h } = c;
-  const x0 = c._x || 0;
-  const data = ctx2d(c).getImageData(0, 0, w, h).data;
-  const rows = new Array(h);
-  let area = 0;
-  for (let y = 0; y < h; y++) {
-    const runs = [];
-    let start = -1;
-    for (let x = 0, i = y * w * 4 + 3; x <= w; x++, i += 4) {
-      const on = x < w && data[i] >= 128;
-      if (on && start < 0) start = x;
-      else if (!on && start >= 0) { runs.push(x0 + start, x0 + x); area += x - start; start = -1; }
+/** The pixels of a mask canvas: {first, end: its rows, rows: runs [x0, x1, ...] per row, area},
+ * from its box-runs form (kept per canvas version for the saves). */
+function maskPixels(c, height) {
+  const { box: [bx0, by0, bx1, by1], runs } = maskToBoxRuns(c);
+  const w = bx1 - bx0;
+  const rows = Array.from({ length: Math.max(0, by1 - by0) }, () => []);
+  let pos = 0, inside = false, area = 0;
+  for (const n of runs) {
+    if (inside) {
+      area += n;
+      for (let p = pos, left = n; left > 0;) {
+        const y = Math.floor(p / w), x = p - y * w, take = Math.min(left, w - x);
+        rows[y].push(bx0 + x, bx0 + x + take);
+        p += take; left -= take;
+      }
     }
-    rows[y] = runs;
+    pos += n; inside = !inside;
   }
-  const out = { v: c._v, rows, area };
-  maskCache.set(c, out);
-  return out;
+  const first = Math.max(0, by0);
+  return { first, end: Math.min(height, by1), rows: rows.slice(first - by0, height - by0), area };
 }
 
-/** {rows: [first, end), runs(row)} of an object's pixels inside the width x height image. */
-function pixelsOf(o, width, height) {
+function polygonPixels(poly, width, height) {
+  const ys = poly.map((p) => p[1]);
+  const first = Math.max(0, Math.floor(Math.min(...ys))), end = Math.min(height, Math.ceil(Math.max(...ys)));
+  const rows = [];
+  let area = 0;
+  for (let row = first; row < end; row++) {
+    const r = polygonRowSpans(poly, row, 0, width);
+    for (let k = 0; k < r.length; k += 2) area += r[k + 1] - r[k];
+    rows.push(r);
+  }
+  return { first, end, rows, area };
+}
+
+function shapeKey(o) {
   if (o.kind === 'mask') {
-    const m = maskRuns(o.canvas), y0 = o.canvas._y || 0;
-    return { first: Math.max(0, y0), end: Math.min(height, y0 + o.canvas.height),
-      runs: (row) => m.rows[row - y0] || [] };
+    if (!serials.has(o.canvas)) serials.set(o.canvas, nextSerial++);
+    return `m${serials.get(o.canvas)}.${o.canvas._v}`;
   }
-  const ys = o.polygon.map((p) => p[1]);
-  return { first: Math.max(0, Math.floor(Math.min(...ys))), end: Math.min(height, Math.ceil(Math.max(...ys))),
-    runs: (row) => polygonRowSpans(o.polygon, row, 0, width) };
+  let sum = 0;
+  o.polygon.forEach(([x, y], i) => { sum += (x * 7.31 + y * 3.17) * (i + 1); });
+  return `p${o.polygon.length}.${sum}`;
 }
 
-function areaOf(o, px) {
-  if (o.kind === 'mask') return maskRuns(o.canvas).area;
-  let n = 0;
-  for (let row = px.first; row < px.end; row++) {
-    const r = px.runs(row);
-    for (let k = 0; k < r.length; k += 2) n += r[k + 1] - r[k];
-  }
-  return n;
+/** The pixels of each object (by shape key), worked out once per shape. */
+function pixelsOf(objects, keys, width, height) {
+  const kept = new Map();
+  objects.forEach((o, i) => {
+    const key = keys[i];
+    let px = kept.get(key) || shapes.get(key);
+    if (!px) px = o.kind === 'mask' ? maskPixels(o.canvas, height) : polygonPixels(o.polygon, width, height);
+    kept.set(key, px);
+  });
+  shapes = kept;
+  return keys.map((k) => kept.get(k));
 }
+
+let scratch = new Uint8Array(4096);
 
 /** True when every pixel of `own` is in one of `above` (and it has a pixel at all). */
 function coveredBy(own, above) {
   let any = false;
   for (let row = own.first; row < own.end; row++) {
-    const mine = own.runs(row);
+    const mine = own.rows[row - own.first];
     if (!mine.length) continue;
     any = true;
-    const others = [];
-    for (const a of above) {
+    const lo = mine[0], hi = mine[mine.length - 1];
+    if (scratch.length < hi - lo) scratch = new Uint8Array(hi - lo);
+    scratch.fill(0, 0, hi - lo);
+    for (const a of above) {   // the pixels of row `row` the objects above hold, in [lo, hi)
       if (row < a.first || row >= a.end) continue;
-      const r = a.runs(row);
-      for (let k = 0; k < r.length; k += 2) others.push([r[k], r[k + 1]]);
-    }
-    others.sort((p, q) => p[0] - q[0]);
-    for (let k = 0; k < mine.length; k += 2) {
-      let reach = mine[k];
-      for (const [s, e] of others) {
-        if (s > reach) break;
-        if (e > reach) reach = e;
-        if (reach >= mine[k + 1]) break;
+      const r = a.rows[row - a.first];
+      for (let k = 0; k < r.length; k += 2) {
+        const s = Math.max(r[k], lo), e = Math.min(r[k + 1], hi);
+        if (e > s) scratch.fill(1, s - lo, e - lo);
       }
-      if (reach < mine[k + 1]) return false;
+    }
+    for (let k = 0; k < mine.length; k += 2) {
+      if (scratch.subarray(mine[k] - lo, mine[k + 1] - lo).indexOf(0) >= 0) return false;
     }
   }
   return any;
 }
 
-function signature(objects, width, height) {
-  const parts = [width, height];
-  for (const o of objects) {
-    let shape;
-    if (o.kind === 'mask') {
-      if (!serials.has(o.canvas)) serials.set(o.canvas, nextSerial++);
-      shape = `m${serials.get(o.canvas)}.${o.canvas._v}`;
-    } else {
-      let sum = 0;
-      o.polygon.forEach(([x, y], i) => { sum += (x * 7.31 + y * 3.17) * (i + 1); });
-      shape = `p${o.polygon.length}.${sum}`;
-    }
-    parts.push(`${o.id}:${o.z}:${shape}`);
-  }
-  return parts.join('|');
+function signature(sorted, keys, width, height) {
+  return [width, height, ...sorted.map((o, i) => `${o.id}:${keys[i]}`)].join('|');
 }
 
 /** {area: Map id -> pixels, covered: Set of ids wholly under the objects above them, checked:
  * whether the covering was worked out (not with more than MAX_CHECKED objects)}. */
 export function objectPixels(objects, width, height) {
-  const sig = signature(objects, width, height);
+  const sorted = byZ(objects);
+  const keys = sorted.map(shapeKey);
+  const sig = signature(sorted, keys, width, height);
   if (sig === last.sig) return last.result;
-  const sorted = byZ(objects).map((o) => ({ o, px: pixelsOf(o, width, height) }));
-  const area = new Map(sorted.map(({ o, px }) => [o.id, areaOf(o, px)]));
+  if (width !== last.width || height !== last.height) shapes = new Map();
+  const pixels = pixelsOf(sorted, keys, width, height);
+  const area = new Map(sorted.map((o, i) => [o.id, pixels[i].area]));
   const covered = new Set();
   const checked = sorted.length <= MAX_CHECKED;
   if (checked) {
-    sorted.forEach(({ o, px }, i) => {
-      if (!area.get(o.id)) return;
-      const above = sorted.slice(i + 1).map((a) => a.px).filter((a) => a.first < px.end && a.end > px.first);
+    sorted.forEach((o, i) => {
+      const px = pixels[i];
+      if (!px.area) return;
+      const above = pixels.slice(i + 1).filter((a) => a.first < px.end && a.end > px.first);
       if (above.length && coveredBy(px, above)) covered.add(o.id);
     });
   }
-  last = { sig, result: { area, covered, checked } };
+  last = { sig, width, height, result: { area, covered, checked } };
   return last.result;
+}
+
+const DELAY_MS = 150;
+let timer = null;
+
+/** objectPixels() when known for these objects (fresh: true); else the last answer (fresh:
+ * false; an id may be missing) while the new one is worked out a moment later, off the edit
+ * that changed them (a brush stroke on a large mask), and then redraw() is called. */
+export function objectPixelsSoon(objects, width, height, redraw) {
+  const sorted = byZ(objects);
+  if (signature(sorted, sorted.map(shapeKey), width, height) === last.sig) return { ...last.result, fresh: true };
+  clearTimeout(timer);
+  timer = setTimeout(() => { timer = null; objectPixels(objects, width, height); redraw(); }, DELAY_MS);
+  const was = last.result || { area: new Map(), covered: new Set(), checked: true };
+  return { ...was, fresh: false };
 }

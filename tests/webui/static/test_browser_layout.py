@@ -182,7 +182,9 @@ def test_accept_as_polygon_asks_before_a_speckled_mask_becomes_many_objects(driv
 
 
 def _rows(page):
-    """(number, area text, covered mark's title or None, data-id) of each object-list row, top first."""
+    """(number, area text, covered mark's title or None, data-id, covered) of each object-list row,
+    top first, once the areas and covering are worked out for the objects as they are."""
+    page.wait("document.getElementById('object-list').dataset.pixels === 'known'")
     return page.js("""return [...document.querySelectorAll('#object-list li')].map((li) => {
         const mark = li.querySelector('.covered-mark');
         return [li.querySelector('.number').textContent, li.querySelector('.area').textContent,

@@ -3,7 +3,7 @@
 // objects above it cover it entirely.
 
 import { state, labelColor } from '../state.js';
-import { objectPixels } from '../coverage.js';
+import { objectPixelsSoon } from '../coverage.js';
 import { el } from './dom.js';
 
 const COVERED = 'Fully covered by the objects above it: none of its pixels shows in the exported masks. '
@@ -12,7 +12,8 @@ const COVERED = 'Fully covered by the objects above it: none of its pixels shows
 export function renderObjects(app) {
   const list = document.getElementById('object-list');
   document.getElementById('object-count').textContent = `(${state.objects.length})`;
-  const { area, covered } = objectPixels(state.objects, state.width, state.height);
+  const { area, covered, fresh } = objectPixelsSoon(state.objects, state.width, state.height, () => renderObjects(app));
+  list.dataset.pixels = fresh ? 'known' : 'working';
   const number = new Map(state.objects.map((o, i) => [o.id, i + 1]));
   const rows = [...state.objects].sort((a, b) => b.z - a.z).map((o) => {
     const select = el('select', { 'data-action': 'label', title: 'Label' },
@@ -27,11 +28,11 @@ export function renderObjects(app) {
       'data-action': action, title,
       onclick: (e) => { e.stopPropagation(); app.objectAction(o.id, action); },
     }, text);
-    const px = area.get(o.id) || 0;
+    const px = area.get(o.id);
     const hidden = covered.has(o.id);
     return el('li', {
       class: (o.id === state.selectedId ? 'selected' : '') + (o.hidden ? ' hidden-obj' : '') + (hidden ? ' covered' : ''),
-      'data-id': o.id, 'data-z': o.z, 'data-area': px,
+      'data-id': o.id, 'data-z': o.z, 'data-area': px ?? '',
       onclick: () => app.select(o.id),
     },
     el('span', { class: 'number', title: 'Object number (in the order they were made)' }, String(number.get(o.id))),
@@ -43,7 +44,7 @@ export function renderObjects(app) {
     btn('delete', '\u2715', 'Delete (Del)'),
     el('div', { class: 'actions' },
     el('span', { class: 'z', title: 'z-order (drawn in ascending z)' }, `z ${o.z}`),
-    el('span', { class: 'area', title: 'Area: the pixels it covers' }, `${px.toLocaleString('en-US')} px`),
+    el('span', { class: 'area', title: 'Area: the pixels it covers' }, px === undefined ? '\u2026 px' : `${px.toLocaleString('en-US')} px`),
     btn('up', '+', 'Up one in z-order (+)'),
     btn('down', '\u2212', 'Down one in z-order (-)'),
     btn('front', 'To front', 'To front'),
