@@ -1,5 +1,7 @@
 // Thin client for the JSON API described in docs/webui-api.md.
 
+import { answerMask } from './mask/boxruns.js';
+
 export class ApiError extends Error {
   constructor(status, message, body) {
     super(message);
@@ -67,7 +69,16 @@ export const api = {
   modelGet: (model) => request('POST', '/api/models/get', { model }),
   modelGetStatus: () => request('GET', '/api/models/get'),
   embedding: (name) => request('POST', `/api/images/${imagePath(name)}/embedding`),
-  predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, body),
+  // masks come compact (runs as LEB128 bytes) and are decoded to the box-runs form here
+  predict: (name, body) => request('POST', `/api/images/${imagePath(name)}/predict`, { mask_format: 'leb128', ...body })
+    .then((r) => ({ ...r, mask: answerMask(r.mask) })),
   wand: (name, x, y, tolerance) => request('POST', `/api/images/${imagePath(name)}/wand`, { x, y, tolerance }),
+  proposals: (name) => request('GET', `/api/images/${imagePath(name)}/proposals`),
+  proposalsJob: (name) => request('GET', `/api/images/${imagePath(name)}/proposals/job`),
+  computeProposals: (name, params) => request('POST', `/api/images/${imagePath(name)}/proposals`, params || {}),
+  acceptProposal: (name, id, labelId, version) => request('POST', `/api/images/${imagePath(name)}/proposals/${id}/accept`,
+    { label_id: labelId, version, client: CLIENT_ID }),
+  acceptProposals: (name, body) => request('POST', `/api/images/${imagePath(name)}/proposals/accept`, { ...body, client: CLIENT_ID }),
+  rejectProposal: (name, id) => request('POST', `/api/images/${imagePath(name)}/proposals/${id}/reject`, {}),
   polygonize: (mask, tolerance, maxPolygons) => request('POST', '/api/polygonize', { mask, tolerance, max_polygons: maxPolygons }),
 };

@@ -20,6 +20,7 @@ import { createRectTool } from './tools/rect.js';
 import { createBrushTool } from './tools/brush.js';
 import { createAiWandTool } from './tools/aiwand.js';
 import { createWandTool } from './tools/wand.js';
+import { createProposalsTool } from './tools/proposals.js';
 import { setupKeyboard } from './keyboard.js';
 import { setupPointer } from './pointer.js';
 import { setupControls, showPrefs } from './controls.js';
@@ -40,6 +41,7 @@ const tools = Object.assign(app.tools, {
   eraser: createBrushTool(app, true),
   aiwand: createAiWandTool(app),
   wand: createWandTool(app),
+  prelabel: createProposalsTool(app),
 });
 view.reserveTop = hintHeight;   // a fitted image starts below the first-use hint
 view.overlay = (ctx, v) => tools[state.tool].overlay && tools[state.tool].overlay(ctx, v);

@@ -145,4 +145,10 @@ export function overwrite(storedVersion) {
   return flush();
 }
 
+/** Objects the server stored itself at `version` (accepted pre-label proposals): not sent again. */
+export function adopt(version, objects) {
+  state.version = version;
+  for (const o of objects) saved.set(o.id, signature(o));
+}
+
 export const hasUnsaved = () => dirty || !!inflight;
