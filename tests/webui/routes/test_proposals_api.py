@@ -163,6 +163,24 @@ def test_prelabel_file_is_shown_at_once(make_client, tiny_model_dir, images_dir,
         stored.forget(client.application.extensions["edgemask"].store, "square.png")  # found again next time
 
 
+def test_proposals_follow_the_pixels_not_the_file(make_client, images_dir):
+    import os
+
+    import cv2
+
+    client = make_client()
+    listed = _computed(client, "square.png")["proposals"]
+    assert listed
+    path = images_dir / "square.png"
+    data = path.read_bytes()
+    path.write_bytes(data)  # the same pixels, a new time stamp: kept
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10 ** 9))
+    assert client.get("/api/images/square.png/proposals").get_json()["proposals"] == listed
+    rgb = cv2.imread(str(path))
+    cv2.imwrite(str(path), 255 - rgb)  # another picture under the same name: its proposals are gone
+    assert client.get("/api/images/square.png/proposals").get_json()["proposals"] == []
+
+
 def test_bad_input_is_one_sentence(make_client):
     client = make_client()
     url = "/api/images/square.png/proposals"

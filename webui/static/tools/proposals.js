@@ -9,13 +9,21 @@ import { state, on, labelColor } from '../state.js';
 import { api } from '../api.js';
 import * as autosave from '../autosave.js';
 import { fromJSON } from '../objects.js';
-import { maskFromBoxRuns } from '../mask/boxruns.js';
-import { maskHas } from '../mask/canvas.js';
+import { maskPreview } from '../mask/boxruns.js';
+import { ctx2d } from '../mask/canvas.js';
 import { clampToImage } from './edit.js';
 
 const DRAG_PX = 5;
 const POLL_MS = 400;
 const ALPHA = 0.35, HOVER_ALPHA = 0.7;
+
+/** Whether image point (x, y) is inside a layer canvas (decoded at every _step-th pixel on a big image). */
+function has(c, x, y) {
+  const step = c._step || 1;
+  const xi = Math.floor((x - c._x) / step), yi = Math.floor((y - c._y) / step);
+  if (xi < 0 || yi < 0 || xi >= c.width || yi >= c.height) return false;
+  return ctx2d(c).getImageData(xi, yi, 1, 1).data[3] > 0;
+}
 
 /** A distinct colour per proposal (golden-angle hues), as #rrggbb. */
 function colorOf(i) {
@@ -50,7 +58,7 @@ export function createProposalsTool(app) {
     let best = null;
     for (const q of visible()) {
       const [x0, y0, x1, y1] = q.bbox;
-      if (p[0] < x0 || p[1] < y0 || p[0] >= x1 || p[1] >= y1 || !maskHas(q.canvas, p[0], p[1])) continue;
+      if (p[0] < x0 || p[1] < y0 || p[0] >= x1 || p[1] >= y1 || !has(q.canvas, p[0], p[1])) continue;
       if (!best || q.area < best.area) best = q;
     }
     return best;
@@ -78,7 +86,9 @@ export function createProposalsTool(app) {
     let r;
     try { r = await api.proposals(name); } catch (e) { app.flash(e.message); return; }
     if (forImage !== name) return;
-    items = r.proposals.map((p, i) => ({ ...p, canvas: maskFromBoxRuns(p.mask, colorOf(i)), state: 'open', objectId: null }));
+    // a layer of a big photo is decoded at the screen's resolution (the fitted view's), not the image's
+    const scale = Math.min(1, app.view.scale);
+    items = r.proposals.map((p, i) => ({ ...p, canvas: maskPreview(p.mask, colorOf(i), scale).canvas, state: 'open', objectId: null }));
     if (r.job.state === 'running') watch(name);
     else if (!items.length && !r.counts.accepted && !r.counts.rejected && state.tool === 'prelabel') compute(name);
     describe();
@@ -213,7 +223,8 @@ export function createProposalsTool(app) {
       ctx.imageSmoothingEnabled = view.scale < 1;
       for (const p of shown) {
         ctx.globalAlpha = p === hover ? HOVER_ALPHA : ALPHA;
-        ctx.drawImage(p.canvas, p.canvas._x, p.canvas._y);
+        const c = p.canvas, step = c._step || 1;
+        ctx.drawImage(c, c._x, c._y, c.width * step, c.height * step);
       }
       ctx.restore();
       const frame = (b, color) => {
