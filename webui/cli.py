@@ -1,4 +1,4 @@
-"""`edgemask serve` and `edgemask dataset export|import`."""
+"""`edgemask serve` and `edgemask dataset export|import|import-video`."""
 
 import argparse
 import os
@@ -94,6 +94,16 @@ def register(subparsers) -> None:
     imp.add_argument("--replace", action="store_true",
                      help="replace the objects of the imported images instead of adding to them")
     imp.set_defaults(func=run_import)
+
+    video = sub.add_parser(
+        "import-video", help="write a video's frames as images (a sequence to annotate)",
+        description="Writes every N-th frame of a video (read with OpenCV) as JPEG images named "
+                    "<video name>_<frame number, 6 digits>.jpg, so that the images folder's name order "
+                    "is the video's frame order. Existing frames are never overwritten.")
+    video.add_argument("file", metavar="FILE", help="the video file")
+    video.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame (default 1: all)")
+    video.add_argument("--out", metavar="DIR", help="output folder (default: FILE's name + _frames, beside it)")
+    video.set_defaults(func=run_import_video)
 
 
 # -- serve ---------------------------------------------------------------------------------
@@ -261,6 +271,30 @@ def run_import(args) -> int:
     finally:
         store.close()
     print(import_summary(summary))
+    return 0
+
+
+def run_import_video(args) -> int:
+    from tqdm import tqdm
+
+    from edgemask.cli import UserError
+    from edgemask.frames import VideoError, import_video
+
+    bars = []  # made at the first frame read, so that a refused video prints its one sentence only
+
+    def progress(done, expected):
+        if not bars:
+            bars.append(tqdm(total=expected or None, unit="frame", desc="frames", leave=False))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        result = import_video(args.file, args.every, args.out, progress=progress)
+    except VideoError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"edgemask: wrote {result['written']} of {result['frames']} frames to {result['out']}")
     return 0
 
 
