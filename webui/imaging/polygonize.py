@@ -7,6 +7,7 @@ both, so the page can say what would change (or keep the mask) instead of changi
 
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from edgemask.runtime import shapes
@@ -24,19 +25,23 @@ def polygonize(mask: np.ndarray, tolerance: float, max_polygons: Optional[int] =
     polygons = [p for p in shapes.mask_to_outer_polygons(mask, tolerance=tolerance) if len(p) >= 3]
     parts = len(polygons)
     if max_polygons is not None and parts > max_polygons:
-        polygons = sorted(polygons, key=_ring_area, reverse=True)[:max_polygons]
-    exact = [p["exterior"] for p in shapes.mask_to_polygons(mask, tolerance=0.0)]
-    outline = shapes.polygons_to_mask(exact, height, width) if exact else np.zeros_like(mask)
+        polygons = sorted(polygons, key=lambda p: cv2.contourArea(np.asarray(p, np.float32)),
+                          reverse=True)[:max_polygons]
     back = shapes.polygons_to_mask(polygons, height, width) if polygons else np.zeros_like(mask)
-    return {"polygons": polygons, "area": int(mask.sum()),
-            "holes": int(np.count_nonzero(outline & ~mask)),
+    return {"polygons": polygons, "area": int(mask.sum()), "holes": _holes(mask),
             "changed": int(np.count_nonzero(back ^ mask)),
             "parts": parts, "dropped": parts - len(polygons),
             "dropped_area": int(np.count_nonzero(mask & ~back))}
 
 
-def _ring_area(ring) -> float:
-    """The area a ring encloses (shoelace formula)."""
-    xy = np.asarray(ring, np.float64)
-    x, y = xy[:, 0], xy[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+def _holes(mask: np.ndarray) -> int:
+    """Pixels outside the mask that its exact outer outline encloses: those from which no path of
+    4-connected outside pixels reaches the border (mask pixels join diagonally, as traced)."""
+    box = shapes.mask_bbox(mask)
+    if box is None:
+        return 0
+    x0, y0, x1, y1 = box
+    outside = np.ones((y1 - y0 + 4, x1 - x0 + 4), np.uint8)  # a ring of outside pixels around the box
+    outside[2:-2, 2:-2] = ~mask[y0:y1, x0:x1]
+    cv2.floodFill(outside, None, (0, 0), 2, flags=4)
+    return int(np.count_nonzero(outside == 1))
