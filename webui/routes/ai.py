@@ -6,7 +6,7 @@ from flask import jsonify
 from edgemask.webui.ai.assistant import ImageError
 from edgemask.webui.routes import bp, payloads
 from edgemask.webui.routes.errors import ApiError, sentence
-from edgemask.webui.routes.requests import _body, _ctx, _image, _mask_json
+from edgemask.webui.routes.requests import _body, _ctx, _image
 
 
 @bp.get("/model")
@@ -95,6 +95,9 @@ def predict(name):
     refine = body.get("refine", False)
     if not isinstance(refine, bool):
         raise ApiError(400, "\"refine\" must be true or false.")
+    mask_format = body.get("mask_format", "runs")
+    if mask_format not in payloads.MASK_FORMATS:
+        raise ApiError(400, f"\"mask_format\" must be one of: {', '.join(payloads.MASK_FORMATS)}.")
     session = body.get("session", "")
     if not isinstance(session, str) or len(session) > 200:
         raise ApiError(400, "\"session\" must be a string of at most 200 characters.")
@@ -104,4 +107,4 @@ def predict(name):
         raise ApiError(415, f"The image {name!r} cannot be read: {sentence(exc)}") from None
     except ValueError as exc:  # the runtime's own prompt checks
         raise ApiError(400, f"The model cannot use this prompt: {sentence(exc)}") from None
-    return jsonify(_mask_json(mask) | {"score": round(score, 4), "ms": round(ms, 2)})
+    return jsonify(payloads.mask_answer(mask, mask_format) | {"score": round(score, 4), "ms": round(ms, 2)})

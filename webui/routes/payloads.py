@@ -4,6 +4,7 @@ their stored form.
 Every check raises `Invalid` with one clear sentence; the API turns it into a 400.
 """
 
+import base64
 import dataclasses
 import math
 
@@ -88,6 +89,46 @@ def painted(row: ObjectRow, box, crop, width: int, height: int) -> ObjectRow:
     canvas[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = crop
     value = shapes.tighten_box_runs((x0, y0), canvas)
     return dataclasses.replace(row, mask=value, bbox=list(value["box"]))
+
+
+MASK_FORMATS = ("runs", "leb128")
+
+
+def mask_answer(mask, mask_format: str = "runs") -> dict:
+    """A predicted HxW mask as the API answers it: {"mask": box-runs, "bbox", "area"}. With
+    mask_format "leb128" the runs come as "runs_leb128": the run lengths as unsigned LEB128
+    bytes (7 bits each, low first, the high bit set when more follow), base64: a fraction of the
+    JSON list's size, made in numpy without a Python int per run (a speckled 12 MP mask has
+    hundreds of thousands of runs)."""
+    if mask_format == "runs":
+        value = shapes.mask_to_box_runs(mask)
+        return {"mask": value, "bbox": list(value["box"]), "area": shapes.box_runs_area(value)}
+    box = shapes.mask_bbox(mask)
+    if box is None:
+        return {"mask": {"box": [0, 0, 0, 0], "runs_leb128": ""}, "bbox": [0, 0, 0, 0], "area": 0}
+    x0, y0, x1, y1 = box
+    flat = np.ascontiguousarray(mask[y0:y1, x0:x1]).ravel()
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate(([0], change, [flat.size])))
+    if flat[0]:
+        runs = np.concatenate(([0], runs))
+    return {"mask": {"box": [x0, y0, x1, y1], "runs_leb128": leb128_base64(runs)},
+            "bbox": [x0, y0, x1, y1], "area": int(runs[1::2].sum())}
+
+
+def leb128_base64(values) -> str:
+    """Non-negative integers below 2**35 as unsigned LEB128 bytes, base64 (ASCII)."""
+    v = np.asarray(values, np.uint64)
+    size = np.ones(v.size, np.int64)  # bytes per value
+    for bits in (7, 14, 21, 28):
+        size += v >= (1 << bits)
+    starts = np.cumsum(size) - size
+    out = np.empty(int(size.sum()), np.uint8)
+    for j in range(int(size.max(initial=1))):
+        have = size > j
+        byte = (v[have] >> np.uint64(7 * j)) & np.uint64(0x7F)
+        out[starts[have] + j] = byte | ((size[have] > j + 1).astype(np.uint64) << np.uint64(7))
+    return base64.b64encode(out.tobytes()).decode("ascii")
 
 
 def parse_update(raw, label_ids) -> dict:

@@ -325,6 +325,47 @@ def test_box_prompt_gives_single_mask(client, fake_predictor):
     assert body["bbox"] == [2, 3, 12, 9] and body["area"] == 60
 
 
+def _leb128(text):
+    """The integers of a base64 LEB128 string (decoded here byte by byte, independently)."""
+    import base64
+
+    values, cur, shift = [], 0, 0
+    for byte in base64.b64decode(text):
+        cur |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            values.append(cur)
+            cur, shift = 0, 0
+    assert shift == 0
+    return values
+
+
+@pytest.mark.parametrize("name, point", [("sub/portrait.jpg", [20, 30, 1]), ("square.png", [15, 12, 1]),
+                                         ("square.png", [60, 44, 1])])
+def test_compact_predict_answer_is_the_same_mask(client, name, point):
+    url = f"/api/images/{name}/predict"
+    plain = client.post(url, json={"points": [point]}).get_json()
+    compact = client.post(url, json={"points": [point], "mask_format": "leb128"}).get_json()
+    assert compact["mask"]["box"] == plain["mask"]["box"] == compact["bbox"] == plain["bbox"]
+    assert _leb128(compact["mask"]["runs_leb128"]) == plain["mask"]["runs"]
+    assert compact["area"] == plain["area"] and compact["score"] == plain["score"]
+    assert set(compact["mask"]) == {"box", "runs_leb128"}
+
+
+def test_compact_predict_answer_of_an_empty_mask(client):
+    body = {"points": [], "box": [2, 3, 2, 9], "mask_format": "leb128"}  # no area: no pixel
+    answer = client.post("/api/images/square.png/predict", json=body).get_json()
+    assert answer["mask"] == {"box": [0, 0, 0, 0], "runs_leb128": ""} and answer["area"] == 0
+
+
+def test_leb128_holds_large_runs():
+    from edgemask.webui.routes.payloads import leb128_base64
+
+    values = [0, 1, 127, 128, 300, 16383, 16384, 2 ** 21, 2 ** 28 + 5, 2 ** 32 - 1, 2 ** 34]
+    assert _leb128(leb128_base64(values)) == values
+    assert _leb128(leb128_base64([])) == []
+
+
 @pytest.mark.parametrize("body, message", [
     ({"points": [[65, 10, 1]]}, "outside"),
     ({"points": [[10, -1, 1]]}, "outside"),
@@ -338,6 +379,7 @@ def test_box_prompt_gives_single_mask(client, fake_predictor):
     ({"points": [], "box": [0, 0, 5]}, "box"),
     ({"points": [[1, 1, 1]], "refine": "yes"}, "refine"),
     ({"points": [[1, 1, 1]], "session": 5}, "session"),
+    ({"points": [[1, 1, 1]], "mask_format": "png"}, "mask_format"),
 ])
 def test_bad_predict_requests_are_400(client, fake_predictor, body, message):
     assert message in _error(client.post("/api/images/square.png/predict", json=body), 400)

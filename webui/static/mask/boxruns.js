@@ -70,6 +70,27 @@ export function previewMask(p) {
   return p.canvas._step > 1 ? maskFromBoxRuns(p.mask, p.canvas._color) : p.canvas;
 }
 
+/** The run lengths of an answer's "runs_leb128" (base64 of unsigned LEB128 bytes: 7 bits a
+ * byte, low first, the high bit set when more follow) as a Uint32Array. */
+export function decodeLeb128Runs(b64) {
+  const bin = atob(b64);
+  const out = new Uint32Array(bin.length);   // at most one value a byte
+  let n = 0, cur = 0, scale = 1;
+  for (let i = 0; i < bin.length; i++) {
+    const b = bin.charCodeAt(i);
+    cur += (b & 0x7f) * scale;   // (not <<: values may pass 2**31)
+    if (b & 0x80) scale *= 128;
+    else { out[n++] = cur; cur = 0; scale = 1; }
+  }
+  return out.subarray(0, n);
+}
+
+/** An API mask in the box-runs form {box, runs}, whether its runs came as a list or as
+ * "runs_leb128" (the compact form of predict answers). */
+export function answerMask(m) {
+  return m && m.runs_leb128 !== undefined ? { box: m.box, runs: decodeLeb128Runs(m.runs_leb128) } : m;
+}
+
 /** Row-major runs (outside first) of the pixels of an RGBA word array (inside: alpha >= 128). */
 function runsOf(px) {
   const runs = [];
