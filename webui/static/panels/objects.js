@@ -9,11 +9,25 @@ import { el } from './dom.js';
 const COVERED = 'Fully covered by the objects above it: none of its pixels shows in the exported masks. '
   + 'Move it up (+ or To front), or change the objects above it.';
 
+/** Writes the areas and covered marks into the rows in place (a row being clicked stays). */
+function showPixels(list, { area, covered, fresh }) {
+  list.dataset.pixels = fresh ? 'known' : 'working';
+  for (const li of list.children) {
+    const px = area.get(li.dataset.id);
+    const hidden = covered.has(li.dataset.id);
+    li.dataset.area = px ?? '';
+    li.querySelector('.area').textContent = px === undefined ? '\u2026 px' : `${px.toLocaleString('en-US')} px`;
+    li.classList.toggle('covered', hidden);
+    const mark = li.querySelector('.covered-mark');
+    if (hidden && !mark) li.querySelector('select').after(el('span', { class: 'covered-mark', title: COVERED }, '\u26a0 covered'));
+    else if (!hidden && mark) mark.remove();
+  }
+}
+
 export function renderObjects(app) {
   const list = document.getElementById('object-list');
   document.getElementById('object-count').textContent = `(${state.objects.length})`;
-  const { area, covered, fresh } = objectPixelsSoon(state.objects, state.width, state.height, () => renderObjects(app));
-  list.dataset.pixels = fresh ? 'known' : 'working';
+  const pixels = () => objectPixelsSoon(state.objects, state.width, state.height, () => showPixels(list, pixels()));
   const number = new Map(state.objects.map((o, i) => [o.id, i + 1]));
   const rows = [...state.objects].sort((a, b) => b.z - a.z).map((o) => {
     const select = el('select', { 'data-action': 'label', title: 'Label' },
@@ -28,23 +42,20 @@ export function renderObjects(app) {
       'data-action': action, title,
       onclick: (e) => { e.stopPropagation(); app.objectAction(o.id, action); },
     }, text);
-    const px = area.get(o.id);
-    const hidden = covered.has(o.id);
     return el('li', {
-      class: (o.id === state.selectedId ? 'selected' : '') + (o.hidden ? ' hidden-obj' : '') + (hidden ? ' covered' : ''),
-      'data-id': o.id, 'data-z': o.z, 'data-area': px ?? '',
+      class: (o.id === state.selectedId ? 'selected' : '') + (o.hidden ? ' hidden-obj' : ''),
+      'data-id': o.id, 'data-z': o.z,
       onclick: () => app.select(o.id),
     },
     el('span', { class: 'number', title: 'Object number (in the order they were made)' }, String(number.get(o.id))),
     el('span', { class: 'swatch', style: `background:${labelColor(o.label_id)}` }),
     el('span', { class: 'kind', title: o.kind }, o.kind === 'polygon' ? 'P' : 'M'),
     select,
-    ...(hidden ? [el('span', { class: 'covered-mark', title: COVERED }, '\u26a0 covered')] : []),
     btn('hide', o.hidden ? 'Show' : 'Hide', 'Hide / show (H)'),
     btn('delete', '\u2715', 'Delete (Del)'),
     el('div', { class: 'actions' },
     el('span', { class: 'z', title: 'z-order (drawn in ascending z)' }, `z ${o.z}`),
-    el('span', { class: 'area', title: 'Area: the pixels it covers' }, px === undefined ? '\u2026 px' : `${px.toLocaleString('en-US')} px`),
+    el('span', { class: 'area', title: 'Area: the pixels it covers' }),
     btn('up', '+', 'Up one in z-order (+)'),
     btn('down', '\u2212', 'Down one in z-order (-)'),
     btn('front', 'To front', 'To front'),
@@ -53,4 +64,5 @@ export function renderObjects(app) {
       o.kind === 'polygon' ? 'Convert to mask' : 'Convert to polygons (simplify tolerance from Tool options)')));
   });
   list.replaceChildren(...rows);
+  showPixels(list, pixels());
 }
