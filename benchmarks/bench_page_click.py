@@ -2,6 +2,7 @@
 
     python benchmarks/bench_page_click.py --model ~/.cache/edgemask/models/efficientvit-sam-l0-fp32
     python benchmarks/bench_page_click.py --model DIR --sizes 4000x3000,1920x1080 --clicks 12
+    python benchmarks/bench_page_click.py --model DIR --answer runs   # answers as a JSON list (before)
 
 Serves generated photos of each size (waitress on 127.0.0.1) with the model, opens each in the
 page, waits for its embedding, then clicks with the AI wand (real mouse events) at random points,
@@ -39,6 +40,7 @@ if (!window._marks) {
   const f = window.fetch;
   window.fetch = (url, init) => {
     if (!String(url).endsWith('/predict')) return f(url, init);
+    if (window._format) init = { ...init, body: JSON.stringify({ ...JSON.parse(init.body), mask_format: window._format }) };
     M.fetch = performance.now();
     return f(url, init).then((r) => {
       M.headers = performance.now();
@@ -94,6 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="4000x3000,1920x1080", help="photo sizes WxH, comma separated")
     parser.add_argument("--clicks", type=int, default=12, help="timed clicks per size (default 12)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed clicks first (default 2)")
+    parser.add_argument("--answer", choices=("leb128", "runs"), default="leb128",
+                        help="the predict answer's mask form: leb128 (the page's) or runs (a JSON list, "
+                        "the page before the compact form)")
     parser.add_argument("--window", default="1400x900", help="browser window WxH (default 1400x900)")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
@@ -131,7 +136,7 @@ def main(argv=None) -> int:
             predictor = ctx.assistant.predictor
             if hasattr(predictor, "wait_prefetch"):
                 predictor.wait_prefetch(timeout=600)  # no encoder run of another image during the clicks
-            page.js(INSTRUMENT)
+            page.js(INSTRUMENT + f"window._format = {args.answer!r};")
             page.js("edgemask.app.setTool('aiwand');")
             rng = np.random.default_rng(7)
             marks = []
@@ -154,7 +159,8 @@ def main(argv=None) -> int:
         ctx.store.close()
 
     med = statistics.median
-    print(f"model {ctx.assistant.name}; window {args.window}; {args.clicks} clicks per photo (medians, ms)")
+    print(f"model {ctx.assistant.name}; window {args.window}; answers as {args.answer}; "
+          f"{args.clicks} clicks per photo (medians, ms)")
     print(f"{'photo':>10s} {'zoom':>5s} {'answer kB':>9s} {'click->drawn':>12s} {'server':>7s} {'gap':>6s} "
           f"{'request':>8s} {'body':>6s} {'parse':>6s} {'after':>6s} {'decode':>6s} {'draw':>6s}")
     for name, (w, h, scale, marks) in rows.items():

@@ -117,17 +117,20 @@ def mask_answer(mask, mask_format: str = "runs") -> dict:
 
 
 def leb128_base64(values) -> str:
-    """Non-negative integers below 2**35 as unsigned LEB128 bytes, base64 (ASCII)."""
-    v = np.asarray(values, np.uint64)
-    size = np.ones(v.size, np.int64)  # bytes per value
-    for bits in (7, 14, 21, 28):
-        size += v >= (1 << bits)
-    starts = np.cumsum(size) - size
+    """Non-negative integers below 2**64 as unsigned LEB128 bytes, base64 (ASCII)."""
+    rest = np.asarray(values, np.uint64)
+    size = np.ones(rest.size, np.int64)  # bytes per value
+    for bits in range(7, 64, 7):
+        big = rest >= np.uint64(1 << bits)
+        if not big.any():
+            break
+        size += big
     out = np.empty(int(size.sum()), np.uint8)
-    for j in range(int(size.max(initial=1))):
-        have = size > j
-        byte = (v[have] >> np.uint64(7 * j)) & np.uint64(0x7F)
-        out[starts[have] + j] = byte | ((size[have] > j + 1).astype(np.uint64) << np.uint64(7))
+    pos = np.cumsum(size) - size
+    while rest.size:  # one byte of each value left a pass: most runs take one
+        more = rest >= np.uint64(0x80)
+        out[pos] = (rest & np.uint64(0x7F)).astype(np.uint8) | (more.astype(np.uint8) << np.uint8(7))
+        pos, rest = pos[more] + 1, rest[more] >> np.uint64(7)
     return base64.b64encode(out.tobytes()).decode("ascii")
 
 
