@@ -79,6 +79,8 @@ def test_two_clicks_accept_two_proposals(driver, server):
     page.driver.find_element("css selector", "#tools button[data-tool='prelabel']").click()
     page.wait("edgemask.tools.prelabel.visible().length >= 2", timeout=90, what="the proposals")
     shown = page.js("return edgemask.tools.prelabel.visible().length")
+    count = "return document.querySelector(\"#tools button[data-tool='prelabel']\").dataset.count"
+    assert page.js(count) == str(shown)  # the open image's proposals, counted on the tool's button
     points = click_points(get_json(server.url + "api/images/reef.png/proposals")["proposals"], 90, 120)
     assert len(points) >= 2
     label = page.js("return edgemask.state.currentLabelId")
@@ -93,6 +95,7 @@ def test_two_clicks_accept_two_proposals(driver, server):
     accepted = {p[0] for p in points[:2]}
     assert accepted.isdisjoint(p["id"] for p in listed["proposals"])
     assert page.js("return edgemask.tools.prelabel.visible().length") == shown - 2
+    assert page.js(count) == str(shown - 2)
 
     page.js("edgemask.app.undo()")  # an ordinary undoable step: the object goes, its proposal is back
     page.wait("edgemask.state.objects.length === 1")

@@ -1,7 +1,8 @@
 // Pre-label: the model's proposals for the whole image (the server's automatic mask generator on the
 // cached embedding), drawn as a translucent layer of their own while this tool is active. Click one to
 // accept it as an object of the current label; drag a box and press Enter to accept those inside it,
-// Shift+Enter accepts all that remain; right-click or X rejects the one under the mouse. Accepted
+// Shift+Enter accepts all that remain; right-click or X rejects the one under the mouse; Shift+R computes
+// them again. The open image's count shows on the tool's button. Accepted
 // proposals become ordinary objects (the server stores them, undo removes them like any other); the
 // proposals are computed in the background, with their progress shown, while the other tools work.
 
@@ -73,8 +74,10 @@ export function createProposalsTool(app) {
   }
 
   function describe() {
-    if (state.tool !== 'prelabel') return;
     const n = visible().length;
+    const button = document.querySelector('#tools button[data-tool="prelabel"]');
+    if (button) { if (n) button.dataset.count = n; else delete button.dataset.count; }
+    if (state.tool !== 'prelabel') return;
     app.setToolInfo(n ? `${n} proposals: click accepts one, right-click / X rejects, drag a box + Enter accepts ` +
       'those inside, Shift+Enter all' : (computing ? 'Computing proposals (the other tools work meanwhile)...' : 'No proposals left.'));
   }
@@ -82,6 +85,7 @@ export function createProposalsTool(app) {
   async function load(name) {
     forImage = name;
     items = []; box = null; hover = null;
+    describe();
     app.view.render();
     let r;
     try { r = await api.proposals(name); } catch (e) { app.flash(e.message); return; }
@@ -166,9 +170,9 @@ export function createProposalsTool(app) {
     if (forImage !== state.imageName || !items.length) load(state.imageName);
     else describe();
   });
-  on('objects', () => {   // another image opened, or undo / redo changed which proposals show
-    if (state.imageName !== forImage && state.imageName && (state.tool === 'prelabel' || forImage)) load(state.imageName);
-    else if (state.tool === 'prelabel') describe();
+  on('objects', () => {   // another image opened (its proposals counted on the button), or undo / redo
+    if (state.imageName && state.imageName !== forImage) load(state.imageName);
+    else describe();
   });
 
   const tool = {
@@ -208,6 +212,7 @@ export function createProposalsTool(app) {
     },
     key(ev) {
       if (ev.key === 'Enter' && ev.shiftKey) { accept({ all: true }); return true; }
+      if (ev.key === 'R' && ev.shiftKey && !computing) { compute(forImage); return true; }
       if (ev.key === 'Enter' && box) { const b = box; box = null; accept({ box: b }); app.view.render(); return true; }
       if (ev.key === 'Enter') { app.flash('Drag a box around proposals first, or Shift+Enter accepts them all.'); return true; }
       if ((ev.key === 'x' || ev.key === 'X') && hover) { reject(hover); return true; }
