@@ -49,7 +49,8 @@ function polygonPixels(poly, width, height) {
   return { first, end, rows, area };
 }
 
-function shapeKey(o) {
+/** A key that changes when the object's pixels do (its mask canvas and version, or its vertices). */
+export function shapeKey(o) {
   if (o.kind === 'mask') {
     if (!serials.has(o.canvas)) serials.set(o.canvas, nextSerial++);
     return `m${serials.get(o.canvas)}.${o.canvas._v}`;

@@ -208,6 +208,15 @@ def test_object_rows_have_a_number_an_area_and_show_when_covered(driver, serve):
     rows = _rows(page)
     assert [r[:3] for r in rows] == [["2", "12,000 px", None], ["1", "8,000 px", None], ["3", "307,200 px", None]]
     mask_id, rect_id, _ = (r[3] for r in rows)
+    # each row's thumbnail: the image under the object's box, the object in its label's colour
+    label = page.js("const s = edgemask.state; return s.labels.find((l) => l.id === s.currentLabelId).color")
+    colour = np.array([int(label[i:i + 2], 16) for i in (1, 3, 5)])
+    centres = page.js("""return [...document.querySelectorAll('#object-list li .thumb canvas')].map((c) =>
+        Array.from(c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data.slice(0, 3)));""")
+    under = [(220, 60, 30), (40, 140, 60), (40, 140, 60)]  # the block, the green, the green
+    for centre, image in zip(centres, under):
+        assert np.abs(np.array(centre) - (0.65 * colour + 0.35 * np.array(image))).max() <= 4, (centre, image)
+    assert len(centres) == 3
 
     def action(object_id, name):
         page.button(f"#object-list li[data-id='{object_id}'] button[data-action={name}]")

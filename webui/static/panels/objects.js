@@ -1,18 +1,24 @@
 // The object list: the open image's objects, top of the z-order first, with their actions. Each
-// row has the object's number (in the order they were made) and its area, and a mark when the
-// objects above it cover it entirely.
+// row has the object's number (in the order they were made), a thumbnail, its area, and a mark
+// when the objects above it cover it entirely.
 
 import { state, labelColor } from '../state.js';
-import { objectPixelsSoon } from '../coverage.js';
+import { objectPixelsSoon, shapeKey } from '../coverage.js';
+import { objectThumb, keepThumbs } from './objectthumbs.js';
 import { el } from './dom.js';
 
 const COVERED = 'Fully covered by the objects above it: none of its pixels shows in the exported masks. '
-  + 'Move it up (+ or To front), or change the objects above it.';
+  + 'Move it up (+ or Front), or change the objects above it.';
 
 /** Writes the areas and covered marks into the rows in place (a row being clicked stays). */
 function showPixels(list, { area, covered, fresh }) {
   list.dataset.pixels = fresh ? 'known' : 'working';
+  const byId = new Map(state.objects.map((o) => [o.id, o]));
+  if (fresh) keepThumbs(state.objects, shapeKey);
   for (const li of list.children) {
+    const o = byId.get(li.dataset.id);
+    const thumb = o && objectThumb(o, shapeKey(o), !fresh);   // new pictures wait for the moment after
+    if (thumb) li.querySelector('.thumb').replaceChildren(thumb);
     const px = area.get(li.dataset.id);
     const hidden = covered.has(li.dataset.id);
     li.dataset.area = px ?? '';
@@ -48,6 +54,7 @@ export function renderObjects(app) {
       onclick: () => app.select(o.id),
     },
     el('span', { class: 'number', title: 'Object number (in the order they were made)' }, String(number.get(o.id))),
+    el('span', { class: 'thumb' }),
     el('span', { class: 'swatch', style: `background:${labelColor(o.label_id)}` }),
     el('span', { class: 'kind', title: o.kind }, o.kind === 'polygon' ? 'P' : 'M'),
     select,
@@ -58,8 +65,8 @@ export function renderObjects(app) {
     el('span', { class: 'area', title: 'Area: the pixels it covers' }),
     btn('up', '+', 'Up one in z-order (+)'),
     btn('down', '\u2212', 'Down one in z-order (-)'),
-    btn('front', 'To front', 'To front'),
-    btn('back', 'To back', 'To back'),
+    btn('front', 'Front', 'To the front of the z-order'),
+    btn('back', 'Back', 'To the back of the z-order'),
     btn('convert', o.kind === 'polygon' ? 'to mask' : 'to polygon',
       o.kind === 'polygon' ? 'Convert to mask' : 'Convert to polygons (simplify tolerance from Tool options)')));
   });
