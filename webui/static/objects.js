@@ -1,7 +1,7 @@
 // Annotation objects: ids, z-order, hit testing and the API's JSON form. Their masks are
 // mask/canvas.js (the pixels) and mask/boxruns.js (the API's form); polygons: geometry.js.
 
-import { maskHas } from './mask/canvas.js';
+import { maskHas, maskBBox } from './mask/canvas.js';
 import { maskFromBoxRuns, maskToBoxRuns } from './mask/boxruns.js';
 import { pointInPolygon } from './geometry.js';
 
@@ -16,6 +16,13 @@ export function newId() {
 export function hitObject(o, x, y) {
   if (o.kind === 'polygon') return pointInPolygon(o.polygon, x, y);
   return maskHas(o.canvas, x, y);
+}
+
+/** [x0, y0, x1, y1] of an object in image pixels (null for an empty mask). */
+export function objectBox(o) {
+  if (o.kind === 'mask') return maskBBox(o.canvas);
+  const xs = o.polygon.map((p) => p[0]), ys = o.polygon.map((p) => p[1]);
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
 }
 
 export const round2 = (v) => Math.round(v * 100) / 100;

@@ -4,14 +4,9 @@
 import { state, labelColor, labelById, byZ, isShown, isLocked, luminance } from './state.js';
 import { tinted, maskBBox } from './mask/canvas.js';
 import { maskOutline } from './mask/outline.js';
+import { objectBox } from './objects.js';
 
 const DARK = 0.08;   // labels darker than this (black, pure blue) get a light outline
-
-function objectBox(o) {
-  if (o.kind === 'mask') return maskBBox(o.canvas);
-  const xs = o.polygon.map((p) => p[0]), ys = o.polygon.map((p) => p[1]);
-  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
-}
 
 const MIN_SCALE = 0.02, MAX_SCALE = 64;
 

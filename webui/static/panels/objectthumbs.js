@@ -3,7 +3,7 @@
 // copy of the image at most 512 px a side.
 
 import { state, labelColor } from '../state.js';
-import { maskBBox } from '../mask/canvas.js';
+import { objectBox } from '../objects.js';
 
 export const THUMB_W = 36, THUMB_H = 24;
 const SMALL = 512;
@@ -26,15 +26,9 @@ function reduced() {
   return small;
 }
 
-function boxOf(o) {
-  if (o.kind === 'mask') return maskBBox(o.canvas);
-  const xs = o.polygon.map((p) => p[0]), ys = o.polygon.map((p) => p[1]);
-  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
-}
-
 function draw(o, color) {
   const t = canvasOf(THUMB_W, THUMB_H);
-  const box = boxOf(o);
+  const box = objectBox(o);
   if (!box || !state.image) return t;
   const pad = 0.1 * Math.max(box[2] - box[0], box[3] - box[1], 4);
   const x0 = Math.max(0, box[0] - pad), y0 = Math.max(0, box[1] - pad);
