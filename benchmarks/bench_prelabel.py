@@ -3,7 +3,7 @@ official automatic mask generator (segment_anything's / EfficientViT-SAM's) on t
 in the same run, taking turns.
 
     python benchmarks/bench_prelabel.py --model sam-vit-b=DIR:CKPT --model efficientvit-sam-l0=DIR:CKPT \
-        [--size 4000x3000] [--points-per-side 32] [--rounds 1] [--official-batch 16] [--lowered]
+        [--size 4000x3000] [--points-per-side 32] [--rounds 1] [--official-batch 16] [--lowered] [--before REV]
 
 DIR is an exported model folder, CKPT the checkpoint it was exported from. The encoder is not timed
 on either side: ours reads the embedding from the memory cache, the official generator's predictor is
@@ -12,12 +12,18 @@ of tests/runtime/test_mask_generator.py, which let random-weight models' masks t
 (so that the stability scoring and upscaling of candidates is timed too); default: the official
 defaults. The official generator runs --official-batch points at a time (its full-size logits of
 64 points x 3 masks of a 4000x3000 photo would take 9 GB); results do not depend on the batch size.
+--before REV also times runtime/mask_generator.py as it was at git revision REV (before/after in one run).
+The load average is printed before and after each model: the machine may be shared.
 """
 
 import argparse
+import importlib.util
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -31,6 +37,23 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def generator_at(rev: str):
+    """The MaskGenerator class of runtime/mask_generator.py at git revision `rev`."""
+    source = subprocess.run(["git", "show", f"{rev}:runtime/mask_generator.py"], check=True, capture_output=True,
+                            text=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(source)
+    spec = importlib.util.spec_from_file_location(f"mask_generator_{rev.replace('~', '_')}", f.name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    os.unlink(f.name)
+    return module.MaskGenerator
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def official(name: str, ckpt: str, image, **kw):
@@ -74,6 +97,7 @@ def main() -> int:
     ap.add_argument("--official-batch", type=int, default=16)
     ap.add_argument("--lowered", action="store_true")
     ap.add_argument("--skip-official", action="store_true")
+    ap.add_argument("--before", metavar="REV", help="also time the MaskGenerator of this git revision")
     args = ap.parse_args()
     sys.path[:0] = ["tests", "tests/runtime"]
     from edgemask.runtime import Predictor
@@ -86,7 +110,8 @@ def main() -> int:
     if args.lowered:
         from test_mask_generator import LOWERED
     print(f"CPU: {cpu_name()}; photo {w}x{h}; {args.points_per_side}x{args.points_per_side} points; "
-          f"{'lowered' if args.lowered else 'official default'} thresholds", flush=True)
+          f"{'lowered' if args.lowered else 'official default'} thresholds; {load()}", flush=True)
+    before = generator_at(args.before) if args.before else None
     for spec in args.model:
         name, rest = spec.split("=", 1)
         folder, ckpt = rest.rsplit(":", 1)
@@ -95,16 +120,20 @@ def main() -> int:
             params["box_nms_thresh"] = 0.7
         pred = Predictor(folder, device="cpu", cache="memory")
         pred.set_image(image)  # the embedding, cached
-        ours = MaskGenerator(pred, **params)
+        ours = {"edgemask": MaskGenerator(pred, **params)}
+        if before is not None:
+            ours[f"edgemask@{args.before}"] = before(pred, **params)
         theirs = None if args.skip_official else official(name, ckpt, image, points_per_batch=args.official_batch,
                                                            **params)
-        times = {"edgemask": [], "official": []}
+        times = {key: [] for key in [*ours, "official"]}
         counts = {}
-        for _ in range(args.rounds):  # taking turns, so that load changes hit both
-            t = time.perf_counter()
-            counts["edgemask"] = len(ours.generate(image))
-            times["edgemask"].append(time.perf_counter() - t)
-            print(f"  {name} edgemask: {times['edgemask'][-1]:.1f} s, {counts['edgemask']} masks", flush=True)
+        print(f"  {name}: {load()}", flush=True)
+        for _ in range(args.rounds):  # taking turns, so that load changes hit all
+            for key, gen in ours.items():
+                t = time.perf_counter()
+                counts[key] = len(gen.generate(image))
+                times[key].append(time.perf_counter() - t)
+                print(f"  {name} {key}: {times[key][-1]:.1f} s, {counts[key]} masks; {load()}", flush=True)
             if theirs is not None:
                 import torch
 
@@ -112,13 +141,15 @@ def main() -> int:
                     t = time.perf_counter()
                     counts["official"] = len(theirs.generate(image))
                     times["official"].append(time.perf_counter() - t)
-                print(f"  {name} official: {times['official'][-1]:.1f} s, {counts['official']} masks", flush=True)
-        mine = statistics.median(times["edgemask"])
-        line = f"{name}: edgemask {mine:.1f} s"
-        if times["official"]:
-            other = statistics.median(times["official"])
-            line += f", official {other:.1f} s, ratio {mine / other:.2f}x"
-        print(line, flush=True)
+                print(f"  {name} official: {times['official'][-1]:.1f} s, {counts['official']} masks; {load()}",
+                      flush=True)
+        other = statistics.median(times["official"]) if times["official"] else None
+        for key in ours:
+            mine = statistics.median(times[key])
+            line = f"{name}: {key} {mine:.1f} s"
+            if other:
+                line += f", official {other:.1f} s, ratio {mine / other:.2f}x"
+            print(line, flush=True)
     return 0
 
 

@@ -1,42 +1,52 @@
-"""`MaskGenerator`: segment_anything's SamAutomaticMaskGenerator on an exported model, without PyTorch.
+"""`MaskGenerator`: segment_anything's SamAutomaticMaskGenerator (sam2's SAM2AutomaticMaskGenerator for
+SAM 2.1 folders) on an exported model, without PyTorch.
 
 A grid of single-point prompts is decoded on the image's (cached) embedding; masks are filtered by
 predicted IoU and stability score, boxes near inner crop edges dropped, duplicates removed by box
-NMS, optionally small holes and islands cleaned up. Only the 256x256 logits of a candidate are kept
-while it is filtered: its full-size logits are made once to score it and dropped, and full-size
-masks are built again only for the masks that survive NMS.
+NMS, optionally small holes and islands cleaned up. The decoder runs the grid's prompts side by side
+(edgemask.runtime.decoder_pool) while the previous batch is scored. Only the 256x256 logits of a
+candidate are kept while it is filtered: its stability score is decided from them when the bounds of
+edgemask.runtime.mask_bounds decide it (else its full-size logits are made once to score it, and
+dropped), and full-size masks are built only for the masks that survive NMS.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from edgemask.runtime import amg
+from edgemask.runtime.mask_bounds import MaskBounds
 
 MAX_POINTS_PER_SIDE = 128  # 16,384 decoder runs per crop
 MAX_CROP_LAYERS = 3
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+# crops with fewer pixels are scored at full size straight away (cheaper than the low-res bounds)
+BOUNDS_MIN_PIXELS = 16 * 256 * 256
 
 
 class MaskGenerator:
     """Proposals for a whole image, with SamAutomaticMaskGenerator's parameters and defaults.
 
-    predictor: an edgemask.runtime.Predictor of a SAM or EfficientViT-SAM model folder.
-    The other arguments are SamAutomaticMaskGenerator's (see its docstring). `generate(image)`
-    returns the same records: segmentation, area, bbox (XYWH), predicted_iou, point_coords,
+    predictor: an edgemask.runtime.Predictor of a SAM, EfficientViT-SAM or SAM 2.1 model folder.
+    The other arguments are SamAutomaticMaskGenerator's (see its docstring); pred_iou_thresh defaults
+    to 0.88, or to SAM2AutomaticMaskGenerator's 0.8 for SAM 2.1 (its use_m2m refinement is not
+    offered). `generate(image)` returns the same records: segmentation, area, bbox (XYWH), predicted_iou, point_coords,
     stability_score, crop_box (XYWH). `progress(done, total)` is called after each batch of points.
+    `workers`: decoder sessions run side by side on CPU (default: physical cores; results do not depend on it).
     """
 
     def __init__(self, predictor, points_per_side: Optional[int] = 32, points_per_batch: int = 64,
-                 pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
+                 pred_iou_thresh: Optional[float] = None, stability_score_thresh: float = 0.95,
                  stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
                  crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
                  crop_n_points_downscale_factor: int = 1, point_grids: Optional[List[np.ndarray]] = None,
-                 min_mask_region_area: int = 0, output_mode: str = "binary_mask") -> None:
+                 min_mask_region_area: int = 0, output_mode: str = "binary_mask",
+                 workers: Optional[int] = None) -> None:
         if predictor is None:
             raise ValueError("no model: pre-labelling needs a model folder (edgemask export MODEL).")
-        if getattr(predictor.model, "family", None) == "sam2.1":
-            raise ValueError("pre-labelling does not support SAM 2.1 models yet; use a SAM or EfficientViT-SAM model.")
+        if pred_iou_thresh is None:  # SAM2AutomaticMaskGenerator's default is 0.8
+            pred_iou_thresh = 0.8 if getattr(predictor.model, "family", None) == "sam2.1" else 0.88
         if (points_per_side is None) == (point_grids is None):
             raise ValueError("give exactly one of points_per_side or point_grids.")
         if not isinstance(crop_n_layers, int) or not 0 <= crop_n_layers <= MAX_CROP_LAYERS:
@@ -62,17 +72,16 @@ class MaskGenerator:
             raise ValueError(f"output_mode must be one of {', '.join(OUTPUT_MODES)}, not {output_mode!r}.")
         if not isinstance(points_per_batch, int) or points_per_batch < 1:
             raise ValueError(f"points_per_batch must be a whole number of at least 1, got {points_per_batch!r}.")
-        self.predictor = predictor
-        self.points_per_batch = points_per_batch
-        self.pred_iou_thresh = pred_iou_thresh
-        self.stability_score_thresh = stability_score_thresh
-        self.stability_score_offset = stability_score_offset
-        self.box_nms_thresh = box_nms_thresh
-        self.crop_n_layers = crop_n_layers
-        self.crop_nms_thresh = crop_nms_thresh
-        self.crop_overlap_ratio = crop_overlap_ratio
-        self.min_mask_region_area = min_mask_region_area
-        self.output_mode = output_mode
+        if workers is not None and (not isinstance(workers, int) or not 1 <= workers <= 64):
+            raise ValueError(f"workers must be a whole number from 1 to 64, got {workers!r}.")
+        vars(self).update(predictor=predictor, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
+                          stability_score_thresh=stability_score_thresh,
+                          stability_score_offset=stability_score_offset, box_nms_thresh=box_nms_thresh,
+                          crop_n_layers=crop_n_layers, crop_nms_thresh=crop_nms_thresh,
+                          crop_overlap_ratio=crop_overlap_ratio, min_mask_region_area=min_mask_region_area,
+                          output_mode=output_mode, workers=workers)
+        self._pool = None
+        self.bounds_min_pixels = BOUNDS_MIN_PIXELS
 
     def generate(self, image: np.ndarray, progress=None) -> List[Dict[str, Any]]:
         """Mask records for an HxWx3 uint8 RGB image (SamAutomaticMaskGenerator.generate)."""
@@ -95,31 +104,40 @@ class MaskGenerator:
         return [self._record(k) for k in kept]
 
     # -- per crop --------------------------------------------------------
+    def _decoder(self):
+        if self._pool is None:
+            from edgemask.runtime.decoder_pool import DecoderPool
+
+            self._pool = DecoderPool(self.predictor.engine, self.workers)
+        return self._pool
+
     def _process_crop(self, image, crop_box, layer, orig_size, state) -> list:
         p = self.predictor
         x0, y0, x1, y1 = crop_box
         crop = image[y0:y1, x0:x1]
         p.set_image(crop)
         size = crop.shape[:2]
-        embedding = p.engine.to_device(p.get_image_embedding())
-        upscaler = p.family.upscaler(size)
+        embedding, upscaler = p.held_embedding()
+        bounds = MaskBounds(upscaler, p.model.low_res_size) if size[0] * size[1] >= self.bounds_min_pixels else None
         points = self.point_grids[layer] * np.array(size)[None, ::-1]
-        threshold = p.model.mask_threshold
+        batches = [points[s:s + self.points_per_batch] for s in range(0, len(points), self.points_per_batch)]
+        pool = self._decoder()
+        ones = np.ones(1, np.float32)
+
+        def decode(batch):
+            return pool.decode(embedding, [p.family.prompt(pt[None], ones, None, size) for pt in batch])
+
         cands = []
-        for start in range(0, len(points), self.points_per_batch):
-            batch = points[start:start + self.points_per_batch]
-            for point in batch:
-                coords, labels = p.family.prompt(point[None], np.ones(1, np.float32), None, size)
-                iou, low = p.engine.decode(embedding, coords, labels)
-                low, iou = p.family.select(iou, low, True)
-                for m in range(len(iou)):
-                    cand = self._score(low[m], iou[m], upscaler, threshold)
-                    if cand is not None:
-                        cand["point"] = point
-                        cands.append(cand)
-            state["done"] += len(batch)
-            if state["progress"] is not None:
-                state["progress"](state["done"], state["total"])
+        with ThreadPoolExecutor(1) as ahead:  # the next batch decodes while this one is scored
+            pending = ahead.submit(decode, batches[0])
+            for i, batch in enumerate(batches):
+                outputs = pending.result()
+                if i + 1 < len(batches):
+                    pending = ahead.submit(decode, batches[i + 1])
+                cands += self._score_batch(batch, outputs, upscaler, bounds)
+                state["done"] += len(batch)
+                if state["progress"] is not None:
+                    state["progress"](state["done"], state["total"])
         # boxes that touch an inner crop edge, then duplicates within the crop
         if cands:
             near = amg.is_box_near_crop_edge(np.array([c["box"] for c in cands]), crop_box,
@@ -130,27 +148,59 @@ class MaskGenerator:
                            np.array([c["iou"] for c in cands], np.float32), self.box_nms_thresh)
             cands = [cands[i] for i in keep]
         offset = np.array([x0, y0, x0, y0])
+        threshold = p.model.mask_threshold
         for c in cands:
+            logits = upscaler.logits(c.pop("low"))
+            if c["stability"] is None:
+                c["stability"] = self._stability(logits, threshold)
             full = np.zeros(orig_size, bool)
-            full[y0:y1, x0:x1] = upscaler.mask(c.pop("low"), threshold)
+            full[y0:y1, x0:x1] = logits > threshold
             c["mask"] = full
             c["box"] = c["box"] + offset
             c["point"] = c["point"] + np.array([x0, y0])
             c["crop_box"] = list(crop_box)
         return cands
 
-    def _score(self, low, iou, upscaler, threshold) -> Optional[dict]:
-        """Predicted-IoU and stability filters on one mask; its box (crop pixels) if it passes."""
-        iou = np.float32(iou)
-        if self.pred_iou_thresh > 0.0 and not iou > self.pred_iou_thresh:
-            return None
-        logits = upscaler.logits(low)
+    def _score_batch(self, batch, outputs, upscaler, bounds) -> list:
+        """The candidates of a batch of points that pass the predicted-IoU and stability filters."""
+        p = self.predictor
+        threshold = p.model.mask_threshold
+        passed = []
+        for point, (iou, low) in zip(batch, outputs):
+            low, iou = p.family.select(iou, low, True)
+            for m in range(len(iou)):
+                score = np.float32(iou[m])
+                if not self.pred_iou_thresh > 0.0 or score > self.pred_iou_thresh:
+                    passed.append({"low": low[m], "iou": score, "point": point, "stability": None})
+        if not passed:
+            return []
+        thresh = self.stability_score_thresh
+        if bounds is None:
+            lo, hi = np.full(len(passed), -np.inf), np.full(len(passed), np.inf)
+        elif thresh > 0.0:
+            lo, hi = bounds.stability(np.stack([c["low"] for c in passed]), threshold, self.stability_score_offset)
+        else:
+            lo = hi = np.full(len(passed), np.inf)
+        out = []
+        for c, s_lo, s_hi in zip(passed, lo, hi):
+            if s_hi < thresh - 1e-6:  # rejected at low resolution
+                continue
+            box = bounds.box(c["low"], threshold) if bounds is not None and s_lo >= thresh + 1e-6 else None
+            if box is None:  # undecided at low resolution: the full-size logits decide, once
+                logits = upscaler.logits(c["low"])
+                c["stability"] = self._stability(logits, threshold)
+                if thresh > 0.0 and not c["stability"] >= np.float32(thresh):
+                    continue
+                box = amg.mask_box(logits > threshold)
+            c["box"] = box
+            out.append(c)
+        return out
+
+    def _stability(self, logits, threshold) -> np.float32:
+        """The official stability score of full-size logits (NaN when nothing is above the lower level)."""
         inter = np.count_nonzero(logits > threshold + self.stability_score_offset)
         union = np.count_nonzero(logits > threshold - self.stability_score_offset)
-        stability = np.float32(inter) / np.float32(union) if union else np.float32(np.nan)
-        if self.stability_score_thresh > 0.0 and not stability >= np.float32(self.stability_score_thresh):
-            return None
-        return {"low": low, "iou": iou, "stability": stability, "box": amg.mask_box(logits > threshold)}
+        return np.float32(inter) / np.float32(union) if union else np.float32(np.nan)
 
     # -- after all crops -------------------------------------------------
     def _small_regions(self, kept, nms_thresh) -> list:

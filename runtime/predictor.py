@@ -141,6 +141,15 @@ class Predictor:
         view.flags.writeable = False
         return view
 
+    def held_embedding(self):
+        """(embedding, upscaler) of the current image: the engine's Embedding (on the device; for SAM 2.1
+        with its high-resolution features) and its MaskUpscaler, for callers that run the decoder on
+        many prompts themselves (the automatic mask generator)."""
+        with self._state_lock:
+            if not self.is_image_set:
+                raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+            return self._embedding_value, self._upscaler
+
     def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
                 box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
                 multimask_output: bool = True, return_logits: bool = False

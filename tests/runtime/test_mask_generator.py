@@ -1,5 +1,5 @@
 """edgemask.runtime.MaskGenerator against the official automatic mask generators (segment_anything's,
-EfficientViT-SAM's) on exports of the same random-weight checkpoints, and its answers to bad input.
+EfficientViT-SAM's, sam2's) on exports of the same random-weight checkpoints, and its answers to bad input.
 
 Random models predict low IoUs (~0.1) and weak logits (~0.2), so the thresholds are lowered
 (stability offset 0.02) until they produce masks; their masks all span the whole image, so box NMS
@@ -16,11 +16,18 @@ LOWERED = {
                                 box_nms_thresh=1.0),
     "sam-vit-b": dict(pred_iou_thresh=0.03, stability_score_thresh=0.5, stability_score_offset=0.02,
                       box_nms_thresh=1.0),
+    # random SAM 2.1: IoUs ~0.48-0.56, stabilities ~0.4-0.62 or ~0.84-0.9 at offset 0.02
+    "sam2.1-hiera-tiny": dict(pred_iou_thresh=0.51, stability_score_thresh=0.7, stability_score_offset=0.02,
+                              box_nms_thresh=1.0),
 }
 
 
 def official_generator(name, official_predictor, **kw):
     model = official_predictor(name).model
+    if name.startswith("sam2"):
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+        return SAM2AutomaticMaskGenerator(model, **kw)
     if name.startswith("sam-"):
         from segment_anything import SamAutomaticMaskGenerator
 
@@ -56,6 +63,7 @@ def assert_same_records(ours, official):
     ("efficientvit-sam-l0", (333, 517), 12, {}),
     ("sam-vit-b", (389, 300), 8, {}),
     ("efficientvit-sam-l0", (300, 420), 6, dict(crop_n_layers=1, crop_nms_thresh=0.7)),
+    ("sam2.1-hiera-tiny", (300, 420), 6, {}),
 ])
 def test_matches_official_generator(exported_model, official_predictor, name, shape, side, extra):
     pytest.importorskip("torch")
