@@ -74,9 +74,10 @@ def official_model(spec: ModelSpec):
         return create_efficientvit_sam_model(spec.name, pretrained=False)
     if spec.family == "sam2.1":
         import torch
-        from sam2.build_sam import build_sam2
 
-        # Hiera's builder reads values (drop-path rates), so it cannot build on the meta device
+        # build_sam2 (Meta's sam2, or EdgeTAM's through edgemask.export.edgetam); Hiera's builder
+        # reads values (drop-path rates), so it cannot build on the meta device
+        build_sam2 = getattr(importlib.import_module(module_name), fn_name)
         with torch.device("cpu"):
             return build_sam2(spec.config, ckpt_path=None, device="cpu")
     return getattr(importlib.import_module(module_name), fn_name)(checkpoint=None)
@@ -132,6 +133,8 @@ def _guess_model(state_dict: dict) -> str:
         return name or "a SAM ViT checkpoint"
     if any(k.startswith("image_encoder.backbone.") for k in state_dict):
         return "an EfficientViT-SAM checkpoint"
+    if any(k.startswith("image_encoder.trunk.body.") for k in state_dict):
+        return "an EdgeTAM checkpoint"
     if any(k.startswith("image_encoder.trunk.") for k in state_dict):
         embed = state_dict.get("image_encoder.trunk.patch_embed.proj.weight")
         dim = int(embed.shape[0]) if embed is not None else 0

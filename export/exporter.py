@@ -101,6 +101,10 @@ def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> None:
     if spec.family == "sam2.1":
         from edgemask.export.sam2_graphs import trace_sam2
 
+        if spec.builder.startswith("edgemask.export.edgetam:"):
+            from edgemask.export.edgetam import traceable
+
+            traceable(model)
         trace_sam2(model, out_dir, opset)
     else:
         from edgemask.export.trace import trace_model

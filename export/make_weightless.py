@@ -25,7 +25,8 @@ from edgemask.export import weightless
 
 CONSTANT_LIMIT = 1 << 16  # elements: larger unexplained initializers mean a missing recipe
 # what the traced graphs depend on in this package, and which official package made them, per family
-SOURCES = {"sam2.1": ("trace.py", "sam2_graphs.py")}
+# (per model name where it differs from its family's: EdgeTAM's code is edgetam-dimos, edgemask.export.edgetam)
+SOURCES = {"sam2.1": ("trace.py", "sam2_graphs.py"), "edgetam": ("trace.py", "sam2_graphs.py", "edgetam.py")}
 DEFAULT_SOURCES = ("trace.py", "graphs.py")
 LIBRARIES = {"sam2.1": ("sam2",)}
 
@@ -83,9 +84,12 @@ def _derived_candidates(state_dict: dict, norm_eps: dict) -> list:
     for key in state_dict:
         if key.endswith(".running_var"):
             bn = key[: -len(".running_var")]
-            conv = bn.rsplit(".", 1)[0] + ".conv"
-            if conv + ".weight" not in state_dict or bn not in norm_eps:
+            parent = bn.rsplit(".", 1)[0]
+            # the convolution next to its BatchNorm: EfficientViT's ".conv", timm's ConvNorm ".c" (EdgeTAM's RepViT)
+            convs = [parent + s for s in (".conv", ".c") if parent + s + ".weight" in state_dict]
+            if not convs or bn not in norm_eps:
                 continue
+            conv = convs[0]
             eps = norm_eps[bn]
             bias = [conv + ".bias"] if conv + ".bias" in state_dict else []
             for recipe in ({"fn": "conv_bn_weight", "keys": [conv + ".weight"], "bn": bn, "eps": eps},
@@ -173,9 +177,13 @@ def traced_with(name: str) -> dict:
 
     family = get_spec(name).family
     here = Path(__file__).resolve().parent
-    files = SOURCES.get(family, DEFAULT_SOURCES)
+    files = SOURCES.get(name, SOURCES.get(family, DEFAULT_SOURCES))
     sources = hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()
     libraries = {lib: version(lib) for lib in LIBRARIES.get(family, ())}
+    if name == "edgetam":
+        from edgemask.export.edgetam import library_versions
+
+        libraries = library_versions()
     return {"torch": version("torch"), "onnx": version("onnx"), "segment-anything": version("segment-anything"),
             "efficientsam": version("efficientsam"), **libraries, "exporter_sources_sha256": sources}
 

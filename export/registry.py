@@ -79,6 +79,11 @@ MODELS = {
               "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5"),
         _sam2("sam2.1-hiera-large", "sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt",
               "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"),
+        # EdgeTAM (facebookresearch/EdgeTAM; official code on PyPI as edgetam-dimos): SAM 2's image
+        # pipeline with a RepViT trunk; the checkpoint lives in the GitHub repository, no sha256 published
+        ModelSpec("edgetam", "sam2.1", "edgemask.export.edgetam:build_edgetam", 1024,
+                  "https://github.com/facebookresearch/EdgeTAM/raw/main/checkpoints/edgetam.pt", None,
+                  interpolation="bilinear", resize="square", config="configs/edgetam.yaml"),
     ]
 }
 

@@ -38,11 +38,11 @@ def random_checkpoint(test_cache):
             spec = get_spec(name)
             torch.manual_seed(zlib.crc32(name.encode()))
             if spec.family == "sam2.1":  # the official file's layout: {"model": state_dict}
-                from sam2.build_sam import build_sam2
+                from edgemask.export.checkpoint import official_model  # Meta's build_sam2, or EdgeTAM's
 
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
-                torch.save({"model": build_sam2(spec.config, ckpt_path=None, device="cpu").state_dict()}, tmp)
+                torch.save({"model": official_model(spec).state_dict()}, tmp)
                 tmp.replace(path)
                 return path
             if spec.family == "sam":
@@ -96,7 +96,11 @@ def official_predictor(random_checkpoint):
 
             spec = get_spec(name)
             ckpt = str(random_checkpoint(name))
-            if spec.family == "sam2.1":
+            if spec.name == "edgetam":  # EdgeTAM's own sam2 package (edgemask.export.edgetam)
+                from edgemask.export.edgetam import build_edgetam, image_predictor
+
+                cache[name] = image_predictor(build_edgetam(spec.config, ckpt_path=ckpt, device="cpu"))
+            elif spec.family == "sam2.1":
                 from sam2.build_sam import build_sam2
                 from sam2.sam2_image_predictor import SAM2ImagePredictor
 

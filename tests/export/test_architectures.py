@@ -28,7 +28,8 @@ def official_random_state_dict(name):
 def test_registry_covers_the_official_family():
     assert set(MODELS) == {"sam-vit-b", "sam-vit-l", "sam-vit-h", "efficientvit-sam-l0", "efficientvit-sam-l1",
                            "efficientvit-sam-l2", "efficientvit-sam-xl0", "efficientvit-sam-xl1",
-                           "sam2.1-hiera-tiny", "sam2.1-hiera-small", "sam2.1-hiera-base-plus", "sam2.1-hiera-large"}
+                           "sam2.1-hiera-tiny", "sam2.1-hiera-small", "sam2.1-hiera-base-plus", "sam2.1-hiera-large",
+                           "edgetam"}
     assert {m.encoder_size for m in MODELS.values() if m.family == "efficientvit-sam" and "xl" not in m.name} == {512}
 
 

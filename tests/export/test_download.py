@@ -68,7 +68,9 @@ def official_payload(monkeypatch):
 
 
 def test_registry_has_the_full_sha256_of_every_official_file():
-    digests = [spec.sha256 for spec in MODELS.values()]
+    # EdgeTAM's checkpoint sits in its GitHub repository with no published sha256 (README, "EdgeTAM")
+    assert MODELS["edgetam"].sha256 is None and MODELS["edgetam"].size_bytes is None
+    digests = [spec.sha256 for spec in MODELS.values() if spec.name != "edgetam"]
     assert all(isinstance(d, str) and re.fullmatch("[0-9a-f]{64}", d) for d in digests), digests
     assert len(set(digests)) == len(digests)
     # Meta's file names carry the start of the file's md5, not of its sha256
