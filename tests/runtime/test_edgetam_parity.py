@@ -46,3 +46,14 @@ def test_meta_sam2_is_untouched_after_edgetam(pair):
     assert "site-packages" in sam2.build_sam.__file__ and sys.modules["sam2"] is sam2
     assert importlib.util.find_spec("sam2.modeling.backbones.timm") is None  # Meta's sam2 has no such module
     assert importlib.util.find_spec("sam2.modeling.backbones.hieradet") is not None
+
+
+def test_missing_edgetam_code_is_one_sentence_with_the_install_line(tmp_path, monkeypatch):
+    from edgemask.export.edgetam import EdgeTamMissing, build_edgetam
+
+    monkeypatch.setenv("EDGEMASK_EDGETAM_PATH", str(tmp_path))
+    with pytest.raises(EdgeTamMissing) as err:
+        build_edgetam("configs/edgetam.yaml")
+    message = str(err.value)
+    assert "pip install --no-deps --target DIR edgetam-dimos" in message and str(tmp_path) in message
+    assert "\n" not in message and isinstance(err.value, ValueError)  # the CLI prints ValueErrors as one line
