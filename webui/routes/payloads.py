@@ -78,8 +78,16 @@ def painted(row: ObjectRow, box, crop, width: int, height: int) -> ObjectRow:
     bx0, by0, bx1, by1 = box
     if bx1 <= bx0 or by1 <= by0:
         return row
-    sx0, sy0, sx1, sy1 = row.mask["box"]  # checked when the store read it back: decoded as is
-    stored = np.repeat(np.arange(len(row.mask["runs"])) % 2 == 1, row.mask["runs"]).reshape(sy1 - sy0, sx1 - sx0)
+    # the stored runs were checked when the store read them back: used as they are
+    value = _painted_rows(row.mask, box, crop) or _painted_anywhere(row.mask, box, crop)
+    return dataclasses.replace(row, mask=value, bbox=list(value["box"]))
+
+
+def _painted_anywhere(mask: dict, box, crop) -> dict:
+    """The paint applied by decoding the whole mask (and the box of both)."""
+    bx0, by0, bx1, by1 = box
+    sx0, sy0, sx1, sy1 = mask["box"]
+    stored = np.repeat(np.arange(len(mask["runs"])) % 2 == 1, mask["runs"]).reshape(sy1 - sy0, sx1 - sx0)
     boxes = [box] + ([(sx0, sy0, sx1, sy1)] if stored.any() else [])
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
@@ -87,8 +95,42 @@ def painted(row: ObjectRow, box, crop, width: int, height: int) -> ObjectRow:
     if len(boxes) > 1:
         canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = stored
     canvas[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = crop
-    value = shapes.tighten_box_runs((x0, y0), canvas)
-    return dataclasses.replace(row, mask=value, bbox=list(value["box"]))
+    return shapes.tighten_box_runs((x0, y0), canvas)
+
+
+def _painted_rows(mask: dict, box, crop):
+    """The paint applied to the runs of the rows it covers only (a stroke on a big mask touches a
+    few of its rows), when it lies inside the mask's box and leaves that box tight; else None."""
+    bx0, by0, bx1, by1 = box
+    sx0, sy0, sx1, sy1 = mask["box"]
+    if not (sx0 <= bx0 and bx1 <= sx1 and sy0 <= by0 and by1 <= sy1):
+        return None
+    sw = sx1 - sx0
+    runs = np.asarray(mask["runs"], np.int64)
+    inside = np.arange(runs.size) % 2 == 1
+    ends = np.cumsum(runs)
+    start, stop = (by0 - sy0) * sw, (by1 - sy0) * sw  # the rows' pixels in the box's raster
+    i = int(np.searchsorted(ends, start, side="right"))  # the run holding pixel `start`
+    j = int(np.searchsorted(ends, stop - 1, side="right"))  # and pixel `stop - 1`
+    band = np.repeat(inside[i:j + 1], runs[i:j + 1])
+    begin = ends[i] - runs[i]
+    band = band[start - begin:stop - begin].reshape(by1 - by0, sw)
+    band[:, bx0 - sx0:bx1 - sx0] = crop
+    # the box stays tight when the paint leaves a pixel on each edge of it that it covers
+    if ((by0 == sy0 and not band[0].any()) or (by1 == sy1 and not band[-1].any())
+            or (bx0 == sx0 and not band[:, 0].any()) or (bx1 == sx1 and not band[:, -1].any())):
+        return None
+    flat = band.ravel()
+    cut = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    lengths = np.concatenate([runs[:i], [start - begin], np.diff(np.concatenate(([0], cut, [flat.size]))),
+                              [ends[j] - stop], runs[j + 1:]])
+    values = np.concatenate([inside[:i], inside[i:i + 1], flat[np.concatenate(([0], cut))],
+                             inside[j:j + 1], inside[j + 1:]])
+    keep = lengths > 0
+    lengths, values = lengths[keep], values[keep]
+    heads = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    merged = np.add.reduceat(lengths, heads).tolist()
+    return {"box": [sx0, sy0, sx1, sy1], "runs": [0] + merged if values[0] else merged}
 
 
 MASK_FORMATS = ("runs", "leb128")

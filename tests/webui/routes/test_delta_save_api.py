@@ -181,3 +181,28 @@ def test_strokes_in_a_row_build_on_each_other_and_on_changes_made_between(client
     # another tab's save since: still a conflict
     assert _patch(client, resp.get_json()["version"], client_id="page-b").status_code == 200
     assert _patch(client, resp.get_json()["version"], [_paint((0, 40, 10, 48), mask)]).status_code == 409
+
+
+def test_paints_on_the_rows_they_cover_match_decoding_the_whole_mask():
+    """Paint applied to its rows' runs (the fast way) gives what decoding the whole mask gives,
+    for boxes anywhere: inside, on the edges (where the mask's box may shrink), outside."""
+    from edgemask.runtime.shapes import box_runs_to_mask
+    from edgemask.webui.routes.payloads import painted
+    from edgemask.webui.store import ObjectRow
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        mask = _blob(seed=trial)
+        if trial % 7 == 0:
+            mask[10, 12:50] = True  # full edge rows and columns
+            mask[10:35, 12] = True
+        row = ObjectRow(id="m", label_id=1, kind="mask", mask=mask_to_box_runs(mask))
+        (mx0, my0, mx1, my1) = row.mask["box"] if trial % 2 else (0, 0, W, H)  # half inside its box
+        x0, x1 = sorted(rng.integers(mx0, mx1 + 1, 2))
+        y0, y1 = sorted(rng.integers(my0, my1 + 1, 2))
+        pixels = rng.random((y1 - y0, x1 - x0)) < rng.choice([0.0, 0.5, 1.0])
+        expected = mask.copy()
+        expected[y0:y1, x0:x1] = pixels
+        value = painted(row, (int(x0), int(y0), int(x1), int(y1)), pixels, W, H).mask
+        assert value == mask_to_box_runs(expected), (trial, (x0, y0, x1, y1))
+        np.testing.assert_array_equal(box_runs_to_mask(value, H, W), expected)
