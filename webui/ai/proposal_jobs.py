@@ -130,6 +130,8 @@ class ProposalJobs:
         held = stored.load(store, name)
         if held is not None and held.stamp == file_stamp:
             return held
+        if held is None and not any((root / "proposals").is_dir() for root in self._roots(assistant)):
+            return None  # no `edgemask prelabel` files anywhere: the image need not be decoded
         key = self._key(assistant, folder, name, path, file_stamp)
         if held is not None:
             if held.image_key == key:
@@ -160,14 +162,18 @@ class ProposalJobs:
             while len(self._keys) > KEYS_KEPT:
                 self._keys.popitem(last=False)
 
+    def _roots(self, assistant) -> list:
+        """The embedding cache folders that may hold `edgemask prelabel` files: the model's, then the others."""
+        cache = getattr(assistant.predictor, "cache", None)
+        roots = ([cache.root] if getattr(cache, "root", None) is not None else []) + self.cache_dirs
+        return list(dict.fromkeys(roots))
+
     def _prelabel_file(self, assistant, key: str):
         """(path, document) of `edgemask prelabel`'s file for these pixels: the loaded model's first, else
         the newest of any model's; None when there is none."""
         model = getattr(assistant.predictor, "model", None)
-        cache = getattr(assistant.predictor, "cache", None)
-        roots = ([cache.root] if getattr(cache, "root", None) is not None else []) + self.cache_dirs
         candidates = []
-        for root in dict.fromkeys(roots):
+        for root in self._roots(assistant):
             if model is not None and getattr(model, "identity", None):
                 candidates.append(prelabel_files.proposals_path(root, model, key))
             candidates += sorted((root / "proposals").glob(f"*/{key}.json"), key=_mtime, reverse=True)
