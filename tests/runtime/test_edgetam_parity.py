@@ -1,7 +1,8 @@
 """EdgeTAM (SAM 2's image pipeline with a RepViT trunk): the torch-free export (shipped weightless graphs
 filled from a random-weight {"model": state_dict} checkpoint of the official architecture) against
 EdgeTAM's official SAM2ImagePredictor (edgetam-dimos, loaded beside Meta's sam2 by edgemask.export.edgetam),
-every prompt kind, multimask on and off, mask_input refinement, on a held-out non-square image."""
+points with negatives, box + points, multimask on and off, mask_input refinement (both ways) and
+the box's logits, on a held-out non-square image."""
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_torch_free_export_matches_official_predictor(pair):
     assert meta["graphs"] == "shipped weightless graphs, filled" and meta["family"] == "sam2.1"
     assert meta["checkpoint"]["official"] is False  # no published sha256 to be the official file by
     h, w = 389, 700
-    names = ["single point", "points +/-, multimask", "negative point only", "box, one mask", "box + points"]
+    names = ["points +/-, multimask", "box + points"]  # negative points, a box, multimask on and off
     assert set(names) <= set(cases(h, w))
     check_image(official, ours, synthetic_image(h, w, seed=22), names, f"edgetam {h}x{w}")  # + mask_input, both ways
 
