@@ -15,8 +15,9 @@ from edgemask.runtime import prelabel as prelabel_files
 from edgemask.runtime.cache import file_identity, image_key
 from edgemask.webui.store import proposals as stored
 
-# the generator's parameters a page may set, with the official defaults (points_per_side 32)
-DEFAULTS = {"points_per_side": 32, "points_per_batch": 64, "pred_iou_thresh": 0.88, "stability_score_thresh": 0.95,
+# the generator's parameters a page may set, with the official defaults (points_per_side 32; pred_iou_thresh
+# None: the model family's, 0.88 for SAM and EfficientViT-SAM, 0.8 for SAM 2.1)
+DEFAULTS = {"points_per_side": 32, "points_per_batch": 64, "pred_iou_thresh": None, "stability_score_thresh": 0.95,
             "stability_score_offset": 1.0, "box_nms_thresh": 0.7, "crop_n_layers": 0, "crop_nms_thresh": 0.7,
             "crop_overlap_ratio": 512 / 1500, "crop_n_points_downscale_factor": 1, "min_mask_region_area": 0}
 WHOLE = ("points_per_side", "points_per_batch", "crop_n_layers", "crop_n_points_downscale_factor",
@@ -109,8 +110,10 @@ class ProposalJobs:
             key = image_key(rgb)
             with assistant.exclusive() as predictor:
                 start = time.perf_counter()
-                records = MaskGenerator(predictor, **params).generate(rgb, progress=self._progress)
+                generator = MaskGenerator(predictor, **params)
+                records = generator.generate(rgb, progress=self._progress)
                 model = predictor.model
+            params = {**params, "pred_iou_thresh": float(generator.pred_iou_thresh)}  # as the family set it
             doc = prelabel_files.to_document(records, model, key, rgb.shape[:2], params, time.perf_counter() - start)
             stored.replace(store, set_from_document(name, file_stamp, doc, "page"))
             self._remember(name, file_stamp, key)

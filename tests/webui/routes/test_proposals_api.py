@@ -202,5 +202,7 @@ def test_bad_input_is_one_sentence(make_client):
     assert "either a \"box\"" in _error(client.post(f"{url}/accept", json={"label_id": lid, "version": 0}), 400)
     assert "inside the 64x48 image" in _error(client.post(f"{url}/accept", json={
         "box": [0, 0, 100, 10], "label_id": lid, "version": 0}), 400)
+    defaults = _computed(client, "sub/portrait.jpg", {"points_per_side": 2})["params"]
+    assert defaults["pred_iou_thresh"] == 0.88 and defaults["stability_score_thresh"] == 0.95  # the family's
     no_model = make_client(None)
     assert "needs a model" in _error(no_model.post(url, json=FAST), 409)
