@@ -113,12 +113,17 @@ def register(sub) -> None:
                     help="model folder (edgemask export), or the name of one in the models cache")
     pl.add_argument("--cache-dir", type=Path, metavar="DIR", help="embedding cache folder (default: edgemask's own)")
     pl.add_argument("--points-per-side", type=int, default=32, metavar="N", help="grid of N x N points (default 32)")
-    pl.add_argument("--pred-iou-thresh", type=float, default=0.88, metavar="T")
+    pl.add_argument("--pred-iou-thresh", type=float, metavar="T", help="default 0.88 (SAM 2.1: 0.8)")
     pl.add_argument("--stability-score-thresh", type=float, default=0.95, metavar="T")
     pl.add_argument("--box-nms-thresh", type=float, default=0.7, metavar="T")
     pl.add_argument("--crop-n-layers", type=int, default=0, metavar="N")
     pl.add_argument("--min-mask-region-area", type=int, default=0, metavar="PIXELS")
     pl.add_argument("--device", choices=DEVICES, default="auto")
+    pl.add_argument("--ray", metavar="ADDRESS", nargs="?", const="local",
+                    help="run on Ray (the precompute engine): no ADDRESS or `local` starts a local Ray for the "
+                         "run, `auto` or HOST:PORT joins a cluster (default: in this process)")
+    pl.add_argument("--workers", type=int, metavar="N",
+                    help="generator actors with --ray (default: one per GPU, else one per node)")
     pl.add_argument("--no-progress", action="store_true", help="no progress bar")
     pl.set_defaults(func=_prelabel)
 
@@ -257,14 +262,24 @@ def _prelabel(args) -> int:
     if not (model / "model.json").is_file():
         raise UserError(f"{args.model} is not a model folder (it has no model.json); make one with "
                         "`edgemask export MODEL`")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.ray is not None:
+        from edgemask.runtime.precompute import RAY_HINT, ray_installed
+
+        if not ray_installed():
+            raise UserError(f"--ray needs Ray: {RAY_HINT}")
     try:
         summary = prelabel(args.images_dir, model, args.cache_dir, device=args.device,
-                           progress=not args.no_progress, points_per_side=args.points_per_side,
+                           progress=not args.no_progress, ray=args.ray, workers=args.workers,
+                           points_per_side=args.points_per_side,
                            pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
                            box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
                            min_mask_region_area=args.min_mask_region_area)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc).rstrip(".")) from None
+    except ConnectionError as exc:
+        raise UserError(f"cannot reach the Ray cluster at {args.ray} ({exc})") from None
     print(summary.format())
     if summary.interrupted:
         return 130

@@ -31,12 +31,9 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
     """Encodes `names` of `folder` into the cache with Ray Data; fills `summary`, calls
     advance(status) per image. address: None for a local Ray started (and stopped) here, "auto"
     or host:port to join a cluster; a Ray already initialised in this process is used as it is."""
-    if address in (None, "local"):
-        # a one-machine Ray: its processes talk over loopback, not the machine's network address
-        os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
+    started = connect(address)
     import ray
 
-    started = _connect(address)
     try:
         resources = ray.cluster_resources()
         gpus = 0 if device == "cpu" else int(resources.get("GPU", 0))
@@ -61,11 +58,7 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
         if not names:
             return
 
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False  # ours counts images
-        ctx.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled": ours shows
+        quiet_ray_data()
 
         cache = dict(cache_dir=str(cache_dir), identity=model.identity, model_name=model.name)
         ds = ray.data.from_items([{"name": n} for n in names],
@@ -87,8 +80,22 @@ def run(folder, names, model, cache_dir, device: str, workers: Optional[int], ad
             ray.shutdown()
 
 
-def _connect(address: Optional[str]) -> bool:
+def quiet_ray_data() -> None:
+    """No Ray Data progress bars or start lines: our bar counts images."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled": ours shows
+
+
+def connect(address: Optional[str]) -> bool:
     """Joins or starts Ray; True if this call started a local Ray (to be shut down after the run)."""
+    if address in (None, "local"):
+        # a one-machine Ray: its processes talk over loopback, not the machine's network address
+        os.environ.setdefault(SINGLE_MACHINE_ENV, "0")
     import ray
 
     if ray.is_initialized():

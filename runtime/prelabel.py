@@ -85,22 +85,21 @@ class PrelabelSummary:
 
 
 def prelabel(images_dir, model_dir, cache_dir=None, device: str = "auto", progress: bool = True,
-             **params) -> PrelabelSummary:
+             ray: Optional[str] = None, workers: Optional[int] = None, **params) -> PrelabelSummary:
     """Computes and stores the proposals of every image of `images_dir` (see the module docstring);
     `params` are MaskGenerator's. Images whose file already holds proposals with these parameters
-    are skipped. A KeyboardInterrupt stops the run (summary.interrupted)."""
-    from edgemask import paths
-    from edgemask.images import ImageFolder, read_rgb
-    from edgemask.runtime.mask_generator import MaskGenerator
-    from edgemask.runtime.predictor import Predictor
+    are skipped. A KeyboardInterrupt stops the run (summary.interrupted).
 
+    ray: None computes in this process; "local" starts a local Ray for the run, "auto" or host:port
+    joins a cluster: `workers` actors (default: one per GPU, else one per node) on the precompute
+    engine (edgemask.runtime.precompute_ray), each holding a Predictor and a MaskGenerator."""
+    from edgemask import paths
+    from edgemask.images import ImageFolder
+
+    if ray is None and workers not in (None, 1):
+        raise ValueError("more than one worker needs Ray: add --ray local (or --ray ADDRESS for a cluster)")
     folder = ImageFolder(images_dir)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else paths.embeddings_dir()
-    predictor = Predictor(model_dir, device=device, cache_dir=cache_dir)
-    generator = MaskGenerator(predictor, **params)  # bad parameters fail here, before any image
-    recorded = {name: getattr(generator, name, None) for name in PARAMETERS}
-    recorded["points_per_side"] = params.get("points_per_side", 32)
-    recorded["crop_n_points_downscale_factor"] = params.get("crop_n_points_downscale_factor", 1)
     names = folder.names()
     summary = PrelabelSummary(total=len(names))
     bar = None
@@ -108,33 +107,126 @@ def prelabel(images_dir, model_dir, cache_dir=None, device: str = "auto", progre
         from tqdm import tqdm
 
         bar = tqdm(total=len(names), unit="img", desc="prelabel", dynamic_ncols=True)
+
+    def advance(name, status, why, count):
+        if status == COMPUTED:
+            summary.computed += 1
+            summary.proposals += count
+        elif status == SKIPPED:
+            summary.skipped += 1
+        else:
+            summary.problems.append((name, why))
+        if bar is not None:
+            bar.set_postfix_str(f"computed {summary.computed}, done before {summary.skipped}", refresh=False)
+            bar.update(1)
+
     start = time.perf_counter()
     try:
-        for name in names:
+        if ray is None:
+            job = PrelabelJob(str(model_dir), str(cache_dir), device, params=params)
             try:
-                image = read_rgb(folder.path(name))
-                key = image_key(image)
-                path = proposals_path(cache_dir, predictor.model, key)
-                done = read_document(path)
-                if done is not None and done.get("params") == recorded:
-                    summary.skipped += 1
-                else:
-                    t0 = time.perf_counter()
-                    records = generator.generate(image)
-                    write_document(path, to_document(records, predictor.model, key, image.shape[:2], recorded,
-                                                     time.perf_counter() - t0))
-                    summary.computed += 1
-                    summary.proposals += len(records)
-            except (OSError, ValueError, RuntimeError) as exc:  # unreadable, too large, ...
-                summary.problems.append((name, str(exc).rstrip(".")))
-            if bar is not None:
-                bar.set_postfix_str(f"computed {summary.computed}, done before {summary.skipped}", refresh=False)
-                bar.update(1)
+                for name in names:
+                    advance(name, *job.one(folder, name))
+            finally:
+                job.close()
+        else:
+            from edgemask.runtime.mask_generator import MaskGenerator
+            from edgemask.runtime.predictor import Predictor
+
+            with Predictor(model_dir, device="cpu", cache=False) as check:  # bad parameters fail here
+                MaskGenerator(check, **params)
+            _run_ray(folder, names, str(model_dir), str(cache_dir), device, ray, workers, params, advance)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         summary.seconds = time.perf_counter() - start
         if bar is not None:
             bar.close()
-        predictor.close()
     return summary
+
+
+COMPUTED, SKIPPED, FAILED = "computed", "skipped", "failed"
+
+
+class PrelabelJob:
+    """One Predictor and MaskGenerator; `one(folder, name)` does one image: (status, reason, proposals).
+    Also the Ray actor of `edgemask prelabel --ray` (`__call__` takes a batch of names)."""
+
+    def __init__(self, model_dir: str, cache_dir: str, device: str = "auto", params: Optional[dict] = None,
+                 threads: Optional[int] = None, root: Optional[str] = None) -> None:
+        from edgemask.runtime.mask_generator import MaskGenerator
+        from edgemask.runtime.predictor import Predictor
+
+        params = dict(params or {})
+        self.cache_dir = Path(cache_dir)
+        self.predictor = Predictor(model_dir, device=device, cache_dir=cache_dir, threads=threads)
+        self.generator = MaskGenerator(self.predictor, **dict(params, workers=params.get("workers", threads)))
+        self.recorded = {name: getattr(self.generator, name, None) for name in PARAMETERS}
+        self.recorded["points_per_side"] = params.get("points_per_side", 32)
+        self.recorded["crop_n_points_downscale_factor"] = params.get("crop_n_points_downscale_factor", 1)
+        self.root = root
+
+    def one(self, folder, name: str):
+        from edgemask.images import read_rgb
+
+        try:
+            image = read_rgb(folder.path(name))
+            key = image_key(image)
+            path = proposals_path(self.cache_dir, self.predictor.model, key)
+            done = read_document(path)
+            if done is not None and done.get("params") == self.recorded:
+                return SKIPPED, "", 0
+            t0 = time.perf_counter()
+            records = self.generator.generate(image)
+            write_document(path, to_document(records, self.predictor.model, key, image.shape[:2], self.recorded,
+                                             time.perf_counter() - t0))
+            return COMPUTED, "", len(records)
+        except (OSError, ValueError, RuntimeError) as exc:  # unreadable, too large, ...
+            return FAILED, str(exc).rstrip("."), 0
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        from edgemask.images import ImageFolder
+
+        folder = ImageFolder(self.root)
+        rows = [self.one(folder, str(name)) for name in batch["name"]]
+        return {"name": np.asarray(batch["name"]), "status": np.array([r[0] for r in rows]),
+                "reason": np.array([r[1] for r in rows]), "proposals": np.array([r[2] for r in rows], np.int64)}
+
+    def close(self) -> None:
+        self.predictor.close()
+
+
+def _run_ray(folder, names, model_dir, cache_dir, device, address, workers, params, advance) -> None:
+    """The images on a pool of PrelabelJob actors (Ray Data, as `edgemask precompute --ray`)."""
+    from edgemask.runtime import precompute_ray
+
+    started = precompute_ray.connect(address)
+    import ray
+
+    try:
+        resources = ray.cluster_resources()
+        gpus = 0 if device == "cpu" else int(resources.get("GPU", 0))
+        cpus = float(resources.get("CPU", 1))
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        workers = min(workers or gpus or nodes, gpus) if gpus else (workers or max(1, nodes))
+        if not names:
+            return
+        precompute_ray.quiet_ray_data()
+        if gpus:
+            resources_each, threads = {"num_gpus": 1, "num_cpus": 1}, None
+        else:
+            resources_each = {"num_cpus": min(1.0, max(0.25, cpus / (2 * workers)))}
+            threads = max(1, int(cpus // workers))
+        ds = ray.data.from_items([{"name": n} for n in names], override_num_blocks=len(names))
+        ds = ds.map_batches(PrelabelJob, batch_size=1, batch_format="numpy",
+                            compute=ray.data.ActorPoolStrategy(size=workers),
+                            fn_constructor_kwargs=dict(model_dir=model_dir, cache_dir=cache_dir, device=device,
+                                                       params=params, threads=threads, root=str(folder.root)),
+                            **resources_each)
+        for row in ds.iter_rows():
+            advance(str(row["name"]), str(row["status"]), str(row["reason"]), int(row["proposals"]))
+    finally:
+        if started:
+            ray.shutdown()

@@ -92,3 +92,19 @@ def test_prelabel_without_a_model_or_folder(photos, tmp_path, capsys):
     assert "is not a model folder" in capsys.readouterr().err
     assert main(["prelabel", str(tmp_path / "missing"), "--model", str(tmp_path), "--no-progress"]) == 2
     assert "is not a folder of images" in capsys.readouterr().err
+
+
+def test_prelabel_on_a_local_ray_stores_what_the_in_process_run_stores(tiny_model, photos, tmp_path, capsys,
+                                                                        monkeypatch):
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
+    here, there = tmp_path / "here", tmp_path / "there"
+    assert main(["prelabel", str(photos), "--model", str(tiny_model), "--cache-dir", str(here)] + FAST) == 0
+    assert main(["prelabel", str(photos), "--model", str(tiny_model), "--cache-dir", str(there),
+                 "--ray", "--workers", "1"] + FAST) == 0
+    assert "2 computed" in capsys.readouterr().out.splitlines()[-1]
+    ours, theirs = stored(here), stored(there)
+    assert [f.name for f in ours] == [f.name for f in theirs] and len(ours) == 2
+    for a, b in zip(ours, theirs):
+        a, b = json.loads(a.read_text()), json.loads(b.read_text())
+        assert a["proposals"] == b["proposals"] and a["params"] == b["params"] and a["proposals"]
