@@ -5,7 +5,8 @@
     python benchmarks/bench_page_click.py --model DIR --answer runs   # answers as a JSON list (before)
 
 Serves generated photos of each size (waitress on 127.0.0.1) with the model, opens each in the
-page, waits for its embedding, then clicks with the AI wand (real mouse events) at random points,
+page, waits for its embedding, then clicks with the AI wand (real mouse events) at random points
+(the server predicting: the page's own decoder is told it is unavailable),
 Esc between clicks, and times in the page, per click:
 
   click -> drawn   the pointerup to the end of the frame that drew the preview
@@ -39,6 +40,8 @@ if (!window._marks) {
   window.addEventListener('pointerup', (e) => { for (const k in M) delete M[k]; M.click = performance.now(); }, true);
   const f = window.fetch;
   window.fetch = (url, init) => {
+    if (String(url).endsWith('/api/decoder'))  // the server predicts: its answers are what is timed
+      return Promise.resolve(new Response(JSON.stringify({ available: false, reason: 'the benchmark times the server' })));
     if (!String(url).endsWith('/predict')) return f(url, init);
     if (window._format) init = { ...init, body: JSON.stringify({ ...JSON.parse(init.body), mask_format: window._format }) };
     M.fetch = performance.now();
