@@ -35,7 +35,7 @@ def unavailable_reason(predictor) -> Optional[str]:
                 "scripts/fetch_onnxruntime_web.py), so the decoder runs on the server.")
     if model.decoder_path.with_name(model.decoder_path.name + ".data").exists():
         return "The model's decoder keeps its weights in a separate file, so it runs on the server only."
-    size = model.decoder_path.stat().st_size
+    size = max(path.stat().st_size for path in decoder_files(model).values())
     if size > MAX_DECODER_BYTES:
         return (f"The model's decoder has {size / 2**20:.0f} MB, more than the {MAX_DECODER_BYTES // 2**20} MB "
                 "a page loads, so it runs on the server.")
@@ -65,9 +65,18 @@ def decoder_config(model) -> dict:
         "embedding_shape": list(model.embedding_shape),
         "embedding_parts": parts,
         "embedding_format": FORMAT,
-        "decoder_bytes": model.decoder_path.stat().st_size,
-        "decoder_sha256": (model.config.get("files", {}).get(model.decoder_path.name) or {}).get("sha256"),
+        "decoder_bytes": {part: path.stat().st_size for part, path in decoder_files(model).items()},
+        "split_tensors": list(model.split_tensors) if model.split_click_path is not None else None,
     }
+
+
+def decoder_files(model) -> dict:
+    """The decoder files the page may fetch, by part: "full" (decoder.onnx, which takes a mask input) and,
+    for a split decoder, "image" (once per image) and "click" (per click without a mask input)."""
+    files = {"full": model.decoder_path}
+    if model.split_click_path is not None:
+        files |= {"image": model.split_image_path, "click": model.split_click_path}
+    return files
 
 
 def pack_embedding(embedding: np.ndarray) -> bytes:

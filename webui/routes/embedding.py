@@ -31,16 +31,18 @@ def decoder_info():
     if reason:
         return jsonify({"available": False, "reason": reason})
     model = assistant.predictor.model
-    return jsonify({"available": True, "name": assistant.name,
-                    "decoder_url": f"/api/decoder/decoder.onnx?v={model.identity[:16]}"}
-                   | browser_decoder.decoder_config(model))
+    urls = {part: f"/api/decoder/{part}.onnx?v={model.identity[:16]}" for part in browser_decoder.decoder_files(model)}
+    return jsonify({"available": True, "name": assistant.name, "urls": urls} | browser_decoder.decoder_config(model))
 
 
-@bp.get("/decoder/decoder.onnx")
-def decoder_file():
+@bp.get("/decoder/<part>.onnx")
+def decoder_file(part):
     model = _runnable_predictor().model
-    resp = send_file(model.decoder_path, mimetype="application/octet-stream", max_age=0,
-                     etag=f"{model.identity[:32]}-decoder", conditional=True)
+    path = browser_decoder.decoder_files(model).get(part)
+    if path is None:
+        raise ApiError(404, f"This model's decoder has no part {part!r}.")
+    resp = send_file(path, mimetype="application/octet-stream", max_age=0,
+                     etag=f"{model.identity[:32]}-{part}", conditional=True)
     resp.headers["Cache-Control"] = "private, no-cache"
     return resp
 

@@ -20,9 +20,10 @@ def test_decoder_info_and_file(model_client, tiny_model_dir):
     info = model_client.get("/api/decoder").get_json()
     assert info["available"] is True and info["family"] == "sam" and not info["square"]
     assert info["embedding_shape"] == [1, 256, 64, 64] and info["low_res_size"] == 256
-    resp = model_client.get(info["decoder_url"])
+    assert set(info["urls"]) == {"full"}  # the tiny model has no split decoder
+    resp = model_client.get(info["urls"]["full"])
     assert resp.status_code == 200 and resp.data == (tiny_model_dir / "decoder.onnx").read_bytes()
-    again = model_client.get(info["decoder_url"], headers={"If-None-Match": resp.headers["ETag"]})
+    again = model_client.get(info["urls"]["full"], headers={"If-None-Match": resp.headers["ETag"]})
     assert again.status_code == 304
 
 
@@ -60,7 +61,7 @@ def test_model_without_a_browser_decoder(client):
     assert info["reason"].endswith(".") and info["reason"].count(". ") == 0
     resp = client.get("/api/images/square.png/embedding.bin")
     assert resp.status_code == 409 and "server" in resp.get_json()["error"]
-    assert client.get("/api/decoder/decoder.onnx").status_code == 409
+    assert client.get("/api/decoder/full.onnx").status_code == 409
 
 
 def test_pages_are_cross_origin_isolated(client):

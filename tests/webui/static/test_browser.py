@@ -365,7 +365,7 @@ def test_ai_wand_with_an_exported_model(driver, serve, exported_model, tmp_path,
     page.one_to_one()
     page.keys("s")
     page.click(240, 80)
-    page.wait("!!edgemask.state.preview", what="a predicted mask")
+    page.wait("edgemask.state.preview && edgemask.state.preview.source === 'ai'", what="a predicted mask")
     info = page.js("return document.getElementById('stage-info').textContent")
     assert info.startswith("score ")
     preview = data_url_mask(page.js("return edgemask.maskToDataURL(edgemask.state.preview.canvas)"))

@@ -1,19 +1,65 @@
 // AI wand: left click adds a positive point, right / Alt / Shift click a
-// negative one, a drag draws a box. Each change asks the server for a new
-// mask (refine after the first click); Enter accepts, Esc discards.
+// negative one, a drag draws a box. Each change asks for a new mask (refine
+// after the first click); Enter accepts, Esc discards. Before the first click
+// the mask under the cursor is previewed while it moves.
+//
+// The masks come from the model's decoder running in this page (decoder/client.js) where the
+// browser and the model allow it, else from the server's predict; the tool line says once why the
+// server is used.
 
 import { state } from '../state.js';
 import { api } from '../api.js';
 import { newId } from '../objects.js';
+import { makeCanvas, ctx2d, colorWord } from '../mask/canvas.js';
+import { openBrowserDecoder } from '../decoder/client.js';
 import { clampToImage } from './edit.js';
 import { createPreviewCycle } from './preview.js';
+import { coalesce } from './coalesce.js';
 
 const DRAG_PX = 5;
+const HOVER = 'ai-hover';
 const session = newId();   // one per tab
 
 export function createAiWandTool(app) {
   let points = [], box = null, press = null, dragEnd = null;
-  let calls = 0;
+  let calls = 0, lastLowRes = null;
+  let local = null;   // {model, promise -> decoder or null}
+  let fallbackSaid = null;   // the model the "server predicts" sentence was shown for
+  let hoverAt = null, hoverGen = 0;
+
+  /** The browser decoder for the model loaded now, or null (then the server predicts). */
+  async function browserDecoder() {
+    const model = state.model.name;
+    if (!local || local.model !== model) {
+      if (local) local.promise.then((d) => d && d.close());
+      local = { model, reason: null, promise: null };
+      const mine = local;
+      mine.promise = openBrowserDecoder().then(({ decoder, reason }) => {
+        mine.reason = reason;
+        return decoder;
+      }, (e) => { mine.reason = `the decoder runs on the server (${e.message})`; return null; });
+    }
+    return local.promise;
+  }
+
+  function serverFallback(reason) {
+    if (local) { local.promise.then((d) => d && d.close()); local.promise = Promise.resolve(null); local.reason = reason; }
+  }
+
+  function sayFallbackOnce() {
+    if (!local || !local.reason || fallbackSaid === local.model) return '';
+    fallbackSaid = local.model;
+    return ` - predicting on the server: ${local.reason}`;
+  }
+
+  async function decodeHere(decoder, name, prompt) {
+    try {
+      return await decoder.decode(name, prompt);
+    } catch (e) {
+      serverFallback(`the browser decoder failed (${e.message}).`);
+      return null;
+    }
+  }
 
   const cycle = createPreviewCycle(app, 'ai', {
     async ask(isCurrent) {
@@ -21,17 +67,49 @@ export function createAiWandTool(app) {
       app.setToolInfo('predicting...');
       await app.embeddingReady();
       if (!isCurrent()) return undefined;
-      const body = { points: points.map((p) => [p[0], p[1], p[2]]), box, refine: calls > 0, session };
+      const decoder = await browserDecoder();
+      if (!isCurrent()) return undefined;
+      const refine = calls > 0;
       calls++;
-      return api.predict(name, body);
+      if (decoder) {
+        const r = await decodeHere(decoder, name, { points, box, maskInput: refine ? lastLowRes : null });
+        if (r) {
+          lastLowRes = r.lowRes;
+          return { mask: r.mask, score: r.score, area: r.area, ms: r.ms, where: 'in the browser' };
+        }
+      }
+      const body = { points: points.map((p) => [p[0], p[1], p[2]]), box, refine, session };
+      return { ...(await api.predict(name, body)), where: 'on the server' };
     },
-    describe: (r) => `score ${r.score.toFixed(3)}, ${r.area} px, ${r.ms.toFixed(0)} ms - Enter accepts, Esc discards`,
+    describe: (r) => `score ${r.score.toFixed(3)}, ${r.area} px, ${r.ms.toFixed(0)} ms ${r.where}`
+      + ` - Enter accepts, Esc discards${sayFallbackOnce()}`,
     clearInfoOnError: true,
   });
   const request = cycle.request;
 
+  // -- the hover preview: at most one decode in flight, the newest cursor position wins ----------
+  const hover = coalesce(async () => {
+    const at = hoverAt, gen = hoverGen, name = state.imageName;
+    if (!at || points.length || box || press || state.embedding !== 'ready') return;
+    const decoder = await browserDecoder();
+    if (!decoder || gen !== hoverGen) return;
+    const step = Math.max(1, Math.floor(1 / Math.max(app.view.scale, 1e-3)));
+    const r = await decodeHere(decoder, name, { points: [[at[0], at[1], 1]], step, previewOnly: true });
+    if (!r || gen !== hoverGen || name !== state.imageName || points.length || box) return;
+    state.preview = { canvas: hoverCanvas(r.preview), mask: null, source: HOVER };
+    state.hoverDrawnAt = performance.now();   // read by benchmarks/bench_browser_decoder.py
+    app.view.render();
+  });
+
+  function clearHover() {
+    hoverAt = null;
+    hoverGen++;
+    if (state.preview && state.preview.source === HOVER) { state.preview = null; app.view.render(); }
+  }
+
   function reset() {
-    points = []; box = null; press = null; dragEnd = null; calls = 0;
+    points = []; box = null; press = null; dragEnd = null; calls = 0; lastLowRes = null;
+    clearHover();
     cycle.clear();
     app.setToolInfo('');
     app.view.render();
@@ -49,10 +127,15 @@ export function createAiWandTool(app) {
       press = { p: clampToImage(p), sx: ev.clientX, sy: ev.clientY, negative, drag: false };
     },
     move(ev, p) {
-      if (!press) return;
+      if (!press) {
+        const inside = p[0] >= 0 && p[1] >= 0 && p[0] <= state.width && p[1] <= state.height;
+        if (state.model.loaded && !points.length && !box && inside) { hoverAt = p; hover(); }
+        return;
+      }
       if (!press.negative && Math.hypot(ev.clientX - press.sx, ev.clientY - press.sy) > DRAG_PX) press.drag = true;
-      if (press.drag) { dragEnd = clampToImage(p); app.view.render(); }
+      if (press.drag) { clearHover(); dragEnd = clampToImage(p); app.view.render(); }
     },
+    leave() { if (!points.length && !box) clearHover(); },
     up(ev, p) {
       if (!press) return;
       const pr = press;
@@ -66,6 +149,8 @@ export function createAiWandTool(app) {
       } else {
         points.push([pr.p[0], pr.p[1], pr.negative ? 0 : 1]);
       }
+      hoverAt = null;
+      hoverGen++;   // the click's own answer replaces the hover preview
       app.view.render();
       request();
     },
@@ -96,4 +181,16 @@ export function createAiWandTool(app) {
     },
     deactivate() { reset(); },
   };
+}
+
+/** The worker's sampled hover mask ({step, w, h, bits}) as a preview canvas (mask/boxruns.js's form). */
+function hoverCanvas({ step, w, h, bits }) {
+  const c = makeCanvas(w, h, 0, 0);
+  c._step = step;
+  const g = ctx2d(c);
+  const img = g.createImageData(w, h);
+  const px = new Uint32Array(img.data.buffer), word = colorWord(null);
+  for (let i = 0; i < bits.length; i++) if (bits[i]) px[i] = word;
+  g.putImageData(img, 0, 0);
+  return c;
 }
