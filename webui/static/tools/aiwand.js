@@ -94,11 +94,11 @@ export function createAiWandTool(app) {
     const decoder = await browserDecoder();
     if (!decoder || gen !== hoverGen) return;
     const step = Math.max(1, Math.floor(1 / Math.max(app.view.scale, 1e-3)));
-    const r = await decodeHere(decoder, name, { points: [[at[0], at[1], 1]], step, previewOnly: true });
+    const r = await decodeHere(decoder, name, { points: [[at.p[0], at.p[1], 1]], step, previewOnly: true });
     if (!r || gen !== hoverGen || name !== state.imageName || points.length || box) return;
     state.preview = { canvas: hoverCanvas(r.preview), mask: null, source: HOVER };
-    state.hoverDrawnAt = performance.now();   // read by benchmarks/bench_browser_decoder.py
     app.view.render();
+    state.hoverDrawn = { movedAt: at.t, drawnAt: performance.now() };   // benchmarks/bench_browser_decoder.py
   });
 
   function clearHover() {
@@ -129,7 +129,7 @@ export function createAiWandTool(app) {
     move(ev, p) {
       if (!press) {
         const inside = p[0] >= 0 && p[1] >= 0 && p[0] <= state.width && p[1] <= state.height;
-        if (state.model.loaded && !points.length && !box && inside) { hoverAt = p; hover(); }
+        if (state.model.loaded && !points.length && !box && inside) { hoverAt = { p, t: ev.timeStamp }; hover(); }
         return;
       }
       if (!press.negative && Math.hypot(ev.clientX - press.sx, ev.clientY - press.sy) > DRAG_PX) press.drag = true;
