@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import synthetic_image  # noqa: E402
+from turns import load, machine_line  # noqa: E402
 
 
 def timed(fn, rounds):
@@ -41,7 +43,12 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/edgemask-bench-sam2"))
     args = ap.parse_args(argv)
+    from edgemask.runtime.providers import physical_cores
+
     image = synthetic_image(768, 1024, seed=1)
+    print(machine_line())
+    print(f"threads: torch {torch.get_num_threads()} (torch.get_num_threads()), edgemask's onnxruntime "
+          f"{physical_cores()} (intra-op, physical cores)")
     click = dict(point_coords=np.array([[400.0, 300.0]]), point_labels=np.array([1]))
     for name in args.models:
         spec = get_spec(name)
@@ -62,7 +69,8 @@ def main(argv=None):
         for what, pairs in rows.items():
             t_off, t_ours = (float(np.median(v)) for v in zip(*pairs))
             print(f"{name:22} {what:8} torch {t_off * 1000:8.1f} ms  edgemask {t_ours * 1000:8.1f} ms  "
-                  f"ratio {t_ours / t_off:.2f}", flush=True)
+                  f"ratio {t_ours / t_off:.2f}  (rounds: {' '.join(f'{b / a:.2f}' for a, b in pairs)})", flush=True)
+        print(f"  {load()}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 
