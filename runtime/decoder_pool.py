@@ -15,6 +15,8 @@ import numpy as np
 
 from edgemask.runtime.engine import DECODER_OUTPUTS
 
+Prompt = Tuple[np.ndarray, np.ndarray]  # decoder coords [1,N,2], labels [1,N]
+
 
 class DecoderPool:
     """decode(embedding, prompts) -> [(iou [4], low-res logits [4,256,256])], one per (coords, labels)."""
@@ -35,7 +37,7 @@ class DecoderPool:
         self._no_mask = {"mask_input": np.zeros((1, 1, size, size), np.float32),
                          "has_mask_input": np.zeros(1, np.float32)}
 
-    def decode(self, embedding, prompts: Sequence[Tuple[np.ndarray, np.ndarray]]) -> List[Tuple[np.ndarray, np.ndarray]]:
+    def decode(self, embedding, prompts: Sequence[Prompt]) -> List[Tuple[np.ndarray, np.ndarray]]:
         if self._executor is None:
             return [self.engine.decode(embedding, c, l) for c, l in prompts]
         if self.engine.split is not None:

@@ -19,19 +19,22 @@ CHUNK = 32  # masks bounded at once
 MAX_LINES = 96  # rows (or columns) evaluated exactly to find one edge of a box; beyond, the caller upscales
 
 
-def _linear(n_out: int, n_in: int) -> np.ndarray:
-    """The n_out x n_in matrix of a bilinear resize (align_corners=False, edges clamped), as cv2 and torch."""
+def _taps(n_out: int, n_in: int):
+    """The two source samples and weights of each output sample of a bilinear resize (align_corners=False,
+    edges clamped), as cv2 and torch compute them."""
     x = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
     x0 = np.floor(x).astype(np.int64)
     f = x - x0
     f[x0 < 0], x0[x0 < 0] = 0.0, 0
     last = x0 >= n_in - 1
     f[last], x0[last] = 0.0, n_in - 1
-    m = np.zeros((n_out, n_in))
-    rows = np.arange(n_out)
-    m[rows, x0] += 1 - f
-    m[rows, np.minimum(x0 + 1, n_in - 1)] += f
-    return m
+    return x0, np.minimum(x0 + 1, n_in - 1), 1 - f, f
+
+
+def _resize_then(n_out: int, n_in: int, before: np.ndarray) -> np.ndarray:
+    """The n_out x n_low matrix of a bilinear resize n_in -> n_out applied after `before` (n_in x n_low)."""
+    x0, x1, w0, w1 = _taps(n_out, n_in)
+    return w0[:, None] * before[x0] + w1[:, None] * before[x1]
 
 
 class _Axis:
@@ -76,14 +79,15 @@ class MaskBounds:
         h, w = upscaler.original_size
         if isinstance(upscaler, SquareUpscaler):
             self.block = (low_res_size, low_res_size)
-            ry, rx = _linear(h, low_res_size), _linear(w, low_res_size)
+            eye = np.eye(low_res_size)
+            ry, rx = _resize_then(h, low_res_size, eye), _resize_then(w, low_res_size, eye)
         else:
             bh, bw = upscaler.block
             ih, iw = upscaler.input_size
             f = upscaler.factor
             self.block = (bh, bw)
-            ry = _linear(h, ih) @ _linear(bh * f, bh)[:ih]
-            rx = _linear(w, iw) @ _linear(bw * f, bw)[:iw]
+            ry = _resize_then(h, ih, _resize_then(bh * f, bh, np.eye(bh))[:ih])
+            rx = _resize_then(w, iw, _resize_then(bw * f, bw, np.eye(bw))[:iw])
         self.rows, self.cols = _Axis(ry), _Axis(rx)
         self.size = (h, w)
 

@@ -118,7 +118,8 @@ class MaskGenerator:
         p.set_image(crop)
         size = crop.shape[:2]
         embedding, upscaler = p.held_embedding()
-        bounds = MaskBounds(upscaler, p.model.low_res_size) if size[0] * size[1] >= self.bounds_min_pixels else None
+        bounds = _Lazy(lambda: MaskBounds(upscaler, p.model.low_res_size)) \
+            if size[0] * size[1] >= self.bounds_min_pixels else None
         points = self.point_grids[layer] * np.array(size)[None, ::-1]
         batches = [points[s:s + self.points_per_batch] for s in range(0, len(points), self.points_per_batch)]
         pool = self._decoder()
@@ -178,14 +179,15 @@ class MaskGenerator:
         if bounds is None:
             lo, hi = np.full(len(passed), -np.inf), np.full(len(passed), np.inf)
         elif thresh > 0.0:
-            lo, hi = bounds.stability(np.stack([c["low"] for c in passed]), threshold, self.stability_score_offset)
+            lows = np.stack([c["low"] for c in passed])
+            lo, hi = bounds.get().stability(lows, threshold, self.stability_score_offset)
         else:
             lo = hi = np.full(len(passed), np.inf)
         out = []
         for c, s_lo, s_hi in zip(passed, lo, hi):
             if s_hi < thresh - 1e-6:  # rejected at low resolution
                 continue
-            box = bounds.box(c["low"], threshold) if bounds is not None and s_lo >= thresh + 1e-6 else None
+            box = bounds.get().box(c["low"], threshold) if bounds is not None and s_lo >= thresh + 1e-6 else None
             if box is None:  # undecided at low resolution: the full-size logits decide, once
                 logits = upscaler.logits(c["low"])
                 c["stability"] = self._stability(logits, threshold)
@@ -233,3 +235,15 @@ class MaskGenerator:
         return {"segmentation": seg, "area": amg.area_from_rle(rle), "bbox": amg.xyxy_to_xywh(k["box"]),
                 "predicted_iou": float(k["iou"]), "point_coords": [k["point"].tolist()],
                 "stability_score": float(k["stability"]), "crop_box": amg.xyxy_to_xywh(k["crop_box"])}
+
+
+class _Lazy:
+    """A value made on first use (a crop's MaskBounds, only if a candidate reaches the stability filter)."""
+
+    def __init__(self, make) -> None:
+        self._make, self._value = make, None
+
+    def get(self):
+        if self._value is None:
+            self._value = self._make()
+        return self._value
