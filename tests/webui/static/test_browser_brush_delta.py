@@ -31,6 +31,43 @@ window.fetch = (url, init) => {
 """
 
 
+# [the selected object's runs as maskToBoxRuns gives them == all its pixels read,
+#  the same for 200 random strokes on a random mask canvas]
+SAME_RUNS = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const { maskToBoxRuns, regionToBoxRuns } = await import('/static/mask/boxruns.js');
+  const { makeCanvas, ctx2d, derive, maskBBox, cloneCanvas, binarize, touch } = await import('/static/mask/canvas.js');
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const full = (c) => { const box = maskBBox(c); return box ? regionToBoxRuns(c, box) : { box: [0, 0, 0, 0], runs: [] }; };
+  const o = edgemask.state.objects.find((x) => x.id === 'm');
+  const first = same(maskToBoxRuns(o.canvas), full(o.canvas));
+  let rnd = 7;
+  const r = (n) => { rnd = (rnd * 1103515245 + 12345) % 2147483648; return rnd % n; };
+  let c = makeCanvas(60, 40, 5, 5);
+  const g = ctx2d(c);
+  g.fillStyle = '#fff';
+  for (let i = 0; i < 40; i++) g.fillRect(r(60), r(40), 1 + r(9), 1 + r(5));
+  touch(c); binarize(c);
+  let ok = true;
+  for (let i = 0; i < 200 && ok; i++) {
+    maskToBoxRuns(c);
+    const n = cloneCanvas(c);
+    const x = 5 + r(60), y = 5 + r(40), w = 1 + r(20), h = 1 + r(12);
+    const ng = ctx2d(n);
+    ng.globalCompositeOperation = r(2) ? 'source-over' : 'destination-out';
+    ng.fillStyle = '#fff';
+    ng.fillRect(x - n._x, y - n._y, w, h);
+    touch(n); binarize(n);
+    derive(n, c, [x - 1.5, y - 0.5, x + w + 0.5, y + h + 1.5]);
+    ok = same(maskToBoxRuns(n), full(n));
+    c = n;
+  }
+  done([first, ok]);
+})();
+"""
+
+
 def http(method, url, body=None):
     req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
                                  method=method, headers={"Content-Type": "application/json"})
@@ -108,6 +145,10 @@ def test_strokes_save_their_box_and_survive_undo_redo_and_reload(server):
         page.wait("edgemask.history.past.length === 4")
         page.wait_saved()
         np.testing.assert_array_equal(stored_mask(base), erased)
+
+        # the object list's encoding of the stroke's canvas (reusing the runs of the canvas it came
+        # from outside the stroke's rows) is what reading all of its pixels gives
+        assert page.driver.execute_async_script(SAME_RUNS) == [True, True]
 
         saves = page.js("return window._saves;")
         assert len(saves) == 5 and all(method == "PATCH" for method, _ in saves)

@@ -1,7 +1,7 @@
 // The API's mask form {box: [x0, y0, x1, y1], runs: [outside, inside, ...]} <-> mask canvases,
 // and the reduced previews of big masks.
 
-import { makeCanvas, ctx2d, colorWord, setBBox, maskBBox } from './canvas.js';
+import { makeCanvas, ctx2d, colorWord, setBBox, maskBBox, lineageKey, lineageParent } from './canvas.js';
 
 /** Decodes an API mask {box: [x0, y0, x1, y1], runs: [outside, inside, ...]} (row-major runs
  * over the box) into a mask canvas covering the box. With `color` ('#rrggbb') the inside pixels
@@ -114,12 +114,55 @@ export function regionToBoxRuns(c, rect) {
 }
 
 const runsCache = new WeakMap();
-/** The API form {box, runs} of a mask canvas (tight box; cached per canvas version). */
+const recent = new Map();   // lineageKey -> box-runs of the last few canvases encoded
+const RECENT = 8;
+
+/** The API form {box, runs} of a mask canvas (tight box; cached per canvas version). A canvas
+ * made by a stroke from one encoded before reuses its runs outside the stroke's rows. */
 export function maskToBoxRuns(c) {
   const hit = runsCache.get(c);
   if (hit && hit.v === c._v) return hit.value;
   const box = maskBBox(c);
-  const value = box ? regionToBoxRuns(c, box) : { box: [0, 0, 0, 0], runs: [] };
+  const parent = box && lineageParent(c);
+  const before = parent && recent.get(parent.key);
+  const value = (before && spliced(c, box, before, parent.rect))
+    || (box ? regionToBoxRuns(c, box) : { box: [0, 0, 0, 0], runs: [] });
   runsCache.set(c, { v: c._v, value });
+  recent.set(lineageKey(c), value);
+  if (recent.size > RECENT) recent.delete(recent.keys().next().value);
   return value;
+}
+
+/** The box-runs of canvas c (tight box `box`) from those of the canvas it was derived from
+ * (`before`, the same pixels outside rect): only the rows of rect are read; null when the
+ * boxes differ (the raster of the runs changed). */
+function spliced(c, box, before, rect) {
+  const [x0, y0, x1, y1] = box;
+  const b = before.box;
+  if (b[0] !== x0 || b[1] !== y0 || b[2] !== x1 || b[3] !== y1) return null;
+  const ry0 = Math.max(y0, Math.floor(rect[1])), ry1 = Math.min(y1, Math.ceil(rect[3]));
+  if (ry1 <= ry0) return before;
+  const w = x1 - x0, start = (ry0 - y0) * w, stop = (ry1 - y0) * w;
+  const band = regionToBoxRuns(c, [x0, ry0, x1, ry1]).runs;
+  const out = [];
+  const emit = (n, inside) => {
+    if (!n) return;
+    if (!out.length) { if (inside) out.push(0); out.push(n); return; }
+    if (((out.length - 1) & 1) === (inside ? 1 : 0)) out[out.length - 1] += n;
+    else out.push(n);
+  };
+  const emitBand = () => { for (let k = 0; k < band.length; k++) emit(band[k], k & 1); };
+  let pos = 0, bandDone = false;
+  const runs = before.runs;
+  for (let k = 0; k < runs.length; k++) {
+    const a = pos, e = pos + runs[k];
+    if (a < start) emit(Math.min(e, start) - a, k & 1);
+    if (e > stop) {
+      if (!bandDone) { emitBand(); bandDone = true; }
+      emit(e - Math.max(a, stop), k & 1);
+    }
+    pos = e;
+  }
+  if (!bandDone) emitBand();
+  return { box: [x0, y0, x1, y1], runs: out };
 }

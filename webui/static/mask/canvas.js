@@ -200,6 +200,15 @@ function ancestry(c) {
   return out;
 }
 
+/** The key of a mask canvas as it is now, as its children's lineage names it. */
+export const lineageKey = (c) => `${uid(c)}:${c._v}`;
+
+/** The key of the canvas `c` was derived from, and the rect where they differ; or null. */
+export function lineageParent(c) {
+  const n = c._lineage;
+  return n ? { key: `${n.uid}:${n.v}`, rect: n.rect } : null;
+}
+
 /** The rect outside which mask canvas `a` (as it was at version `va`) and `b` have the same
  * pixels, as their lineage says (both descend from one canvas: a stroke, its undo or redo);
  * null when none differ; undefined when their lineage does not tell. */
