@@ -32,7 +32,7 @@ window.fetch = (url, init) => {
 
 
 # [the selected object's runs as maskToBoxRuns gives them == all its pixels read,
-#  the same for 200 random strokes on a random mask canvas]
+#  the same for 200 random strokes on a random mask canvas, their outlines too]
 SAME_RUNS = """
 const done = arguments[arguments.length - 1];
 (async () => {
@@ -42,6 +42,10 @@ const done = arguments[arguments.length - 1];
   const full = (c) => { const box = maskBBox(c); return box ? regionToBoxRuns(c, box) : { box: [0, 0, 0, 0], runs: [] }; };
   const o = edgemask.state.objects.find((x) => x.id === 'm');
   const first = same(maskToBoxRuns(o.canvas), full(o.canvas));
+  // the outline redone in the stroke's box only is the outline made whole (a copy has no lineage)
+  const { maskOutline } = await import('/static/mask/outline.js');
+  const pixels = (m) => m ? [m.x, m.y, ...m.canvas.getContext('2d').getImageData(0, 0, m.canvas.width, m.canvas.height).data] : null;
+  const sameOutline = (n) => same(pixels(maskOutline(n, '#123456', 2, 80, 60)), pixels(maskOutline(cloneCanvas(n), '#123456', 2, 80, 60)));
   let rnd = 7;
   const r = (n) => { rnd = (rnd * 1103515245 + 12345) % 2147483648; return rnd % n; };
   let c = makeCanvas(60, 40, 5, 5);
@@ -52,6 +56,7 @@ const done = arguments[arguments.length - 1];
   let ok = true;
   for (let i = 0; i < 200 && ok; i++) {
     maskToBoxRuns(c);
+    maskOutline(c, '#123456', 2, 80, 60);
     const n = cloneCanvas(c);
     const x = 5 + r(60), y = 5 + r(40), w = 1 + r(20), h = 1 + r(12);
     const ng = ctx2d(n);
@@ -59,8 +64,8 @@ const done = arguments[arguments.length - 1];
     ng.fillStyle = '#fff';
     ng.fillRect(x - n._x, y - n._y, w, h);
     touch(n); binarize(n);
-    derive(n, c, [x - 1.5, y - 0.5, x + w + 0.5, y + h + 1.5]);
-    ok = same(maskToBoxRuns(n), full(n));
+    derive(n, c, [x, y, x + w, y + h]);
+    ok = same(maskToBoxRuns(n), full(n)) && sameOutline(n);
     c = n;
   }
   done([first, ok]);
