@@ -12,6 +12,7 @@ checks that both ways store the same mask as the page shows.
 """
 
 import argparse
+import shutil
 import json
 import statistics
 import sys
@@ -145,6 +146,7 @@ def main(argv=None) -> int:
         quit_chromium(driver)
         server.close()
         server.app.extensions["edgemask"].store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"{'save':12s} {'tool':7s} {'bytes/stroke':>14s} {'save ms':>9s} {'p90 ms':>8s} {'request ms':>11s} {'stroke ms':>10s}")
     for (way, tool), rows in results.items():

@@ -21,6 +21,7 @@ model answers with speckled masks (many runs): a hard case for the answer's size
 """
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -160,6 +161,7 @@ def main(argv=None) -> int:
         if hasattr(ctx.assistant.predictor, "close"):
             ctx.assistant.predictor.close()
         ctx.store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     med = statistics.median
     print(f"model {ctx.assistant.name}; window {args.window}; answers as {args.answer}; "
