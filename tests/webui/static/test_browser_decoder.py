@@ -17,10 +17,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(browser_missing_reason() i
 WIDTH, HEIGHT = 150, 100  # not square: the prompt frame and the crop of SAM's padding are exercised
 PROMPTS = [  # (points, box, refine: mask_input is the previous answer's low-res logits)
     ([[70.5, 40.25, 1]], None, False),
-    ([[70.5, 40.25, 1], [20, 80, 0]], None, False),
     ([], [30, 20, 120, 90], False),
     ([[60, 50, 1]], [30, 20, 120, 90], False),
-    ([[70.5, 40.25, 1], [110, 30, 1]], None, True),
+    ([[70.5, 40.25, 1], [110, 30, 1], [20, 80, 0]], None, True),
 ]
 
 
