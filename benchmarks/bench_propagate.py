@@ -1,0 +1,111 @@
+"""Propagating masks along a sequence on this CPU: seconds per 1920x1080 frame for sam2.1-hiera-tiny
+(encoder + memory attention + decoder + memory encoder, each part timed) and the memory the bank holds
+per frame and object, with edgemask.runtime.sequence_predictor.
+
+    python benchmarks/bench_propagate.py [--frames 10] [--objects 1] [--model DIR]
+
+--model: a SAM 2.1 model folder with the video graphs; without it random weights of the official
+architecture are exported to --cache (default /tmp/edgemask-bench-propagate; timings do not depend on
+the values). The machine may be shared: the load average is printed before and after."""
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic import synthetic_image  # noqa: E402
+from turns import load, machine_line  # noqa: E402
+
+NAME = "sam2.1-hiera-tiny"
+
+
+class Timed:
+    """An onnxruntime session whose run() adds its seconds to totals[name]."""
+
+    def __init__(self, session, name, totals):
+        self.session, self.name, self.totals = session, name, totals
+
+    def run(self, *args, **kwargs):
+        t = time.perf_counter()
+        out = self.session.run(*args, **kwargs)
+        self.totals[self.name] += time.perf_counter() - t
+        return out
+
+
+def model_folder(args) -> Path:
+    if args.model:
+        return Path(args.model)
+    folder = args.cache / NAME
+    if not (folder / "memory_attention.onnx").exists():
+        import torch
+        from sam2.build_sam import build_sam2
+
+        from edgemask.export.exporter import export_model
+        from edgemask.export.registry import get_spec
+        from edgemask.export.sam2_video_graphs import add_video_parts
+
+        ckpt = args.cache / f"{NAME}.pt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": build_sam2(get_spec(NAME).config, ckpt_path=None, device="cpu").state_dict()}, ckpt)
+        export_model(NAME, ckpt, folder, progress=lambda *_: None)
+        add_video_parts(folder, ckpt)
+    return folder
+
+
+def main(argv=None):
+    from edgemask.runtime.sequence_predictor import SequenceModel, SequencePredictor
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--objects", type=int, default=1)
+    ap.add_argument("--model", help="model folder with the video graphs")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/edgemask-bench-propagate"))
+    args = ap.parse_args(argv)
+    lscpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
+    print(lscpu or "lscpu: no Model name line")
+    print(machine_line())
+
+    model = SequenceModel(model_folder(args))
+    totals = defaultdict(float)
+    for attr, name in (("encoder", "encoder"), ("attention", "memory attention"), ("decoder", "decoder"),
+                       ("memory_encoder", "memory encoder")):
+        setattr(model, attr, Timed(getattr(model, attr), name, totals))
+    scene = synthetic_image(1080 + 4 * args.frames, 1920 + 8 * args.frames, seed=7)
+    frames = [np.ascontiguousarray(scene[4 * i:4 * i + 1080, 8 * i:8 * i + 1920]) for i in range(args.frames)]
+    predictor = SequencePredictor(model)
+    state = predictor.init_state(frames)
+    for k in range(args.objects):
+        predictor.add_new_points_or_box(state, 0, k + 1, points=np.array([[400.0 + 300 * k, 500.0]]),
+                                        labels=np.array([1]))
+    first = dict(totals)
+    totals.clear()
+    t0 = time.perf_counter()
+    steps = []
+    for _ in predictor.propagate_in_video(state):
+        steps.append(time.perf_counter())
+    tracked = args.frames - 1  # frame 0 is the prompted one
+    per_frame = (steps[-1] - steps[0]) / max(1, tracked)
+    print(f"{NAME}, {args.objects} object(s), {args.frames} frames of 1920x1080; {load()}")
+    print(f"  prompt on frame 0: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in first.items()))
+    print(f"  propagate: {per_frame:.2f} s per frame (frames 1..{tracked}; preflight + frame 0: "
+          f"{steps[0] - t0:.2f} s)")
+    for name, seconds in totals.items():
+        print(f"    {name:16} {seconds / max(1, tracked) * 1000:8.0f} ms per frame (summed over objects)")
+    held = predictor.memory_bytes(state)
+    print(f"  memory bank: {held / 2 ** 20:.1f} MiB for {args.frames} frames x {args.objects} object(s) = "
+          f"{held / args.frames / args.objects / 2 ** 20:.2f} MiB per frame and object (bfloat16 spatial memory "
+          f"64x64x64, low-res mask 256x256 fp32, pointer), plus {predictor.cached_frames} cached frame embeddings "
+          f"of {model.folder.embedding_shape[0] * 4 / 2 ** 20:.1f} MiB")
+    print(f"  {load()}; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
