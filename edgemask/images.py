@@ -73,13 +73,16 @@ class ImageFolder:
             return None
         return candidate
 
-    def size(self, name: str) -> tuple:
-        """(width, height) as displayed, i.e. after the EXIF orientation; reads only the header."""
+    def _file_key(self, name: str):
         path = self.path(name)
         if path is None:
             raise KeyError(name)
         stat = path.stat()
-        key = (name, stat.st_mtime_ns, stat.st_size)
+        return path, (name, stat.st_mtime_ns, stat.st_size)
+
+    def size(self, name: str) -> tuple:
+        """(width, height) as displayed, i.e. after the EXIF orientation; reads only the header."""
+        path, key = self._file_key(name)
         with self._lock:
             if key in self._sizes:
                 return self._sizes[key]
@@ -94,11 +97,7 @@ class ImageFolder:
         `thorough` decodes the pixels (JPEGs at 1/8 scale, which still reads every coded byte),
         so a truncated or damaged file is found; else only the header and the file's end are
         read, and a decode confirms a file whose end marker is missing (cached by mtime, size)."""
-        path = self.path(name)
-        if path is None:
-            raise KeyError(name)
-        stat = path.stat()
-        key = (name, stat.st_mtime_ns, stat.st_size)
+        path, key = self._file_key(name)
         with self._lock:
             known = self._problems.get(key, ())
         if known != () and (not thorough or known[1]):
