@@ -245,3 +245,29 @@ def test_object_rows_have_a_number_an_area_and_show_when_covered(driver, serve):
     assert [r[4] for r in _rows(page)] == [False, False, False]
     page.wait_saved()
     page.raise_js_errors()
+
+
+def test_long_image_names_keep_their_ends_apart_at_1024(driver, serve, images):
+    small = np.full((48, 64, 3), (40, 140, 60), np.uint8)
+    long_names = [f"dive_site_north_reef_transect_hd_{k:02d}.jpg" for k in (1, 2)]
+    for name in long_names:
+        write_rgb(images / name, small)
+    page = Page(driver, serve().url).open()
+    resized(page, 1024, 700)
+    rows = page.js("""return [...document.querySelectorAll('#image-list li')].map((li) => {
+        const cell = li.querySelector('.name').getBoundingClientRect();
+        const tail = li.querySelector('.name .tail');
+        const t = tail.getBoundingClientRect();
+        return [li.dataset.name, tail.textContent, t.left >= cell.left - 0.5 && t.right <= cell.right + 0.5,
+                li.querySelector('.name').textContent];
+    });""")
+    shown = {name: (tail, inside, text) for name, tail, inside, text in rows}
+    for name in long_names:
+        tail, inside, text = shown[name]
+        assert text == name and inside, (name, shown[name])  # the whole name is there, its end on screen
+    assert shown[long_names[0]][0] != shown[long_names[1]][0]  # the visible ends tell them apart
+    cell_width = page.js("return document.querySelector('#image-list li .name').getBoundingClientRect().width")
+    head_cut = page.js("""const h = [...document.querySelectorAll('#image-list li')]
+        .find((li) => li.dataset.name === arguments[0]).querySelector('.name .head');
+        return h.scrollWidth > h.clientWidth;""", long_names[0])
+    assert head_cut, cell_width  # the name is too long for the panel, so its middle is what gets cut

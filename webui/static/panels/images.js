@@ -21,6 +21,22 @@ function matches(img) {
   return (!want || statusOf(img) === want) && (!text || img.name.toLowerCase().includes(text));
 }
 
+// The name, cut in the middle when too long, so names that differ near the end (frame numbers,
+// dive_01 / dive_02) stay apart: the head shrinks with an ellipsis, the tail always shows.
+const TAIL = 9;
+function nameCell(text) {
+  const cell = document.createElement('span');
+  cell.className = 'name';
+  const head = document.createElement('span');
+  head.className = 'head';
+  head.textContent = text.length > TAIL ? text.slice(0, -TAIL) : '';
+  const tail = document.createElement('span');
+  tail.className = 'tail';
+  tail.textContent = text.length > TAIL ? text.slice(-TAIL) : text;
+  cell.append(head, tail);
+  return cell;
+}
+
 function row(app, img) {
   let li = rows.get(img.name);
   if (li) return li;
@@ -32,9 +48,7 @@ function row(app, img) {
   thumb.loading = 'lazy';
   thumb.alt = '';
   thumb.src = api.thumbnailUrl(img.name);
-  const name = document.createElement('span');
-  name.className = 'name';
-  name.textContent = img.name;
+  const name = nameCell(img.name);
   const badge = document.createElement('span');
   badge.className = 'status';
   const count = document.createElement('span');
@@ -52,9 +66,7 @@ function unreadableRow(app, img) {
     li = document.createElement('li');
     li.dataset.name = img.name;
     li.title = img.error;
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = img.name;
+    const name = nameCell(img.name);
     const badge = document.createElement('span');
     badge.className = 'status';
     badge.textContent = 'cannot be read';
