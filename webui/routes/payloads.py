@@ -20,14 +20,20 @@ MAX_ID_LENGTH = 200
 MAX_POINTS = 100
 
 
-def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
-    """Checks one object of a PUT annotations body and returns its stored form (mask -> RLE)."""
+def _entry_id(raw, not_an_object: str, no_id: str) -> str:
     if not isinstance(raw, dict):
-        raise Invalid("Each object must be a JSON object.")
+        raise Invalid(not_an_object)
     oid = raw.get("id")
     if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
-        raise Invalid(f"Each object needs an \"id\" string of 1 to {MAX_ID_LENGTH} characters.")
+        raise Invalid(no_id)
     check_id(oid)
+    return oid
+
+
+def parse_object(raw, width: int, height: int, label_ids) -> ObjectRow:
+    """Checks one object of a PUT annotations body and returns its stored form (mask -> RLE)."""
+    oid = _entry_id(raw, "Each object must be a JSON object.",
+                    f"Each object needs an \"id\" string of 1 to {MAX_ID_LENGTH} characters.")
     where = f"Object {oid!r}"
     label_id = raw.get("label_id")
     if not _is_int(label_id):
@@ -55,12 +61,8 @@ def parse_paint(raw, width: int, height: int):
     """Checks one entry of a PATCH "paint" list, {"id", "box": [x0, y0, x1, y1], "runs"}: the
     pixels of that box in a stored mask object, as they are now (a brush or eraser stroke).
     Returns (id, box, bool crop of the box)."""
-    if not isinstance(raw, dict):
-        raise Invalid("Each paint must be a JSON object {\"id\", \"box\", \"runs\"}.")
-    oid = raw.get("id")
-    if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
-        raise Invalid("Each paint needs the \"id\" of a stored mask object.")
-    check_id(oid)
+    oid = _entry_id(raw, "Each paint must be a JSON object {\"id\", \"box\", \"runs\"}.",
+                    "Each paint needs the \"id\" of a stored mask object.")
     extra = set(raw) - {"id", "box", "runs"}
     if extra:
         raise Invalid(f"The paint of {oid!r} may have only \"id\", \"box\" and \"runs\", not {sorted(extra)[0]!r}.")
@@ -178,12 +180,7 @@ def leb128_base64(values) -> str:
 
 def parse_update(raw, label_ids) -> dict:
     """Checks one entry of a PATCH "update" list: {"id", and any of "label_id", "z", "hidden"}."""
-    if not isinstance(raw, dict):
-        raise Invalid("Each update must be a JSON object.")
-    oid = raw.get("id")
-    if not isinstance(oid, str) or not oid.strip() or len(oid) > MAX_ID_LENGTH:
-        raise Invalid("Each update needs the \"id\" of a stored object.")
-    check_id(oid)
+    oid = _entry_id(raw, "Each update must be a JSON object.", "Each update needs the \"id\" of a stored object.")
     where = f"The update of {oid!r}"
     extra = set(raw) - {"id", "label_id", "z", "hidden"}
     if extra:
