@@ -1,8 +1,8 @@
 """Masks along a sequence of frames with SAM 2.1's memory, torch-free (onnxruntime + numpy).
 
-SequencePredictor follows sam2's SAM2VideoPredictor step by step: prompts on any frame (an initial
-conditioning frame is segmented without memory, a frame already tracked is corrected with it), a
-preflight that encodes the prompted frames' memories, then propagation forward or backward where each
+SequencePredictor follows sam2's SAM2VideoPredictor step by step: prompts (points, a box or a mask) on
+any frame (an initial conditioning frame is segmented without memory, a frame already tracked is
+corrected with it), a preflight that encodes the prompted frames' memories, then propagation forward or backward where each
 frame attends to the conditioning frames, the num_maskmem - 1 most recent frames and up to
 max_obj_ptrs_in_encoder object pointers. Memories are kept in numpy as bfloat16 bits (uint16), as the
 official predictor stores them. Frames are resized as the image predictor does (the embeddings are the
@@ -11,7 +11,7 @@ skips on CPU) is not done.
 """
 
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -58,6 +58,18 @@ class SequenceModel:
             _session(path / video["graphs"][name], threads)
             for name in ("memory_attention", "memory_decoder", "memory_encoder"))
 
+    @property
+    def mask_prompt(self) -> Optional[dict]:
+        """What a mask prompt needs besides the graphs (model.json "video"): mask_downsample's 1x1xkxk
+        convolution and no_mem_embed, as float32 arrays; None when the folder lacks them."""
+        v = self.video
+        if "mask_downsample" not in v or "no_mem_embed" not in v:
+            return None
+        k = int(round(len(v["mask_downsample"]["weight"]) ** 0.5))
+        return {"weight": np.asarray(v["mask_downsample"]["weight"], np.float32).reshape(k, k),
+                "bias": np.float32(v["mask_downsample"]["bias"]),
+                "no_mem_embed": np.asarray(v["no_mem_embed"], np.float32).reshape(1, -1, 1, 1)}
+
     def encode(self, image: np.ndarray) -> np.ndarray:
         x = self.family.encoder_input(image)
         return self.encoder.run(None, {self.folder.encoder_input: x})[0]
@@ -79,8 +91,10 @@ class SequencePredictor:
         self.cached_frames = cached_frames
 
     # -- state -------------------------------------------------------------------------------
-    def init_state(self, frames: List[np.ndarray]) -> dict:
-        """A state over `frames` (RGB HxWx3 uint8, all of one size)."""
+    def init_state(self, frames: List[np.ndarray], embed: Optional[Callable[[int], np.ndarray]] = None) -> dict:
+        """A state over `frames` (RGB HxWx3 uint8, all of one size). `embed(frame index)`, when given, gives
+        a frame's encoder output (the image predictor's packed embedding, e.g. from its cache) instead of
+        encoding the frame here."""
         frames = [check_image(f) for f in frames]
         if not frames:
             raise ValueError("a sequence needs at least one frame")
@@ -90,7 +104,7 @@ class SequencePredictor:
                              f"(found {', '.join(f'{w}x{h}' for h, w in sorted(sizes))})")
         h, w = frames[0].shape[:2]
         return {"frames": frames, "num_frames": len(frames), "size": (h, w), "features": {},
-                "obj_ids": [], "points": [], "temp": [], "outputs": [], "tracked": [],
+                "obj_ids": [], "points": [], "temp": [], "outputs": [], "tracked": [], "embed": embed,
                 "upscaler": SquareUpscaler((h, w), self.model.folder.prompt_frame, self.model.folder.low_res_size)}
 
     def reset_state(self, state: dict) -> None:
@@ -112,7 +126,9 @@ class SequencePredictor:
         if frame_idx not in cache:
             while len(cache) >= self.cached_frames:
                 cache.pop(next(iter(cache)))
-            cache[frame_idx] = self.model.encode(state["frames"][frame_idx])
+            embed = state.get("embed")
+            cache[frame_idx] = (np.array(embed(frame_idx), np.float32) if embed is not None
+                                else self.model.encode(state["frames"][frame_idx]))
         return cache[frame_idx]
 
     def _obj_idx(self, state, obj_id) -> int:
@@ -164,6 +180,49 @@ class SequencePredictor:
             prev_logits = np.clip(prev["pred_masks"], -clamp, clamp)
         temp[storage][frame_idx] = self._track(state, obj_idx, frame_idx, is_init, (coords, lbls), reverse,
                                                run_mem=False, prev_logits=prev_logits)
+        return frame_idx, list(state["obj_ids"]), self._frame_logits(state, frame_idx, storage)
+
+    def add_new_mask(self, state, frame_idx: int, obj_id, mask):
+        """A mask (HxW bool at the frame's size) as the object's prompt on a frame, as SAM2VideoPredictor's
+        add_new_mask with SAM 2.1's use_mask_input_as_output_without_sam: the mask is the frame's output
+        (logits +-10, low-res by antialiased bilinear), its object pointer comes from the decoder with the
+        mask as prompt. Returns (frame_idx, obj_ids, logits at the frame's size). An empty mask is refused."""
+        if not 0 <= frame_idx < state["num_frames"]:
+            raise ValueError(f"frame {frame_idx} is not in the sequence (0..{state['num_frames'] - 1})")
+        mask = np.asarray(mask)
+        if mask.shape != tuple(state["size"]):
+            h, w = state["size"]
+            raise ValueError(f"the mask must have the frame's size {w}x{h} (got {mask.shape[1::-1]})")
+        if not mask.any():
+            raise ValueError("an empty mask cannot be a prompt")
+        extras = self.model.mask_prompt
+        if extras is None:
+            raise ValueError("this model folder's video parts cannot take a mask prompt (model.json \"video\" "
+                             "lacks mask_downsample and no_mem_embed): add the video parts again")
+        obj_idx = self._obj_idx(state, obj_id)
+        state["points"][obj_idx].pop(frame_idx, None)
+        tracked = state["tracked"][obj_idx]
+        is_init = frame_idx not in tracked
+        storage = COND if is_init else NON_COND
+        size = self.model.folder.encoder_size
+        frame_mask = mask.astype(np.float32)
+        if frame_mask.shape != (size, size):
+            frame_mask = (aa_bilinear(frame_mask, size, size) >= 0.5).astype(np.float32)
+        high = frame_mask * np.float32(20.0) - np.float32(10.0)  # _use_mask_as_output: +-10 logits
+        low_size = self.model.folder.low_res_size
+        low = aa_bilinear(high, low_size, low_size)[None, None]
+        emb = self._features(state, frame_idx)
+        raw = emb[:256 * 64 * 64].reshape(1, 256, 64, 64) - extras["no_mem_embed"]
+        k = size // low_size  # mask_downsample: a k x k convolution of stride k
+        down = np.einsum("ykxl,kl->yx", frame_mask.reshape(low_size, k, low_size, k), extras["weight"])
+        down = (down + extras["bias"]).astype(np.float32)[None, None]
+        _, _, ptrs, _ = self.model.decoder.run(None, {
+            "pix_feat": np.ascontiguousarray(raw, np.float32), "image_embeddings": emb,
+            "point_coords": np.zeros((1, 2, 2), np.float32), "point_labels": np.full((1, 2), -1, np.float32),
+            "mask_input": down, "has_mask_input": np.array([1.0], np.float32)})
+        state["temp"][obj_idx][storage][frame_idx] = {
+            "pred_masks": np.ascontiguousarray(low, np.float32), "obj_ptr": ptrs[:, 0].copy(),
+            "object_score_logits": np.array([[10.0]], np.float32), "maskmem": None}
         return frame_idx, list(state["obj_ids"]), self._frame_logits(state, frame_idx, storage)
 
     def _frame_logits(self, state, frame_idx, storage) -> np.ndarray:
@@ -307,6 +366,27 @@ class SequencePredictor:
         obj_ptrs = np.concatenate([p for _, p in ptrs]).astype(np.float32)
         return self.model.attention.run(None, {"image_embeddings": emb, "memory": memory, "memory_tpos": tpos,
                                                "obj_ptrs": obj_ptrs, "obj_ptr_tpos": pos})[0]
+
+
+def aa_bilinear(x: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """torch's F.interpolate(mode="bilinear", align_corners=False, antialias=True) of a 2-D float32 array."""
+    return (_aa_weights(x.shape[0], out_h) @ x.astype(np.float64) @ _aa_weights(x.shape[1], out_w).T).astype(np.float32)
+
+
+def _aa_weights(size: int, out: int) -> np.ndarray:
+    """The [out, size] matrix of torch's antialiased bilinear taps (_compute_indices_weights_aa)."""
+    scale = size / out
+    support = scale if scale >= 1.0 else 1.0
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    weights = np.zeros((out, size))
+    for i in range(out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), size)
+        taps = np.maximum(0.0, 1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * invscale))
+        total = taps.sum()
+        weights[i, lo:hi] = taps / total if total > 0 else taps
+    return weights
 
 
 def _closest_cond_frames(frame_idx: int, cond: Dict[int, dict], max_num: int):

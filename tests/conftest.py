@@ -86,6 +86,14 @@ def exported_model(test_cache, random_checkpoint):
 
 
 @pytest.fixture(scope="session")
+def sam2_video_model(exported_model, random_checkpoint):
+    """The random-weight sam2.1-hiera-tiny export with its video graphs (tests/video_model.py)."""
+    from video_model import video_model_dir
+
+    return video_model_dir(exported_model, random_checkpoint)
+
+
+@pytest.fixture(scope="session")
 def official_predictor(random_checkpoint):
     """Factory: name -> the official PyTorch predictor loaded from the same random checkpoint."""
     cache = {}
