@@ -84,8 +84,8 @@ def test_int8_decoder_is_right_on_a_cpu_without_vnni(exported_model, official_pr
 
     enc = ort.InferenceSession(str(folder / "encoder.onnx"), providers=["CPUExecutionProvider"])
     emb = enc.run(None, {"image": contract_input(image, 512, (123.675, 116.28, 103.53))})[0]
-    prompts = [(np.array([[300, 200]]), np.array([1])), (np.array([[150, 120]]), np.array([1])),
-               (np.array([[300, 200], [100, 100]]), np.array([1, 0]))]
+    # one prompt runs every quantised MatMul of the decoder; each emulated decode takes ~60-80 s
+    prompts = [(np.array([[300, 200], [100, 100]]), np.array([1, 0]))]
     refs, feeds = [], []
     for coords, labels in prompts:
         refs.append(predictor.predict(point_coords=coords, point_labels=labels, multimask_output=True)[2])
