@@ -235,6 +235,16 @@ class SequencePredictor:
                 out[i, 0] = state["upscaler"].logits(got["pred_masks"][0, 0])
         return out
 
+    def object_scores(self, state, frame_idx: int) -> List[float]:
+        """Each object's object score logit on a frame (sam2's occlusion score: > 0 means the object is
+        there), in obj_ids order; no_obj_score for an object without an output on that frame."""
+        scores = []
+        for i in range(len(state["obj_ids"])):
+            got = (state["outputs"][i][COND].get(frame_idx) or state["outputs"][i][NON_COND].get(frame_idx)
+                   or state["temp"][i][COND].get(frame_idx) or state["temp"][i][NON_COND].get(frame_idx))
+            scores.append(float(got["object_score_logits"].reshape(-1)[0]) if got is not None else float(self.no_obj))
+        return scores
+
     # -- propagation -------------------------------------------------------------------------
     def _preflight(self, state) -> None:
         if not state["obj_ids"]:

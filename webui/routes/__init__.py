@@ -14,3 +14,4 @@ from edgemask.webui.routes import errors  # noqa: E402,F401
 from edgemask.webui.routes import ai, annotations, export, images, labels, tools  # noqa: E402,F401
 from edgemask.webui.routes import proposals  # noqa: E402,F401
 from edgemask.webui.routes import embedding  # noqa: E402,F401
+from edgemask.webui.routes import propagation  # noqa: E402,F401

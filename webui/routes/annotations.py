@@ -9,6 +9,7 @@ from edgemask.webui.routes import bp, payloads
 from edgemask.webui.routes.errors import ApiError
 from edgemask.webui.routes.requests import _body, _client, _ctx, _image
 from edgemask.webui.store import Damaged, DiskFull, StoreError, VersionConflict
+from edgemask.webui.store import propagated
 
 
 @bp.get("/images/<path:name>/annotations")
@@ -16,6 +17,10 @@ def get_annotations(name):
     name, width, height = _image(name)
     record = _ctx().store.load(name)
     objects = [payloads.object_to_json(o) for o in record.objects] if record else []
+    held = propagated.marks(_ctx().store, name) if record else {}
+    for o in objects:
+        if o["id"] in held:
+            o["propagated"] = held[o["id"]]  # the image Propagate sent it from, until it is edited
     return jsonify({"image": name, "width": width, "height": height,
                     "version": record.version if record else 0, "objects": objects})
 

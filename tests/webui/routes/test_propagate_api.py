@@ -1,0 +1,203 @@
+"""Propagate through the API (edgemask.webui.ai.propagation_jobs) on the random-weight sam2.1-hiera-tiny with
+its video graphs (tests/video_model.py): objects land marked on the next images and an edit clears the
+mark; nothing drawn is overwritten; a correction prompts again; a lost object stops and is named; cancel;
+a sequence of one image, frames of different sizes, a model without video parts: one sentence each.
+One server and model for the module; small frames (the encoder runs at 1024 whatever their size)."""
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from synthetic import synthetic_image
+from webui_util import page_client
+
+pytest.importorskip("torch")
+pytest.importorskip("sam2")
+
+FRAMES, H, W, STEP = 5, 48, 64, 2
+
+
+def frames():
+    scene = synthetic_image(H + FRAMES * STEP, W + FRAMES * STEP, seed=5)
+    return [np.ascontiguousarray(scene[i * STEP:i * STEP + H, i * STEP:i * STEP + W]) for i in range(FRAMES)]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """f0.png .. f4.png: a scene panning 2 pixels a frame; z_small.png: another size, last in name order."""
+    root = tmp_path_factory.mktemp("sequence")
+    for i, frame in enumerate(frames()):
+        cv2.imwrite(str(root / f"f{i}.png"), frame[:, :, ::-1])
+    cv2.imwrite(str(root / "z_small.png"), synthetic_image(30, 40, seed=1))
+    return root
+
+
+@pytest.fixture(scope="module")
+def make_client(images, tmp_path_factory):
+    from edgemask.webui import create_app
+
+    home = tmp_path_factory.mktemp("home")
+    apps = []
+
+    def make(model):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("EDGEMASK_HOME", str(home))
+            config = {"IMAGES_DIR": str(images), "TESTING": True, "CACHE_DIR": str(home / "cache"), "DEVICE": "cpu"}
+            if model is not None:
+                config["MODEL_DIR"] = str(model)
+            app = create_app(config)
+        apps.append(app)
+        return page_client(app)
+
+    yield make
+    for app in apps:
+        app.extensions["edgemask"].store.close()
+
+
+@pytest.fixture(scope="module")
+def client(make_client, sam2_video_model):
+    return make_client(sam2_video_model)
+
+
+def _error(resp, status):
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    message = resp.get_json()["error"]
+    assert isinstance(message, str) and message.endswith(".") and "\n" not in message
+    return message
+
+
+def _labels(client):
+    return [label["id"] for label in client.get("/api/labels").get_json()["labels"]]
+
+
+def _objects(client, name):
+    return client.get(f"/api/images/{name}/annotations").get_json()
+
+
+def _put(client, name, objects):
+    version = _objects(client, name)["version"]
+    resp = client.put(f"/api/images/{name}/annotations", json={"version": version, "objects": objects})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+
+
+def _propagated(client, name, **body):
+    resp = client.post(f"/api/images/{name}/propagate", json=body)
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        job = client.get(f"/api/images/{name}/propagate").get_json()
+        if job["state"] != "running":
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"propagation still running: {job}")
+
+
+def _mask(o):
+    from edgemask.runtime.shapes import box_runs_to_mask, polygons_to_mask
+
+    return box_runs_to_mask(o["mask"], H, W) if o["kind"] == "mask" else polygons_to_mask([o["polygon"]], H, W)
+
+
+def iou(a, b) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0
+
+
+FISH = [[12, 10], [40, 8], [44, 30], [16, 34]]
+
+
+def test_propagate_marks_protects_and_uses_a_correction(client):
+    from edgemask.runtime.sequence_predictor import SequencePredictor
+
+    fish, reef = _labels(client)[:2]
+    _put(client, "f0.png", [{"id": "fish", "label_id": fish, "kind": "polygon", "polygon": FISH}])
+    # f1 was drawn by a person already: a fish over the whole image and a reef; neither may change
+    drawn = [{"id": "big", "label_id": fish, "kind": "polygon", "polygon": [[0, 0], [W, 0], [W, H], [0, H]]},
+             {"id": "reef", "label_id": reef, "kind": "polygon", "polygon": [[1, 1], [9, 1], [9, 9]]}]
+    _put(client, "f1.png", drawn)
+    before = _objects(client, "f1.png")
+
+    job = _propagated(client, "f0.png", k=2)
+    assert job["state"] == "done" and job["stopped"] == [], job
+    assert [f["image"] for f in job["frames"]] == ["f1.png", "f2.png"]
+    assert job["frames"][0]["added"] == [] and job["frames"][0]["skipped_labels"] == [fish]
+    assert _objects(client, "f1.png") == before  # nothing drawn is overwritten
+    got = _objects(client, "f2.png")["objects"]
+    assert len(got) == 1 and got[0]["label_id"] == fish and got[0]["kind"] == "mask"
+    assert got[0]["propagated"] == "f0.png" and got[0]["id"] == job["frames"][1]["added"][0]
+    assert _objects(client, "f0.png")["objects"][0].get("propagated") is None
+
+    # a correction on f2: its top half erased; the mark goes, and propagating from f2 prompts with it
+    corrected = _mask(got[0])
+    corrected[:H // 2] = False
+    assert corrected.any() and (corrected != _mask(got[0])).any()
+    from edgemask.runtime.shapes import mask_to_box_runs
+
+    edited = dict(got[0], mask=mask_to_box_runs(corrected))
+    _put(client, "f2.png", [edited])
+    assert "propagated" not in _objects(client, "f2.png")["objects"][0]
+    job = _propagated(client, "f2.png", k=1)
+    assert job["state"] == "done" and len(job["frames"]) == 1, job
+    landed = _objects(client, "f3.png")["objects"]
+    assert len(landed) == 1 and landed[0]["propagated"] == "f2.png"
+
+    assistant = client.application.extensions["edgemask"].assistant
+    ours = SequencePredictor(assistant.predictor.model.path)
+
+    def cached(i):  # the embeddings the job used (the page's embedding cache), not encoded again
+        with assistant.exclusive() as wand:
+            wand.set_image_path(client.application.extensions["edgemask"].folder.path(f"f{2 + i}.png"))
+            return np.array(wand.get_decoder_embedding())
+
+    state = ours.init_state(frames()[2:4], embed=cached)
+    ours.add_new_mask(state, 0, "fish", corrected)
+    want = list(ours.propagate_in_video(state, 0, 1))[1][2][0, 0] > 0
+    assert iou(_mask(landed[0]), want) >= 0.98  # the corrected mask was the prompt
+
+
+def test_lost_object_stops_and_names_the_image(client):
+    fish = _labels(client)[0]
+    _put(client, "f3.png", [{"id": "lost", "label_id": fish, "kind": "polygon", "polygon": FISH}])
+    job = _propagated(client, "f3.png", k=1, min_score=1e6)
+    assert job["state"] == "done" and [s["image"] for s in job["stopped"]] == ["f4.png"], job
+    assert "'f4.png'" in job["message"] and "stopped" in job["message"]
+    assert _objects(client, "f4.png")["objects"] == []
+
+
+def test_cancel(client):
+    job = client.post("/api/images/f0.png/propagate", json={"k": 4}).get_json()
+    assert job["state"] == "running"
+    client.post("/api/images/f0.png/propagate/cancel")
+    deadline = time.time() + 120
+    while job["state"] == "running" and time.time() < deadline:
+        time.sleep(0.1)
+        job = client.get("/api/images/f0.png/propagate").get_json()
+    assert job["state"] == "cancelled", job
+    assert len(job["frames"]) < 4 and job["message"].startswith("Cancelled")
+    assert _objects(client, "f4.png")["objects"] == []
+
+
+def test_refusals_are_one_sentence(client, make_client, tiny_model_dir, sam2_video_model, tmp_path):
+    import json
+    import os
+
+    assert "last image" in _error(client.post("/api/images/z_small.png/propagate", json={"k": 3}), 400)
+    message = _error(client.post("/api/images/f4.png/propagate", json={"k": 1}), 400)
+    assert "one size" in message and "64x48" in message and "40x30" in message
+    assert "from 1 to" in _error(client.post("/api/images/f0.png/propagate", json={"k": 0}), 400)
+    assert "min_score" in _error(client.post("/api/images/f0.png/propagate", json={"min_score": "high"}), 400)
+    assert "is not one" in _error(make_client(tiny_model_dir).post("/api/images/f0.png/propagate", json={}), 400)
+    image_only = tmp_path / "image-only"  # the same SAM 2.1 folder without its video parts
+    image_only.mkdir()
+    for f in sam2_video_model.iterdir():
+        if f.suffix == ".onnx" and not f.name.startswith("memory_"):
+            os.link(f, image_only / f.name)
+    manifest = json.loads((sam2_video_model / "model.json").read_text())
+    manifest.pop("video")
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if (image_only / k).exists()}
+    (image_only / "model.json").write_text(json.dumps(manifest))
+    no_video = make_client(image_only)
+    assert "no video parts" in _error(no_video.post("/api/images/f0.png/propagate", json={}), 400)
+    assert "needs a SAM 2.1 model" in _error(make_client(None).post("/api/images/f0.png/propagate", json={}), 409)
