@@ -21,6 +21,7 @@ import { createBrushTool } from './tools/brush.js';
 import { createAiWandTool } from './tools/aiwand.js';
 import { createWandTool } from './tools/wand.js';
 import { createProposalsTool } from './tools/proposals.js';
+import { setupPropagate } from './tools/propagate.js';
 import { setupKeyboard } from './keyboard.js';
 import { setupPointer } from './pointer.js';
 import { setupControls, showPrefs } from './controls.js';
@@ -68,6 +69,7 @@ setupControls(app);
 setupImageList(app);
 setupLabelPanel(app);
 setupSidePanels();
+setupPropagate(app);
 
 // ---- start ----------------------------------------------------------------
 async function start() {

@@ -48,6 +48,7 @@ export function toJSON(o) {
 /** Object record from the API's JSON (decodes masks, in `color` when given). */
 export function fromJSON(j, color = null) {
   const o = { id: j.id, label_id: j.label_id, kind: j.kind, z: j.z, hidden: !!j.hidden, ...extrasOf(j) };
+  if (j.propagated) o.propagated = j.propagated;   // the image Propagate sent it from (tools/propagate.js)
   if (j.kind === 'polygon') o.polygon = j.polygon.map(([x, y]) => [x, y]);
   else o.canvas = maskFromBoxRuns(j.mask, color);
   return o;

@@ -6,6 +6,7 @@ import { state, labelColor } from '../state.js';
 import { objectPixelsSoon, shapeKey } from '../coverage.js';
 import { objectThumb, keepThumbs } from './objectthumbs.js';
 import { el } from './dom.js';
+import { propagatedFrom } from '../tools/propagate.js';
 
 const COVERED = 'Fully covered by the objects above it: none of its pixels shows in the exported masks. '
   + 'Move it up (+ or Front), or change the objects above it.';
@@ -58,6 +59,7 @@ export function renderObjects(app) {
     el('span', { class: 'swatch', style: `background:${labelColor(o.label_id)}` }),
     el('span', { class: 'kind', title: o.kind }, o.kind === 'polygon' ? 'P' : 'M'),
     select,
+    ...(propagatedFrom(o) ? [el('span', { class: 'propagated-mark', title: `Propagated from ${propagatedFrom(o)}; editing it clears this mark` }, '\u21e2 propagated')] : []),
     btn('hide', o.hidden ? 'Show' : 'Hide', 'Hide / show (H)'),
     btn('delete', '\u2715', 'Delete (Del)'),
     el('div', { class: 'actions' },
