@@ -4,6 +4,7 @@
 import { state, labelColor, labelById, byZ, isShown, isLocked, luminance } from './state.js';
 import { tinted, maskBBox } from './mask/canvas.js';
 import { maskOutline } from './mask/outline.js';
+import { ScreenPreview } from './mask/screenpreview.js';
 import { objectBox } from './objects.js';
 
 const DARK = 0.08;   // labels darker than this (black, pure blue) get a light outline
@@ -171,7 +172,7 @@ export class View {
     }
 
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    if (state.preview) this._drawPreview(state.preview.canvas, dpr);
+    if (state.preview) this._drawPreview(state.preview, dpr);
     const sel = state.objects.find((o) => o.id === state.selectedId);
     if (sel && isShown(sel)) {
       this._drawSelection(sel);
@@ -208,8 +209,13 @@ export class View {
 
   /** A mask awaiting Enter / Esc: diagonal stripes fixed on the screen, a style no label's
    * flat fill can be mistaken for (a flat cyan looked like SUIM's wrecks/ruins). */
-  _drawPreview(mask, dpr) {
-    const { canvas } = this;
+  _drawPreview(preview, dpr) {
+    if (preview.mask) {   // box-runs: drawn at the screen's resolution, the visible part only
+      this._screen = this._screen || new ScreenPreview(PREVIEW_STRIPES);
+      this._screen.draw(this.ctx, preview.mask, this, dpr, PREVIEW_ALPHA);
+      return;
+    }
+    const mask = preview.canvas, { canvas } = this;
     const layer = this._layer || (this._layer = document.createElement('canvas'));
     if (layer.width !== canvas.width || layer.height !== canvas.height) {
       layer.width = canvas.width; layer.height = canvas.height;

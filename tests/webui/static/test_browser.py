@@ -731,6 +731,54 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
     assert same == 0
 
 
+def test_mask_preview_is_drawn_at_screen_resolution_as_the_mask(page):
+    """mask/screenpreview.js: a speckled box-runs mask drawn for views zoomed out, at 1:1 and in,
+    panned past the canvas's edges, at device pixel ratios 1 and 2: each device pixel shows the
+    mask pixel under its centre, in one of the two stripe colours, and nothing outside it."""
+    from edgemask.runtime.shapes import mask_to_box_runs
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((H, W), bool)
+    mask[17:203, 9:301] = cv2.resize((rng.random((24, 36)) < 0.5).astype(np.uint8), (292, 186),
+                                     interpolation=cv2.INTER_NEAREST) > 0
+    mask[17:203, 9:301] ^= rng.random((186, 292)) < 0.05  # single pixels too
+    runs = mask_to_box_runs(mask)
+    views = [(0.2347, 13.37, 9.61, 1), (0.5031, -20.3, 4.77, 2), (1, 3, 2, 1), (3.713, -131.3, -77.9, 1),
+             (1.377, 40.1, -30.6, 2)]
+    size = [400, 300]  # device px of the canvas
+    out = page.driver.execute_async_script("""
+        const [m, views, size, done] = arguments;
+        import('/static/mask/screenpreview.js').then(({ ScreenPreview }) => {
+          const sp = new ScreenPreview(['#ff8c1a', '#1a1a1a']);
+          done(views.map(([scale, ox, oy, dpr]) => {
+            sp._raster(m, scale * dpr, ox * dpr, oy * dpr, size[0], size[1]);
+            if (!sp.at) return null;
+            const d = sp.layer.getContext('2d').getImageData(0, 0, sp.layer.width, sp.layer.height).data;
+            const px = [];
+            for (let i = 0; i < d.length; i += 4) px.push(d[i + 3] ? (d[i] === 0xff ? 1 : 2) : 0);
+            return { at: sp.at, w: sp.layer.width, px };
+          }));
+        });""", runs, views, size)
+    for (scale, ox, oy, dpr), got in zip(views, out):
+        cols, rows = np.arange(size[0]), np.arange(size[1])
+        ix = np.floor((cols + 0.5 - ox * dpr) / (scale * dpr)).astype(int)
+        iy = np.floor((rows + 0.5 - oy * dpr) / (scale * dpr)).astype(int)
+        inside_x, inside_y = (ix >= 0) & (ix < W), (iy >= 0) & (iy < H)
+        expected = np.zeros((size[1], size[0]), bool)
+        expected[np.ix_(inside_y, inside_x)] = mask[np.ix_(iy[inside_y], ix[inside_x])]
+        drawn = np.zeros_like(expected)
+        stripe = np.zeros(expected.shape, int)
+        if got is not None:
+            (x, y), w = got["at"], got["w"]
+            layer = np.array(got["px"]).reshape(-1, w)
+            drawn[y:y + layer.shape[0], x:x + w] = layer > 0
+            stripe[y:y + layer.shape[0], x:x + w] = layer
+        np.testing.assert_array_equal(drawn, expected, err_msg=f"view {scale, ox, oy, dpr}")
+        yy, xx = np.nonzero(drawn)
+        assert (stripe[yy, xx] == np.where((xx + yy) % 12 < 6, 1, 2)).all()  # stripes fixed on the screen
+    assert expected.sum() > 1000
+
+
 def test_lan_link_sets_the_cookie_and_the_page_works(driver, serve):
     """LAN mode in the browser: the ?token= link opens the page, the token leaves the address
     bar, the HttpOnly cookie carries the page's own requests (saves included)."""

@@ -65,9 +65,23 @@ export function maskPreview(m, color, scale) {
   return { canvas: c, mask: m };
 }
 
-/** The full-resolution mask canvas of a preview made by maskPreview. */
+/** The full-resolution mask canvas of a preview made by maskPreview or lazyPreview. */
 export function previewMask(p) {
+  if (p.full) return p.full;
   return p.canvas._step > 1 ? maskFromBoxRuns(p.mask, p.canvas._color) : p.canvas;
+}
+
+/** A preview {mask, canvas, full} of an API mask whose canvases are made only when read: the
+ * view draws the mask's runs at the screen's resolution itself (screenpreview.js), so a click
+ * decodes nothing until Enter asks for `full` (full resolution); `canvas` is maskPreview's. */
+export function lazyPreview(m, color, scale) {
+  let canvas = null, full = null;
+  const coarse = Math.floor(1 / Math.max(scale, 1e-3)) > 1;
+  return {
+    mask: m,
+    get canvas() { return canvas || (canvas = coarse ? maskPreview(m, color, scale).canvas : this.full); },
+    get full() { return full || (full = canvas && !canvas._step ? canvas : maskFromBoxRuns(m, color)); },
+  };
 }
 
 /** The run lengths of an answer's "runs_leb128" (base64 of unsigned LEB128 bytes: 7 bits a

@@ -3,7 +3,7 @@
 // reset or another image opened meanwhile.
 
 import { state } from '../state.js';
-import { maskPreview, previewMask } from '../mask/boxruns.js';
+import { lazyPreview, previewMask } from '../mask/boxruns.js';
 import { coalesce } from './coalesce.js';
 
 /** ask(isCurrent) fetches the answer ({mask, ...}; undefined to show nothing); describe(r) is the
@@ -17,9 +17,9 @@ export function createPreviewCycle(app, source, { ask, describe, extra = () => (
     try {
       const r = await ask(isCurrent);
       if (!r) return;
-      const preview = maskPreview(r.mask, null, app.view.scale);
       if (!isCurrent()) return;
-      state.preview = { ...preview, source, ...extra(r) };
+      // (assigned, not spread: spreading would read the lazy canvases)
+      state.preview = Object.assign(lazyPreview(r.mask, null, app.view.scale), { source }, extra(r));
       app.setToolInfo(describe(r));
       app.view.render();
     } catch (e) {
