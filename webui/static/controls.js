@@ -64,7 +64,10 @@ async function addLabel(app, ev) {
     $('new-label-name').value = '';
     $('new-label-name').blur();   // shortcut keys go to the page again, not into the text box
     emit('labels');
-  } catch (e) { app.flash(e.message); }
+  } catch (e) {
+    app.flash(e.message);
+    $('new-label-name').select();   // the refused name stays in view, and typing replaces it
+  }
 }
 
 export function setupControls(app) {

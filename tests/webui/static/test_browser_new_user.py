@@ -144,6 +144,12 @@ def test_new_labels_get_distinct_colours_and_background_is_refused(site):
     box.send_keys("  Background ", ENTER)
     page.wait("document.getElementById('stage-info').textContent.includes('class 0')")
     assert len(page.labels()) == 12
+    # the refused name is selected in the field: what is typed next replaces it
+    assert page.js("const b = document.getElementById('new-label-name'); return document.activeElement === b "
+                   "&& b.selectionStart === 0 && b.selectionEnd === b.value.length && b.value.length > 0")
+    box.send_keys("gravel", ENTER)
+    page.wait("edgemask.state.labels.length === 13")
+    assert page.labels()[-1]["name"] == "gravel"
 
 
 def test_first_use_hint_is_whole_and_off_the_image_and_polygon_closes_only_close_by(site):
