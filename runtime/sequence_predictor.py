@@ -103,9 +103,19 @@ class SequencePredictor:
             raise ValueError("the frames of a sequence must all have the same size "
                              f"(found {', '.join(f'{w}x{h}' for h, w in sorted(sizes))})")
         h, w = frames[0].shape[:2]
-        return {"frames": frames, "num_frames": len(frames), "size": (h, w), "features": {},
+        return self._state(frames, len(frames), (h, w), embed)
+
+    def init_embedded_state(self, num_frames: int, size: Tuple[int, int], embed: Callable[[int], np.ndarray]) -> dict:
+        """A state over `num_frames` frames of `size` (h, w) that holds no pixels: `embed(frame index)` gives
+        each frame's encoder output when it is needed (a long sequence of big photos is never all decoded)."""
+        if num_frames < 1:
+            raise ValueError("a sequence needs at least one frame")
+        return self._state(None, num_frames, (int(size[0]), int(size[1])), embed)
+
+    def _state(self, frames, num_frames, size, embed) -> dict:
+        return {"frames": frames, "num_frames": num_frames, "size": size, "features": {},
                 "obj_ids": [], "points": [], "temp": [], "outputs": [], "tracked": [], "embed": embed,
-                "upscaler": SquareUpscaler((h, w), self.model.folder.prompt_frame, self.model.folder.low_res_size)}
+                "upscaler": SquareUpscaler(size, self.model.folder.prompt_frame, self.model.folder.low_res_size)}
 
     def reset_state(self, state: dict) -> None:
         """Forget every object and prompt (the frames' features stay cached)."""

@@ -41,3 +41,14 @@ def _add_mask_prompt_parts(model_dir: Path, checkpoint) -> None:
     tmp = manifest_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     tmp.replace(manifest_path)
+
+
+def panning_frames(count: int, height: int = 48, width: int = 64, step: int = 2, seed: int = 5) -> list:
+    """`count` RGB frames of one synthetic scene panning `step` pixels a frame (the same pixels wherever they
+    are asked for, so page tests share their embeddings through one embedding cache)."""
+    import numpy as np
+
+    from synthetic import synthetic_image
+
+    scene = synthetic_image(height + count * step, width + count * step, seed=seed)
+    return [np.ascontiguousarray(scene[i * step:i * step + height, i * step:i * step + width]) for i in range(count)]

@@ -133,7 +133,8 @@ class PropagationJobs:
     def status_locked(self) -> dict:
         return {k: (list(v) if isinstance(v, list) else v) for k, v in self._job.items() if k != "cancel"}
 
-    def _model(self, model_dir: Path):
+    def model(self, model_dir: Path):
+        """The SequenceModel (ONNX sessions) of a model folder, loaded once."""
         from edgemask.runtime.sequence_predictor import SequenceModel
 
         with self._lock:
@@ -150,15 +151,15 @@ class PropagationJobs:
         width, height = size
         sequence = [name] + following
         try:
-            predictor = SequencePredictor(self._model(model_dir))
-            frames = [folder.read_rgb(n) for n in sequence]
-
+            predictor = SequencePredictor(self.model(model_dir))
             def embed(i):  # the wand's predictor and its embedding cache, its lock held for this image only
                 with assistant.exclusive() as wand:
-                    wand.set_image_path(folder.path(sequence[i]), read=lambda _: frames[i])
+                    wand.set_image_path(folder.path(sequence[i]), read=lambda _: folder.read_rgb(sequence[i]))
+                    if tuple(wand.original_size) != (height, width):
+                        raise Refused(f"{sequence[i]!r} changed its size while propagating")
                     return np.array(wand.get_decoder_embedding(), np.float32)
 
-            state = predictor.init_state(frames, embed=embed)
+            state = predictor.init_embedded_state(len(sequence), (height, width), embed)
             prompts = {}
             for o in objects:
                 mask = (shapes.box_runs_to_mask(o.mask, height, width) if o.kind == "mask"

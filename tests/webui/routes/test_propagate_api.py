@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 
 from synthetic import synthetic_image
+from video_model import panning_frames
 from webui_util import page_client
 
 pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
-FRAMES, H, W, STEP = 5, 48, 64, 2
+FRAMES, H, W = 4, 48, 64
 
 
 def frames():
-    scene = synthetic_image(H + FRAMES * STEP, W + FRAMES * STEP, seed=5)
-    return [np.ascontiguousarray(scene[i * STEP:i * STEP + H, i * STEP:i * STEP + W]) for i in range(FRAMES)]
+    return panning_frames(FRAMES, H, W)
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    """f0.png .. f4.png: a scene panning 2 pixels a frame; z_small.png: another size, last in name order."""
+    """f0.png .. f3.png: a scene panning 2 pixels a frame; z_small.png: another size, last in name order."""
     root = tmp_path_factory.mktemp("sequence")
     for i, frame in enumerate(frames()):
         cv2.imwrite(str(root / f"f{i}.png"), frame[:, :, ::-1])
@@ -35,7 +35,7 @@ def images(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def make_client(images, tmp_path_factory):
+def make_client(images, tmp_path_factory, test_cache):
     from edgemask.webui import create_app
 
     home = tmp_path_factory.mktemp("home")
@@ -44,7 +44,8 @@ def make_client(images, tmp_path_factory):
     def make(model):
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("EDGEMASK_HOME", str(home))
-            config = {"IMAGES_DIR": str(images), "TESTING": True, "CACHE_DIR": str(home / "cache"), "DEVICE": "cpu"}
+            config = {"IMAGES_DIR": str(images), "TESTING": True, "DEVICE": "cpu",
+                      "CACHE_DIR": str(test_cache / "embeddings")}  # shared with test_browser_propagate
             if model is not None:
                 config["MODEL_DIR"] = str(model)
             app = create_app(config)
@@ -144,7 +145,7 @@ def test_propagate_marks_protects_and_uses_a_correction(client):
     assert len(landed) == 1 and landed[0]["propagated"] == "f2.png"
 
     assistant = client.application.extensions["edgemask"].assistant
-    ours = SequencePredictor(assistant.predictor.model.path)
+    ours = SequencePredictor(client.application.extensions["edgemask_propagation"].model(assistant.predictor.model.path))
 
     def cached(i):  # the embeddings the job used (the page's embedding cache), not encoded again
         with assistant.exclusive() as wand:
@@ -158,16 +159,17 @@ def test_propagate_marks_protects_and_uses_a_correction(client):
 
 
 def test_lost_object_stops_and_names_the_image(client):
-    fish = _labels(client)[0]
-    _put(client, "f3.png", [{"id": "lost", "label_id": fish, "kind": "polygon", "polygon": FISH}])
-    job = _propagated(client, "f3.png", k=1, min_score=1e6)
-    assert job["state"] == "done" and [s["image"] for s in job["stopped"]] == ["f4.png"], job
-    assert "'f4.png'" in job["message"] and "stopped" in job["message"]
-    assert _objects(client, "f4.png")["objects"] == []
+    before = _objects(client, "f3.png")  # (f3 was propagated to by the test above)
+    job = _propagated(client, "f2.png", k=1, min_score=1e6)
+    assert job["state"] == "done" and [s["image"] for s in job["stopped"]] == ["f3.png"], job
+    assert "'f3.png'" in job["message"] and "stopped" in job["message"]
+    assert job["frames"] == [] or job["frames"][0]["added"] == []
+    assert _objects(client, "f3.png") == before
 
 
 def test_cancel(client):
-    job = client.post("/api/images/f0.png/propagate", json={"k": 4}).get_json()
+    before = _objects(client, "f3.png")
+    job = client.post("/api/images/f0.png/propagate", json={"k": 3}).get_json()
     assert job["state"] == "running"
     client.post("/api/images/f0.png/propagate/cancel")
     deadline = time.time() + 120
@@ -175,8 +177,8 @@ def test_cancel(client):
         time.sleep(0.1)
         job = client.get("/api/images/f0.png/propagate").get_json()
     assert job["state"] == "cancelled", job
-    assert len(job["frames"]) < 4 and job["message"].startswith("Cancelled")
-    assert _objects(client, "f4.png")["objects"] == []
+    assert len(job["frames"]) < 3 and job["message"].startswith("Cancelled")
+    assert _objects(client, "f3.png") == before
 
 
 def test_refusals_are_one_sentence(client, make_client, tiny_model_dir, sam2_video_model, tmp_path):
@@ -184,7 +186,7 @@ def test_refusals_are_one_sentence(client, make_client, tiny_model_dir, sam2_vid
     import os
 
     assert "last image" in _error(client.post("/api/images/z_small.png/propagate", json={"k": 3}), 400)
-    message = _error(client.post("/api/images/f4.png/propagate", json={"k": 1}), 400)
+    message = _error(client.post("/api/images/f3.png/propagate", json={"k": 1}), 400)
     assert "one size" in message and "64x48" in message and "40x30" in message
     assert "from 1 to" in _error(client.post("/api/images/f0.png/propagate", json={"k": 0}), 400)
     assert "min_score" in _error(client.post("/api/images/f0.png/propagate", json={"min_score": "high"}), 400)

@@ -9,11 +9,10 @@ import os
 import urllib.request
 
 import cv2
-import numpy as np
 import pytest
 
 from browser_util import LiveServer, Page, browser_missing_reason, quit_chromium, start_chromium
-from synthetic import synthetic_image
+from video_model import panning_frames
 
 _MISSING = browser_missing_reason()
 if _MISSING and os.environ.get("EDGEMASK_REQUIRE_BROWSER"):  # CI installs the browser: missing is an error
@@ -22,7 +21,7 @@ pytestmark = [pytest.mark.browser] + ([pytest.mark.skip(reason=_MISSING)] if _MI
 pytest.importorskip("torch")
 pytest.importorskip("sam2")
 
-FRAMES, H, W, STEP = 4, 48, 64, 2
+FRAMES = 4
 
 
 def get_json(url):
@@ -31,17 +30,16 @@ def get_json(url):
 
 
 @pytest.fixture
-def server(tmp_path, sam2_video_model, monkeypatch):
+def server(tmp_path, sam2_video_model, test_cache, monkeypatch):
     from edgemask.webui import create_app
 
     monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
     root = tmp_path / "images"
     root.mkdir()
-    scene = synthetic_image(H + FRAMES * STEP, W + FRAMES * STEP, seed=5)
-    for i in range(FRAMES):
-        cv2.imwrite(str(root / f"dive_{i:03d}.png"), scene[i * STEP:i * STEP + H, i * STEP:i * STEP + W, ::-1])
+    for i, frame in enumerate(panning_frames(FRAMES)):  # the API test's frames: their embeddings are shared
+        cv2.imwrite(str(root / f"dive_{i:03d}.png"), frame[:, :, ::-1])
     app = create_app({"IMAGES_DIR": str(root), "MODEL_DIR": str(sam2_video_model), "DEVICE": "cpu",
-                      "CACHE_DIR": str(tmp_path / "cache")})
+                      "CACHE_DIR": str(test_cache / "embeddings")})
     live = LiveServer(app)
     yield live
     live.close()
