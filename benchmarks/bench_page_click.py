@@ -3,6 +3,7 @@
     python benchmarks/bench_page_click.py --model ~/.cache/edgemask/models/efficientvit-sam-l0-fp32
     python benchmarks/bench_page_click.py --model DIR --sizes 4000x3000,1920x1080 --clicks 12
     python benchmarks/bench_page_click.py --model DIR --answer runs   # answers as a JSON list (before)
+    python benchmarks/bench_page_click.py --model DIR --decoder-spinning on   # the decoder's threads spin
 
 Serves generated photos of each size (waitress on 127.0.0.1) with the model, opens each in the
 page, waits for its embedding, then clicks with the AI wand (real mouse events) at random points
@@ -110,6 +111,9 @@ def main(argv=None) -> int:
                         help="the predict answer's mask form: leb128 (the page's) or runs (a JSON list, "
                         "the page before the compact form)")
     parser.add_argument("--window", default="1400x900", help="browser window WxH (default 1400x900)")
+    parser.add_argument("--decoder-spinning", choices=("served", "on", "off"), default="served",
+                        help="onnxruntime's decoder threads between runs: as edgemask serve loads the "
+                        "model (served: they sleep), spinning (on) or sleeping (off)")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(",")]
 
@@ -127,8 +131,14 @@ def main(argv=None) -> int:
     import os
 
     os.environ["EDGEMASK_HOME"] = str(tmp / "home")
-    server = LiveServer(create_app({"IMAGES_DIR": str(tmp / "images"), "MODEL_DIR": args.model,
-                                    "DB_PATH": str(tmp / "a.sqlite")}))
+    config = {"IMAGES_DIR": str(tmp / "images"), "MODEL_DIR": args.model, "DB_PATH": str(tmp / "a.sqlite")}
+    if args.decoder_spinning != "served":
+        from edgemask.runtime import Predictor
+
+        spinning = args.decoder_spinning == "on"
+        config |= {"PREDICTOR": Predictor(args.model, device="cpu", cache_dir=tmp / "cache", spinning=spinning),
+                   "MODEL_NAME": f"{Path(args.model).name}, decoder spinning {args.decoder_spinning}"}
+    server = LiveServer(create_app(config))
     ctx = server.app.extensions["edgemask"]
     if not ctx.assistant.loaded:
         print(f"error: {ctx.assistant.message}", file=sys.stderr)

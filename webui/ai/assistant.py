@@ -82,7 +82,10 @@ class Assistant:
         try:
             from edgemask.runtime import Predictor
 
-            predictor = Predictor(model_dir, device=device, cache_dir=cache_dir)
+            # the decoder's idle threads sleep, not spin: spinning they take the cores the answer's
+            # encoding, the web server and the browser on this machine need (bench_page_click.py
+            # --decoder-spinning: on 2 loaded cores the click is faster without, predictor included)
+            predictor = Predictor(model_dir, device=device, cache_dir=cache_dir, spinning=False)
         except Exception as exc:  # shown in /api/model, the classic tools keep working
             return cls(None, None, f"Could not load the model in {model_dir}: {exc}")
         from edgemask.runtime.model_folder import verify_in_background
