@@ -59,7 +59,7 @@ export function renderObjects(app) {
     el('span', { class: 'swatch', style: `background:${labelColor(o.label_id)}` }),
     el('span', { class: 'kind', title: o.kind }, o.kind === 'polygon' ? 'P' : 'M'),
     select,
-    ...(propagatedFrom(o) ? [el('span', { class: 'propagated-mark', title: `Propagated from ${propagatedFrom(o)}; editing it clears this mark` }, '\u21e2 propagated')] : []),
+    ...(propagatedFrom(o) ? [el('span', { class: 'propagated-mark', title: `Propagated from ${propagatedFrom(o)}; editing it clears this mark`, 'aria-label': 'propagated' }, '\u21e2')] : []),
     btn('hide', o.hidden ? 'Show' : 'Hide', 'Hide / show (H)'),
     btn('delete', '\u2715', 'Delete (Del)'),
     el('div', { class: 'actions' },

@@ -3,7 +3,7 @@
 // progress shown and a Cancel. Each propagated object lands on the later image as an ordinary object of its
 // label, marked "propagated" in the object list until it is edited; an image already holding an object of
 // the same label where it would land is left as it is. An object that is lost stops, and the message says
-// on which image. Its control sits in the top bar (a group of its own).
+// on which image. Its control sits above the object list (the objects it sends).
 
 import { state, emit } from '../state.js';
 import { api } from '../api.js';
@@ -31,15 +31,14 @@ export function propagatedFrom(o) {
 
 export function setupPropagate(app) {
   const group = document.createElement('div');
-  group.className = 'group';
   group.id = 'propagate';
   group.innerHTML = '<button id="btn-propagate" title="Propagate this image\'s objects to the next images '
     + '(SAM 2.1 with its video parts); nothing already drawn there is overwritten">Propagate</button>'
     + '<label title="How many of the next images">to next <input id="propagate-k" type="number" min="1" max="100" value="5"></label>'
     + '<span id="propagate-status" role="status"></span><span class="bar" hidden><span></span></span>'
     + '<button id="btn-propagate-cancel" hidden title="Stop propagating (what is done stays)">Cancel</button>';
-  const anchor = document.getElementById('btn-background');
-  (anchor ? anchor.parentElement : document.getElementById('topbar')).after(group);
+  const anchor = document.getElementById('object-count');
+  (anchor ? anchor.parentElement : document.getElementById('right')).before(group);
   const $ = (sel) => group.querySelector(sel);
   let running = null, timer = null;
 
