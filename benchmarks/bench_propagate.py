@@ -43,19 +43,17 @@ def model_folder(args) -> Path:
     if args.model:
         return Path(args.model)
     folder = args.cache / NAME
-    if not (folder / "memory_attention.onnx").exists():
+    if not (folder / "memory_attention.onnx").exists():  # SAM 2.1 exports carry the video graphs
         import torch
         from sam2.build_sam import build_sam2
 
         from edgemask.export.exporter import export_model
         from edgemask.export.registry import get_spec
-        from edgemask.export.sam2_video_graphs import add_video_parts
 
         ckpt = args.cache / f"{NAME}.pt"
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"model": build_sam2(get_spec(NAME).config, ckpt_path=None, device="cpu").state_dict()}, ckpt)
         export_model(NAME, ckpt, folder, progress=lambda *_: None)
-        add_video_parts(folder, ckpt)
     return folder
 
 

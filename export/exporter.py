@@ -7,6 +7,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Optional
+
+import numpy as np
 
 from edgemask import __version__
 from edgemask.export import weightless
@@ -21,6 +24,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 20  # Gelu is one op from opset 20: EfficientViT encoders run 1.5-2x faster on CPU
 MIN_OPSET = 16  # GridSample-free graphs, but LayerNorm folding and Resize semantics want >= 16
 METHODS = ("auto", "fill", "trace")
+VIDEO_PREFIX = "memory_"  # SAM 2.1's video graphs: memory_attention / memory_decoder / memory_encoder.onnx
 
 
 class NeedsTorch(ValueError):
@@ -46,6 +50,7 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     progress(f"reading {checkpoint} as {name}")
     state_dict = load_state_dict(checkpoint)
     digest = file_sha256(checkpoint)
+    extra = video_weights(state_dict) if spec.family == "sam2.1" else {}
     if spec.sha256 and digest != spec.sha256:  # fine-tuned checkpoints are normal: say so, export it all the same
         progress(f"note: {checkpoint.name} is not the official {spec.filename} (sha256 {digest[:16]}..., the "
                  f"official file's is {spec.sha256[:16]}...): exporting it as a fine-tuned {name}")
@@ -63,10 +68,11 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
         fp32.mkdir()
         if method == "trace":
             progress(f"tracing encoder ({spec.encoder_size}x{spec.encoder_size} input) and decoder")
-            trace_graphs(model, spec, fp32, opset)
+            video = trace_graphs(model, spec, fp32, opset)
             del model
         else:
             weightless.fill(name, state_dict, fp32, progress=progress)
+            video = weightless.shipped_meta(name).get("video")
             del state_dict
         final = work / "final"
         final.mkdir()
@@ -81,9 +87,13 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
             else:
                 progress(f"quantising {part} to int8")
                 to_int8(src, dst, part)
+        for f in fp32.glob(f"{VIDEO_PREFIX}*.onnx*"):  # the video graphs stay fp32 (model.json "video")
+            shutil.move(str(f), final / f.name)
         progress("splitting the decoder into per-image and per-click parts")
         split = write_split(final)
         manifest = _manifest(spec, precision, opset, checkpoint, digest, final, split, method)
+        if video:
+            manifest["video"] = {**video, **extra}
         (final / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -96,20 +106,33 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     return out_dir
 
 
-def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> None:
-    """Trace the official `model` into out_dir/encoder.onnx + decoder.onnx (fp32) with its family's graphs."""
+def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> Optional[dict]:
+    """Trace the official `model` into out_dir/encoder.onnx + decoder.onnx (fp32) with its family's graphs,
+    and SAM 2.1's video graphs (sam2_video_graphs); returns model.json's "video" section then, else None."""
     if spec.family == "sam2.1":
         from edgemask.export.sam2_graphs import trace_sam2
+        from edgemask.export.sam2_video_graphs import has_video_parts, trace_video_parts
 
         if spec.builder.startswith("edgemask.export.edgetam:"):
             from edgemask.export.edgetam import traceable
 
             traceable(model)
         trace_sam2(model, out_dir, opset)
+        return trace_video_parts(model, spec, out_dir, opset) if has_video_parts(spec) else None
     else:
         from edgemask.export.trace import trace_model
 
         trace_model(model, spec, out_dir, opset)
+        return None
+
+
+def video_weights(state_dict) -> dict:
+    """What a mask prompt on a sequence needs besides the video graphs (model.json "video"):
+    mask_downsample's convolution and no_mem_embed, from the SAM 2.1 state dict (numpy arrays)."""
+    weight = np.asarray(state_dict["mask_downsample.weight"], np.float32).reshape(-1)
+    bias = np.asarray(state_dict["mask_downsample.bias"], np.float32).reshape(-1)
+    return {"mask_downsample": {"weight": [float(v) for v in weight], "bias": float(bias[0])},
+            "no_mem_embed": [float(v) for v in np.asarray(state_dict["no_mem_embed"], np.float32).reshape(-1)]}
 
 
 def choose_method(name: str, opset: int, method: str = "auto") -> str:
@@ -174,7 +197,7 @@ def _manifest(spec: ModelSpec, precision: str, opset: int, checkpoint: Path, dig
         "graphs": "traced" if method == "trace" else "shipped weightless graphs, filled",
         "files": {
             f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
-            for f in sorted(folder.iterdir()) if f.name.startswith(("encoder", "decoder"))
+            for f in sorted(folder.iterdir()) if f.name.startswith(("encoder", "decoder", VIDEO_PREFIX))
         },
         "edgemask_version": __version__,
     }

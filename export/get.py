@@ -78,6 +78,8 @@ def is_current(folder: Path, name: str, precision: str, sha256: Optional[str] = 
     expected = (sha256 or spec.sha256 or "").lower()
     if checkpoint.get("file") != spec.filename or (expected and checkpoint.get("sha256") != expected):
         return False  # another file, or a fine-tuned one under the official name
+    if "video" not in meta and _video_graphs(name):
+        return False  # made before exports carried SAM 2.1's video graphs
     for file, info in meta.get("files", {}).items():
         f = Path(folder) / file
         if not f.is_file() or f.stat().st_size != info.get("bytes"):
@@ -110,7 +112,7 @@ def get_model(name: str, precision: Optional[str] = None, url: Optional[str] = N
         spec.name, url=url, sha256=sha256, show_progress=show_progress,
         on_progress=lambda done, total: event("download", done, total, f"downloading {spec.filename}"),
     )
-    steps = _convert_steps(precision)
+    steps = _convert_steps(precision) + _video_graphs(spec.name)  # one "filling" message each
     done = [0]
 
     def progress(message):
@@ -123,6 +125,16 @@ def get_model(name: str, precision: Optional[str] = None, url: Optional[str] = N
     export_model(spec.name, checkpoint, folder, precision=precision, progress=progress)
     event("convert", steps, steps, f"wrote {folder}")
     return folder, True
+
+
+def _video_graphs(name: str) -> int:
+    """How many video graphs (SAM 2.1's) the shipped weightless graphs of `name` have."""
+    from edgemask.export import weightless
+
+    try:
+        return len(weightless.shipped_meta(name).get("video", {}).get("graphs", {}))
+    except weightless.NoShippedGraph:
+        return 0
 
 
 def _convert_steps(precision: str) -> int:

@@ -26,7 +26,7 @@ from edgemask.export import weightless
 CONSTANT_LIMIT = 1 << 16  # elements: larger unexplained initializers mean a missing recipe
 # what the traced graphs depend on in this package, and which official package made them, per family
 # (per model name where it differs from its family's: EdgeTAM's code is edgetam-dimos, edgemask.export.edgetam)
-SOURCES = {"sam2.1": ("trace.py", "sam2_graphs.py"), "edgetam": ("trace.py", "sam2_graphs.py", "edgetam.py")}
+SOURCES = {"sam2.1": ("trace.py", "sam2_graphs.py", "sam2_video_graphs.py"), "edgetam": ("trace.py", "sam2_graphs.py", "edgetam.py")}
 DEFAULT_SOURCES = ("trace.py", "graphs.py")
 LIBRARIES = {"sam2.1": ("sam2",)}
 
@@ -65,8 +65,8 @@ def _official_shapes(spec) -> dict:
     return {k: (tuple(v.shape), np.dtype(str(v.dtype).removeprefix("torch."))) for k, v in model.state_dict().items()}
 
 
-def trace(name: str, opset: int, workdir: Path, state_dict: dict) -> dict:
-    """{part: onnx.ModelProto} traced by the exporter from `state_dict`."""
+def trace(name: str, opset: int, workdir: Path, state_dict: dict) -> tuple:
+    """({part: onnx.ModelProto}, model.json's "video" section or None) traced by the exporter from `state_dict`."""
     import onnx
 
     from edgemask.export.checkpoint import build_model
@@ -74,8 +74,9 @@ def trace(name: str, opset: int, workdir: Path, state_dict: dict) -> dict:
     from edgemask.export.registry import get_spec
 
     spec = get_spec(name)
-    trace_graphs(build_model(spec, state_dict), spec, workdir, opset)
-    return {part: onnx.load(str(workdir / f"{part}.onnx")) for part in ("encoder", "decoder")}
+    video = trace_graphs(build_model(spec, state_dict), spec, workdir, opset)
+    names = ["encoder", "decoder"] + sorted(p.stem for p in workdir.glob("memory_*.onnx"))
+    return {part: onnx.load(str(workdir / f"{part}.onnx")) for part in names}, video
 
 
 def _derived_candidates(state_dict: dict, norm_eps: dict) -> list:
@@ -121,7 +122,8 @@ def explain(array: np.ndarray, state_dict: dict, by_size: dict, derived: list):
 
 
 def make(name: str, opset: int, out_dir: Path, progress=print) -> dict:
-    """Trace `name` and write out_dir/NAME.{encoder,decoder}.onnx (weightless) and NAME.json; returns the meta."""
+    """Trace `name` and write out_dir/NAME.PART.onnx (weightless: encoder, decoder, SAM 2.1's video graphs)
+    and NAME.json; returns the meta."""
     import onnx
     from onnx import numpy_helper
 
@@ -131,7 +133,7 @@ def make(name: str, opset: int, out_dir: Path, progress=print) -> dict:
     state_dict = distinct_state_dict(name)
     progress(f"{name}: tracing with distinct random weights")
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = trace(name, opset, Path(tmp), state_dict)
+        graphs, video = trace(name, opset, Path(tmp), state_dict)
     by_size = {}
     for key, value in state_dict.items():
         if np.issubdtype(value.dtype, np.floating):
@@ -161,6 +163,7 @@ def make(name: str, opset: int, out_dir: Path, progress=print) -> dict:
         "state_dict": {k: list(v.shape) for k, v in state_dict.items()},
         "recipes": recipes,
         "traced_with": traced_with(name),
+        **({"video": video} if video else {}),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for part, model in graphs.items():

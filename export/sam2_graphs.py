@@ -65,14 +65,21 @@ class Sam2DecoderGraph(nn.Module):
     @torch.no_grad()
     def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
         image_embed, feat_s0, feat_s1 = unpack(image_embeddings)
-        pe = self.prompt_encoder
-        sparse = pe._embed_points(point_coords, point_labels, pad=False)
-        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        dense = has_mask_input * pe._embed_masks(mask_input) + (1 - has_mask_input) * no_mask
-        masks, iou, _, _ = self.mask_decoder.predict_masks(
-            image_embeddings=image_embed, image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense, repeat_image=False, high_res_features=[feat_s0, feat_s1])
+        masks, iou, _, _ = prompt_and_decode(self.prompt_encoder, self.mask_decoder, image_embed, feat_s0, feat_s1,
+                                             point_coords, point_labels, mask_input, has_mask_input)
         return iou, masks
+
+
+def prompt_and_decode(pe, mask_decoder, image_embed, feat_s0, feat_s1, point_coords, point_labels, mask_input,
+                      has_mask_input):
+    """The prompt encoder (points, the mask or no_mask_embed as has_mask_input says) and predict_masks on
+    `image_embed` with the high-res features: (masks, iou, mask tokens out, object score logits)."""
+    sparse = pe._embed_points(point_coords, point_labels, pad=False)
+    no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
+    dense = has_mask_input * pe._embed_masks(mask_input) + (1 - has_mask_input) * no_mask
+    return mask_decoder.predict_masks(
+        image_embeddings=image_embed, image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense, repeat_image=False, high_res_features=[feat_s0, feat_s1])
 
 
 def trace_sam2(model, out_dir, opset: int) -> None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgemask.export.sam2_graphs import PACKED_SIZE, unpack
+from edgemask.export.sam2_graphs import PACKED_SIZE, prompt_and_decode, unpack
 
 VIDEO_GRAPHS = ("memory_attention.onnx", "memory_decoder.onnx", "memory_encoder.onnx")
 
@@ -30,12 +30,39 @@ def _raw_feature(model, image_embeddings):
     return image_embed, feat_s0, feat_s1
 
 
-def _rotary_real(cos_sin):
+class GridTable(nn.Module):
+    """A [S*S, C] table over an SxS grid (row-major) whose first and second halves of channels each vary
+    along one grid axis only (sine position encodings, axial RoPE), rebuilt from two small [S, C/2]
+    edges: the exported graph holds 2 x S x C/2 values instead of S x S x C (no large constant to ship)."""
+
+    def __init__(self, table, size: int = 64) -> None:
+        super().__init__()
+        grid = table.reshape(size, size, -1)
+        half = grid.shape[-1] // 2
+        self.size, self.axes = size, []
+        for i, part in enumerate((grid[..., :half], grid[..., half:])):
+            if torch.equal(part, part[:, :1].expand_as(part)):
+                edge, axis = part[:, :1], "y"  # [S, 1, C/2]
+            elif torch.equal(part, part[:1].expand_as(part)):
+                edge, axis = part[:1], "x"  # [1, S, C/2]
+            else:
+                raise ValueError("the table varies along both grid axes in one half of its channels")
+            self.register_buffer(f"edge{i}", edge.contiguous().clone())
+            self.axes.append(axis)
+        assert torch.equal(self(), table.reshape(size * size, -1))
+
+    def forward(self):
+        s = self.size
+        halves = [getattr(self, f"edge{i}").expand(s, s, -1) for i in range(2)]
+        return torch.cat(halves, dim=-1).reshape(s * s, -1)
+
+
+def _rotary_real(tables):
     """apply_rotary_enc (sam2.modeling.position_encoding) on real tensors: ONNX has no complex type.
-    cos_sin maps id(freqs_cis) -> (cos, sin) [L, D/2] of the same complex frequencies."""
+    tables maps id(freqs_cis) -> (cos, sin) [L, D/2] of the same complex frequencies, set per forward."""
 
     def apply(xq, xk, freqs_cis, repeat_freqs_k=False):
-        cos, sin = cos_sin[id(freqs_cis)]
+        cos, sin = tables[id(freqs_cis)]
 
         def rot(x):
             shape = x.shape
@@ -53,18 +80,38 @@ def _rotary_real(cos_sin):
     return apply
 
 
+class RotaryTables(nn.Module):
+    """cos and sin of every RoPEAttention's frequencies in a memory attention, one GridTable pair per
+    distinct set of frequencies (the layers share theirs)."""
+
+    def __init__(self, memory_attention) -> None:
+        super().__init__()
+        from sam2.modeling.sam import transformer
+
+        self.ids, unique = [], []  # ids: (id(freqs_cis), index into unique)
+        for module in memory_attention.modules():
+            if isinstance(module, transformer.RoPEAttention):
+                f = module.freqs_cis
+                same = [i for i, u in enumerate(unique) if u.shape == f.shape and torch.equal(u, f)]
+                if not same:
+                    unique.append(f)
+                self.ids.append((id(f), same[0] if same else len(unique) - 1))
+        self.cos = nn.ModuleList(GridTable(f.real.contiguous()) for f in unique)
+        self.sin = nn.ModuleList(GridTable(f.imag.contiguous()) for f in unique)
+
+    def forward(self) -> dict:
+        pairs = [(c(), s()) for c, s in zip(self.cos, self.sin)]
+        return {key: pairs[i] for key, i in self.ids}
+
+
 @contextlib.contextmanager
-def real_rotary(model):
-    """Trace RoPEAttention with the real-valued rotary encoding (numerically the official one)."""
+def real_rotary(tables: dict):
+    """Trace RoPEAttention with the real-valued rotary encoding (numerically the official one), reading
+    its cos / sin from `tables` (filled by the graph's forward)."""
     from sam2.modeling.sam import transformer
 
-    cos_sin = {}
-    for module in model.memory_attention.modules():
-        if isinstance(module, transformer.RoPEAttention):
-            f = module.freqs_cis
-            cos_sin[id(f)] = (f.real.contiguous(), f.imag.contiguous())
     original = transformer.apply_rotary_enc
-    transformer.apply_rotary_enc = _rotary_real(cos_sin)
+    transformer.apply_rotary_enc = _rotary_real(tables)
     try:
         yield
     finally:
@@ -82,26 +129,32 @@ class MemoryAttentionGraph(nn.Module):
     def __init__(self, model, vision_pos, maskmem_pos) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("vision_pos", vision_pos)  # [4096, 1, 256]
-        self.register_buffer("maskmem_pos", maskmem_pos)  # [4096, 1, 64]
+        self.vision_pos = GridTable(vision_pos.reshape(4096, -1))  # [4096, 1, 256]
+        self.maskmem_pos = GridTable(maskmem_pos.reshape(4096, -1))  # [4096, 1, 64]
+        self.rotary = RotaryTables(model.memory_attention)
+        self.tables = {}  # what real_rotary reads while tracing
 
     @torch.no_grad()
     def forward(self, image_embeddings, memory, memory_tpos, obj_ptrs, obj_ptr_tpos):
         from sam2.modeling.sam2_utils import get_1d_sine_pe
 
         m = self.model
+        self.tables.clear()
+        self.tables.update(self.rotary())
+        vision_pos = self.vision_pos().unsqueeze(1)
+        maskmem_pos = self.maskmem_pos().unsqueeze(1)
         feat = _raw_feature(m, image_embeddings)[0]
         curr = feat.flatten(2).permute(2, 0, 1)  # (HW) B C
         mem = memory.flatten(2).permute(0, 2, 1).reshape(-1, 1, m.mem_dim)
         tpos = m.maskmem_tpos_enc[m.num_maskmem - memory_tpos - 1]  # [N, 1, 1, 64]
-        mem_pos = (self.maskmem_pos.unsqueeze(0) + tpos.reshape(-1, 1, 1, m.mem_dim)).reshape(-1, 1, m.mem_dim)
+        mem_pos = (maskmem_pos.unsqueeze(0) + tpos.reshape(-1, 1, 1, m.mem_dim)).reshape(-1, 1, m.mem_dim)
         tpos_dim = m.hidden_dim if m.proj_tpos_enc_in_obj_ptrs else m.mem_dim
         obj_pos = m.obj_ptr_tpos_proj(get_1d_sine_pe(obj_ptr_tpos, dim=tpos_dim))
         split = m.hidden_dim // m.mem_dim
         ptrs = obj_ptrs.reshape(-1, 1, split, m.mem_dim).permute(0, 2, 1, 3).flatten(0, 1)
         obj_pos = obj_pos.unsqueeze(1).repeat_interleave(split, dim=0)
         out = m.memory_attention(
-            curr=[curr], curr_pos=[self.vision_pos], memory=torch.cat([mem, ptrs]),
+            curr=[curr], curr_pos=[vision_pos], memory=torch.cat([mem, ptrs]),
             memory_pos=torch.cat([mem_pos, obj_pos]), num_obj_ptr_tokens=ptrs.shape[0])
         return out.permute(1, 2, 0).reshape(1, m.hidden_dim, 64, 64)
 
@@ -120,13 +173,8 @@ class MemoryDecoderGraph(nn.Module):
     def forward(self, pix_feat, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
         m = self.model
         _, feat_s0, feat_s1 = unpack(image_embeddings)
-        pe = m.sam_prompt_encoder
-        sparse = pe._embed_points(point_coords, point_labels, pad=False)
-        no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1)
-        dense = has_mask_input * pe._embed_masks(mask_input) + (1 - has_mask_input) * no_mask
-        masks, iou, tokens, score = m.sam_mask_decoder.predict_masks(
-            image_embeddings=pix_feat, image_pe=pe.get_dense_pe(), sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense, repeat_image=False, high_res_features=[feat_s0, feat_s1])
+        masks, iou, tokens, score = prompt_and_decode(m.sam_prompt_encoder, m.sam_mask_decoder, pix_feat, feat_s0,
+                                                      feat_s1, point_coords, point_labels, mask_input, has_mask_input)
         obj_ptr = m.obj_ptr_proj(tokens)  # [1, 4, 256]
         if m.pred_obj_scores:
             appearing = score.sigmoid() if m.soft_no_obj_ptr else (score > 0).float()
@@ -205,8 +253,9 @@ def trace_sam2_video(model, out_dir, opset: int) -> None:
     model = model.eval()
     vision_pos, maskmem_pos = _constants(model)
     packed = torch.randn(PACKED_SIZE)
-    with real_rotary(model):
-        _onnx_export(MemoryAttentionGraph(model, vision_pos, maskmem_pos).eval(),
+    attention = MemoryAttentionGraph(model, vision_pos, maskmem_pos).eval()
+    with real_rotary(attention.tables):
+        _onnx_export(attention,
                      (packed, torch.randn(2, 64, 64, 64), torch.tensor([0, 6]), torch.randn(3, 256),
                       torch.tensor([0.0, 0.5, 1.0])),
                      out_dir / "memory_attention.onnx", opset,
@@ -229,22 +278,47 @@ def trace_sam2_video(model, out_dir, opset: int) -> None:
                  ["maskmem_features"], None)
 
 
-def add_video_parts(model_dir, checkpoint) -> Path:
-    """Add the video graphs to a SAM 2.1 model folder made by `edgemask export` from `checkpoint`, and
-    describe them in its model.json ("video")."""
+def has_video_parts(spec) -> bool:
+    """Whether `spec`'s exports carry the video graphs: Meta's SAM 2.1 (EdgeTAM's video predictor is not exported)."""
+    return spec.family == "sam2.1" and spec.builder == "sam2.build_sam:build_sam2"
+
+
+def video_model(model, spec):
+    """The official SAM2VideoPredictor of `spec` (the video builder's settings, such as binarizing a
+    prompted frame's mask for its memory) holding `model`'s weights."""
     from sam2.build_sam import build_sam2_video_predictor
 
+    video = build_sam2_video_predictor(spec.config, ckpt_path=None, device="cpu")
+    video.load_state_dict(model.state_dict(), strict=True)
+    return video.eval()
+
+
+def trace_video_parts(model, spec, out_dir, opset: int) -> dict:
+    """Write the video graphs of the official SAM 2.1 image `model` into out_dir; model.json's "video"
+    section without the values read from the state dict (exporter.video_weights)."""
+    video = video_model(model, spec)
+    trace_sam2_video(video, out_dir, opset)
+    return video_manifest(video)
+
+
+def add_video_parts(model_dir, checkpoint) -> Path:
+    """Add the video graphs to a SAM 2.1 model folder made by `edgemask export` from `checkpoint` (exports
+    carry them since they were made by the exporter; such a folder is left as it is), and describe them
+    in its model.json ("video")."""
+    from edgemask.export.checkpoint import build_model, load_state_dict
+    from edgemask.export.download import file_sha256
+    from edgemask.export.exporter import video_weights
     from edgemask.export.registry import get_spec
 
     model_dir = Path(model_dir)
     manifest_path = model_dir / "model.json"
     manifest = json.loads(manifest_path.read_text())
+    if "video" in manifest and all((model_dir / name).is_file() for name in VIDEO_GRAPHS):
+        return model_dir
     spec = get_spec(manifest["model"])
-    model = build_sam2_video_predictor(spec.config, ckpt_path=str(checkpoint), device="cpu")
-    trace_sam2_video(model, model_dir, int(manifest["opset"]))
-    manifest["video"] = video_manifest(model)
-    from edgemask.export.download import file_sha256
-
+    state_dict = load_state_dict(checkpoint)
+    static = trace_video_parts(build_model(spec, state_dict), spec, model_dir, int(manifest["opset"]))
+    manifest["video"] = {**static, **video_weights(state_dict)}
     for name in VIDEO_GRAPHS:
         path = model_dir / name
         manifest["files"][name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}

@@ -78,6 +78,11 @@ def compute(recipe: dict, state_dict: dict, shape, dtype) -> np.ndarray:
     return np.ascontiguousarray(value.astype(dtype, copy=False).reshape(shape))
 
 
+def parts(meta: dict) -> list:
+    """The graphs a shipped model has: encoder, decoder, then any others (SAM 2.1's video graphs)."""
+    return ["encoder", "decoder"] + sorted(set(meta["recipes"]) - {"encoder", "decoder"})
+
+
 # -- filling -----------------------------------------------------------------------------------------
 
 def fill_graph(weightless_model, recipes: dict, state_dict: dict):
@@ -94,8 +99,9 @@ def fill_graph(weightless_model, recipes: dict, state_dict: dict):
 
 
 def fill(name: str, state_dict: dict, out_dir, progress=print) -> None:
-    """Write out_dir/encoder.onnx and out_dir/decoder.onnx (fp32, as the exporter traces them) for model
-    `name` from `state_dict` (numpy arrays, checked against the model's keys and shapes first)."""
+    """Write out_dir/encoder.onnx and out_dir/decoder.onnx (fp32, as the exporter traces them), and the
+    other graphs the model ships (SAM 2.1's video graphs), for model `name` from `state_dict` (numpy
+    arrays, checked against the model's keys and shapes first)."""
     import onnx
 
     from edgemask.export.checkpoint import check_state_dict
@@ -104,7 +110,7 @@ def fill(name: str, state_dict: dict, out_dir, progress=print) -> None:
     meta = shipped_meta(name)
     check_state_dict(get_spec(name), state_dict, meta["state_dict"])
     out_dir = Path(out_dir)
-    for part in ("encoder", "decoder"):
+    for part in parts(meta):
         progress(f"filling the {part} graph with the checkpoint's weights")
         model = onnx.load(str(SHIPPED / f"{name}.{part}.onnx"))
         fill_graph(model, meta["recipes"][part], state_dict)

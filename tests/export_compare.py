@@ -7,7 +7,8 @@ import onnxruntime as ort
 
 
 def run_folder(folder, seed=0):
-    """Encoder embedding, then decoder (whole and split) logits for a fixed image and prompt."""
+    """Encoder embedding, then decoder (whole and split) logits for a fixed image and prompt; and the
+    video graphs' outputs where the folder has them (model.json "video")."""
     rng = np.random.default_rng(seed)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -27,7 +28,21 @@ def run_folder(folder, seed=0):
     split = json.loads((folder / "model.json").read_text())["decoder"]["split"]
     per_image = session(split["image_file"]).run(split["tensors"], {"image_embeddings": embedding})
     iou_click, low_click = session(split["click_file"]).run(None, dict(prompt, **dict(zip(split["tensors"], per_image))))
-    return {"embedding": embedding, "iou": iou, "low": low, "iou_click": iou_click, "low_click": low_click}
+    out = {"embedding": embedding, "iou": iou, "low": low, "iou_click": iou_click, "low_click": low_click}
+    video = json.loads((folder / "model.json").read_text()).get("video")
+    if video:  # SAM 2.1's video graphs: a memory of the decoder's mask, attended to, decoded with memory
+        graphs = {k: session(v) for k, v in video["graphs"].items()}
+        score = np.array([[1.5]], np.float32)
+        memory = graphs["memory_encoder"].run(None, {"image_embeddings": embedding, "low_res_mask": low[:, :1],
+                                                     "object_score_logits": score,
+                                                     "is_mask_from_pts": np.array([1], np.float32)})[0]
+        pix = graphs["memory_attention"].run(None, {
+            "image_embeddings": embedding, "memory": np.concatenate([memory, 0.5 * memory]),
+            "memory_tpos": np.array([0, 1]), "obj_ptrs": rng.standard_normal((3, 256)).astype(np.float32),
+            "obj_ptr_tpos": np.array([0, 0.25, 0.5], np.float32)})[0]
+        iou_mem, low_mem, ptrs, score_mem = graphs["memory_decoder"].run(None, dict(feeds, pix_feat=pix))
+        out.update(memory=memory, pix_feat=pix, iou_mem=iou_mem, low_mem=low_mem, obj_ptrs=ptrs, score=score_mem)
+    return out
 
 
 def assert_same_outputs(filled, traced, rtol=1e-5, mask_agreement=1.0):
@@ -35,6 +50,7 @@ def assert_same_outputs(filled, traced, rtol=1e-5, mask_agreement=1.0):
     torch's by one float32 ulp (torch's vectorised sqrt is not correctly rounded, numpy's is), which an
     fp16 or int8 rounding step can turn into one fp16 ulp / quantisation step: hence rtol for those."""
     ours, ref = run_folder(filled), run_folder(traced)
+    assert ours.keys() == ref.keys(), "one folder has the video graphs, the other not"
     for key in ours:
         scale = np.abs(ref[key]).max()
         err = np.abs(ours[key] - ref[key]).max()

@@ -23,7 +23,10 @@ TRACED = ["efficientvit-sam-l0", "efficientvit-sam-xl0", "sam-vit-b", "sam2.1-hi
 def test_fill_gives_the_traced_export(name, tmp_path, distinct_checkpoint, traced_export):
     traced = traced_export(name)
     filled = export_model(name, distinct_checkpoint(name), tmp_path / name, method="fill", progress=lambda *_: None)
-    for part in ("encoder.onnx", "decoder.onnx"):
+    meta_f, meta_t = (json.loads((d / "model.json").read_text()) for d in (filled, traced))
+    video = list(meta_t.get("video", {}).get("graphs", {}).values())  # SAM 2.1's video graphs
+    assert sorted(meta_f["files"]) == sorted(meta_t["files"])
+    for part in ["encoder.onnx", "decoder.onnx"] + video:
         a, b = onnx.load(str(filled / part)), onnx.load(str(traced / part))
         assert [n.op_type for n in a.graph.node] == [n.op_type for n in b.graph.node]
         b_inits = {i.name: numpy_helper.to_array(i) for i in b.graph.initializer}
@@ -31,11 +34,10 @@ def test_fill_gives_the_traced_export(name, tmp_path, distinct_checkpoint, trace
             value, ref = numpy_helper.to_array(init), b_inits[init.name]
             assert value.shape == ref.shape, init.name
             assert np.abs(value - ref).max() <= 1e-6 * max(np.abs(ref).max(), 1e-12), init.name
-    assert_same_outputs(filled, traced)
-    meta_f, meta_t = (json.loads((d / "model.json").read_text()) for d in (filled, traced))
+    assert_same_outputs(filled, traced)  # the video graphs' outputs too
     assert meta_f["graphs"].startswith("shipped") and meta_t["graphs"] == "traced"
-    for key in ("format", "model", "family", "precision", "opset", "encoder", "decoder", "checkpoint"):
-        assert meta_f[key] == meta_t[key], key
+    for key in ("format", "model", "family", "precision", "opset", "encoder", "decoder", "checkpoint", "video"):
+        assert meta_f.get(key) == meta_t.get(key), key
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp16"])
@@ -57,7 +59,9 @@ def test_shipped_graphs_are_what_tracing_makes_today(name, distinct_checkpoint, 
 
     state_dict = load_state_dict(distinct_checkpoint(name))
     remake = f"they are stale: re-make them with `python -m edgemask.export.make_weightless {name}`"
-    for part in ("encoder", "decoder"):
+    assert meta.get("video", {}).get("graphs") == json.loads((traced / "model.json").read_text()).get(
+        "video", {}).get("graphs"), remake
+    for part in weightless.parts(meta):
         model = onnx.load(str(traced / f"{part}.onnx"))
         recipes = meta["recipes"][part]
         for init in model.graph.initializer:
@@ -78,7 +82,9 @@ def test_every_model_ships_a_graph_traced_by_this_exporter(name):
     assert meta["traced_with"] == traced_with(name), (
         f"{name}'s shipped graphs were traced by another exporter or library version: re-make them with "
         f"`python -m edgemask.export.make_weightless {name}`")
-    for part in ("encoder", "decoder"):
+    if MODELS[name].builder == "sam2.build_sam:build_sam2":  # Meta's SAM 2.1: the video predictor's graphs too
+        assert set(meta["video"]["graphs"]) == set(weightless.parts(meta)) - {"encoder", "decoder"}
+    for part in weightless.parts(meta):
         model = onnx.load(str(weightless.SHIPPED / f"{name}.{part}.onnx"))
         names = {i.name for i in model.graph.initializer}
         assert set(meta["recipes"][part]) <= names
