@@ -358,6 +358,21 @@ def test_compact_predict_answer_of_an_empty_mask(client):
     assert answer["mask"] == {"box": [0, 0, 0, 0], "runs_leb128": ""} and answer["area"] == 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_compact_mask_answer_is_the_mask_at_any_size(seed):
+    """mask_answer's LEB128 runs equal the JSON list's: speckled and smooth masks, boxes narrower
+    than the image, masks that start inside their box, sizes that shrink and grow (the kept buffer)."""
+    from edgemask.webui.routes.payloads import mask_answer
+
+    rng = np.random.default_rng(seed)
+    for h, w in [(37, 53), (300, 411), (5, 3), (1, 1), (260, 130)]:
+        mask = rng.random((h, w)) < (0.5 if seed % 2 else 0.97)
+        mask[: rng.integers(0, h), : rng.integers(0, w)] = False
+        compact, plain = mask_answer(mask, "leb128"), mask_answer(mask, "runs")
+        assert compact["mask"]["box"] == plain["mask"]["box"] and compact["area"] == plain["area"] == mask.sum()
+        assert _leb128(compact["mask"]["runs_leb128"]) == plain["mask"]["runs"]
+
+
 def test_leb128_holds_large_runs():
     from edgemask.webui.routes.payloads import leb128_base64
 
