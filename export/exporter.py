@@ -50,14 +50,14 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     progress(f"reading {checkpoint} as {name}")
     state_dict = load_state_dict(checkpoint)
     digest = file_sha256(checkpoint)
-    extra = video_weights(state_dict) if spec.family == "sam2.1" else {}
     if spec.sha256 and digest != spec.sha256:  # fine-tuned checkpoints are normal: say so, export it all the same
         progress(f"note: {checkpoint.name} is not the official {spec.filename} (sha256 {digest[:16]}..., the "
                  f"official file's is {spec.sha256[:16]}...): exporting it as a fine-tuned {name}")
     if method == "trace":
         from edgemask.export.checkpoint import build_model
 
-        model = build_model(spec, state_dict)
+        model = build_model(spec, state_dict)  # checks the keys and shapes first
+        extra = _video_weights_of(spec, state_dict)
         del state_dict
 
     out_dir = Path(out_dir)
@@ -71,8 +71,8 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
             video = trace_graphs(model, spec, fp32, opset)
             del model
         else:
-            weightless.fill(name, state_dict, fp32, progress=progress)
-            video = weightless.shipped_meta(name).get("video")
+            weightless.fill(name, state_dict, fp32, progress=progress)  # checks the keys and shapes first
+            video, extra = weightless.shipped_meta(name).get("video"), _video_weights_of(spec, state_dict)
             del state_dict
         final = work / "final"
         final.mkdir()
@@ -124,6 +124,10 @@ def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> Optional[
 
         trace_model(model, spec, out_dir, opset)
         return None
+
+
+def _video_weights_of(spec: ModelSpec, state_dict) -> dict:
+    return video_weights(state_dict) if spec.family == "sam2.1" else {}
 
 
 def video_weights(state_dict) -> dict:

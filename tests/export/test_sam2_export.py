@@ -32,6 +32,8 @@ def test_export_without_torch_matches_tracing(tmp_path, torchless_venv, random_c
     meta = json.loads((folder / "model.json").read_text())
     assert meta["graphs"].startswith("shipped") and meta["family"] == "sam2.1"
     assert meta["encoder"]["embedding_shape"] == [4194304] and meta["encoder"]["resize"] == "square"
+    # the video predictor's graphs, filled too (export_compare runs them against the traced ones)
+    assert set(meta["video"]["graphs"].values()) <= set(meta["files"]) and meta["video"]["num_maskmem"] == 7
     assert_same_outputs(folder, exported_model(NAME))
     # distinct values in every tensor: each weight lands where tracing put it
     folder = export_without_torch(torchless_venv, NAME, distinct_checkpoint(NAME), tmp_path / "distinct")
@@ -50,7 +52,8 @@ def test_models_get_without_torch(tmp_path, torchless_venv, random_checkpoint):
                           "--sha256", digest, "--precision", "fp32", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     folder = tmp_path / "home" / "models" / f"{NAME}-fp32"
-    assert json.loads((folder / "model.json").read_text())["checkpoint"]["sha256"] == digest
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["checkpoint"]["sha256"] == digest and (folder / meta["video"]["graphs"]["memory_attention"]).is_file()
     # a SAM 1 checkpoint given as SAM 2.1 is refused in one line, naming both
     result = edgemask(torchless_venv, "export", NAME, "--checkpoint", random_checkpoint("efficientvit-sam-l0"),
                       "--out", tmp_path / "out", cwd=tmp_path)
