@@ -86,11 +86,14 @@ def exported_model(test_cache, random_checkpoint):
 
 
 @pytest.fixture(scope="session")
-def sam2_video_model(exported_model, random_checkpoint):
-    """The random-weight sam2.1-hiera-tiny export with its video graphs (tests/video_model.py)."""
-    from video_model import video_model_dir
+def sam2_video_model(exported_model):
+    """The random-weight sam2.1-hiera-tiny export; every SAM 2.1 export carries the video graphs and what a
+    mask prompt needs (model.json "video")."""
+    folder = exported_model("sam2.1-hiera-tiny")
+    import json
 
-    return video_model_dir(exported_model, random_checkpoint)
+    assert "mask_downsample" in json.loads((folder / "model.json").read_text())["video"]
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """A mask as the prompt of edgemask.runtime.sequence_predictor (add_new_mask) against the official
-SAM2VideoPredictor.add_new_mask on the random-weight sam2.1-hiera-tiny (tests/video_model.py): one object
+SAM2VideoPredictor.add_new_mask on the random-weight sam2.1-hiera-tiny export (its video graphs; tests/conftest.py): one object
 given as a mask on frame 0 of 2 small frames, propagated forward (the second frame attends to the
 mask's memory and pointer); every frame's mask must agree. The
 page's Propagate prompts this way (its objects are masks and polygons)."""

@@ -1,5 +1,5 @@
 """Propagate through the API (edgemask.webui.ai.propagation_jobs) on the random-weight sam2.1-hiera-tiny with
-its video graphs (tests/video_model.py): objects land marked on the next images and an edit clears the
+its video graphs (tests/conftest.py sam2_video_model): objects land marked on the next images and an edit clears the
 mark; nothing drawn is overwritten; a correction prompts again; a lost object stops and is named; cancel;
 a sequence of one image, frames of different sizes, a model without video parts: one sentence each.
 One server and model for the module; small frames (the encoder runs at 1024 whatever their size)."""

@@ -1,5 +1,5 @@
 """Propagate in headless Chromium on the random-weight sam2.1-hiera-tiny with its video graphs
-(tests/video_model.py): one object drawn with the Rect tool on the first of 4 small frames is propagated
+(tests/conftest.py sam2_video_model): one object drawn with the Rect tool on the first of 4 small frames is propagated
 to the next 3 with the page's control; it is found saved on each (through the API), marked propagated in
 the object list, and an edit there (its label) clears the mark on the page and on the server. Only the
 plumbing is checked: random weights follow nothing meaningful."""
