@@ -50,10 +50,10 @@ def video_model_dir(assistant) -> Path:
         raise Refused("Propagate needs an exported SAM 2.1 model with its video parts; load one.")
     if model.family != "sam2.1":
         raise Refused(f"Propagate needs a SAM 2.1 model with its video parts, and {model.name} is not one: "
-                      "load a SAM 2.1 model (e.g. `edgemask models get sam2.1-hiera-tiny`) and add its video parts.")
+                      "load a SAM 2.1 model (`edgemask models get sam2.1-hiera-tiny` makes one with them).")
     if not model.config.get("video"):
-        raise Refused(f"The loaded {model.name} has no video parts: add them to its folder (README, "
-                      "\"Sequences: bursts and video\") and load it again.")
+        raise Refused(f"The loaded {model.name} has no video parts (it was exported before them): run "
+                      f"`edgemask models get {model.name}` again, which re-makes it with them, and load it again.")
     return Path(model.path)
 
 
