@@ -27,15 +27,23 @@ NAME = "sam2.1-hiera-tiny"
 
 
 class Timed:
-    """An onnxruntime session whose run() adds its seconds to totals[name]."""
+    """An onnxruntime session whose run() adds its seconds to totals[name]; a `shadow` session (the
+    memory attention as exported, before runtime.fuse_attention) runs on the same inputs right after,
+    timed apart, so both figures come from the same moments of a shared machine."""
 
-    def __init__(self, session, name, totals):
-        self.session, self.name, self.totals = session, name, totals
+    def __init__(self, session, name, totals, shadow=None):
+        self.session, self.name, self.totals, self.shadow = session, name, totals, shadow
 
     def run(self, *args, **kwargs):
         t = time.perf_counter()
         out = self.session.run(*args, **kwargs)
         self.totals[self.name] += time.perf_counter() - t
+        if self.shadow is not None:
+            t = time.perf_counter()
+            ref = self.shadow.run(*args, **kwargs)
+            self.totals[self.name + " (unfused)"] += time.perf_counter() - t
+            self.totals["fused vs unfused, max abs diff"] = max(self.totals["fused vs unfused, max abs diff"],
+                                                                float(np.abs(ref[0] - out[0]).max()))
         return out
 
 
@@ -65,16 +73,24 @@ def main(argv=None):
     ap.add_argument("--objects", type=int, default=1)
     ap.add_argument("--model", help="model folder with the video graphs")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/edgemask-bench-propagate"))
+    ap.add_argument("--unfused", action="store_true",
+                    help="also run the memory attention as exported (no fused attention) on the same inputs")
     args = ap.parse_args(argv)
     lscpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.strip()
     print(lscpu or "lscpu: no Model name line")
     print(machine_line())
 
-    model = SequenceModel(model_folder(args))
+    folder = model_folder(args)
+    model = SequenceModel(folder)
     totals = defaultdict(float)
+    unfused = None
+    if args.unfused:
+        from edgemask.runtime.sequence_predictor import _session
+
+        unfused = _session(folder / model.video["graphs"]["memory_attention"], None)
     for attr, name in (("encoder", "encoder"), ("attention", "memory attention"), ("decoder", "decoder"),
                        ("memory_encoder", "memory encoder")):
-        setattr(model, attr, Timed(getattr(model, attr), name, totals))
+        setattr(model, attr, Timed(getattr(model, attr), name, totals, unfused if attr == "attention" else None))
     scene = synthetic_image(1080 + 4 * args.frames, 1920 + 8 * args.frames, seed=7)
     frames = [np.ascontiguousarray(scene[4 * i:4 * i + 1080, 8 * i:8 * i + 1920]) for i in range(args.frames)]
     predictor = SequencePredictor(model)
@@ -95,7 +111,12 @@ def main(argv=None):
     print(f"  propagate: {per_frame:.2f} s per frame (frames 1..{tracked}; preflight + frame 0: "
           f"{steps[0] - t0:.2f} s)")
     for name, seconds in totals.items():
-        print(f"    {name:16} {seconds / max(1, tracked) * 1000:8.0f} ms per frame (summed over objects)")
+        if "diff" in name:
+            print(f"    {name}: {seconds:.2e}")
+            continue
+        print(f"    {name:26} {seconds / max(1, tracked) * 1000:8.0f} ms per frame (summed over objects)")
+    if unfused is not None:
+        print("  (per frame excludes the unfused runs: the propagate figure above includes them)")
     held = predictor.memory_bytes(state)
     print(f"  memory bank: {held / 2 ** 20:.1f} MiB for {args.frames} frames x {args.objects} object(s) = "
           f"{held / args.frames / args.objects / 2 ** 20:.2f} MiB per frame and object (bfloat16 spatial memory "

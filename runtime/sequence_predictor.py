@@ -16,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from edgemask.runtime.families import Sam2Family, _stability
+from edgemask.runtime.fuse_attention import fused_attention
 from edgemask.runtime.model_folder import load_model_folder
 from edgemask.runtime.postprocess import SquareUpscaler
 from edgemask.runtime.transforms import check_image
@@ -39,7 +40,8 @@ def _session(path: Path, threads: Optional[int]):
 
     from edgemask.runtime.providers import session_options
 
-    return ort.InferenceSession(str(path), session_options("cpu", threads), providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, session_options("cpu", threads), providers=["CPUExecutionProvider"])
 
 
 class SequenceModel:
@@ -54,9 +56,10 @@ class SequenceModel:
         self.family = Sam2Family(self.folder)
         path = Path(self.folder.path)
         self.encoder = _session(self.folder.encoder_path, threads)
-        self.attention, self.decoder, self.memory_encoder = (
-            _session(path / video["graphs"][name], threads)
-            for name in ("memory_attention", "memory_decoder", "memory_encoder"))
+        # its attentions as onnxruntime's MultiHeadAttention (runtime.fuse_attention: ~1.6x faster)
+        self.attention = _session(fused_attention(path / video["graphs"]["memory_attention"]), threads)
+        self.decoder, self.memory_encoder = (_session(path / video["graphs"][name], threads)
+                                             for name in ("memory_decoder", "memory_encoder"))
 
     @property
     def mask_prompt(self) -> Optional[dict]:
