@@ -34,18 +34,24 @@ def gemm_gflops(n: int = 2048, runs: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-def take_turns(paths: dict, rounds: int, warmup: int = 1) -> dict:
+def take_turns(paths: dict, rounds: int, warmup: int = 1, cpu: dict = None) -> dict:
     """Seconds per call of each path (name -> zero-argument callable), the paths taking turns in every
-    round so that load changes hit all alike; returns name -> list of per-round seconds."""
+    round so that load changes hit all alike; returns name -> list of per-round seconds. `cpu`, if given,
+    is filled the same way with the process's CPU seconds (all threads) per call, which other jobs on
+    the machine disturb less than wall time."""
     for _ in range(warmup):
         for fn in paths.values():
             fn()
     times = {name: [] for name in paths}
+    if cpu is not None:
+        cpu.update({name: [] for name in paths})
     for _ in range(rounds):
         for name, fn in paths.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - t)
+            if cpu is not None:
+                cpu[name].append(time.process_time() - c)
     return times
 
 

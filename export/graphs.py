@@ -51,38 +51,57 @@ class DecoderGraph(SamOnnxModel):
 
 
 class HeadChunkedAttention(nn.Module):
-    """SAM's global attention computed a few heads at a time: the same maths as
-    `segment_anything.modeling.image_encoder.Attention`, but the 4096x4096 attention matrices of one
-    chunk are freed before the next, so onnxruntime's peak memory for ViT-B drops by gigabytes."""
+    """SAM's attention computed in tiles of `heads_per_chunk` heads x `query_rows` rows of queries (for
+    global attention one head x 4 rows of the 64x64 grid: 256 queries x 4096 keys, 4 MB): the same maths as
+    `segment_anything.modeling.image_encoder.Attention`, but each tile's scores stay in the CPU's cache
+    through the MatMul, the relative-position adds, the softmax and the MatMul with V, and onnxruntime
+    never holds the 4096x4096 matrices of all heads (peak memory for ViT-B drops by gigabytes)."""
 
-    def __init__(self, attn: nn.Module, heads_per_chunk: int = 1) -> None:
+    def __init__(self, attn: nn.Module, heads_per_chunk: int = 1, query_rows: int = 4) -> None:
         super().__init__()
         self.attn = attn
         self.heads_per_chunk = heads_per_chunk
+        self.query_rows = query_rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
+        from segment_anything.modeling.image_encoder import get_rel_pos
 
         a = self.attn
         b, h, w, _ = x.shape
+        n = b * a.num_heads
         qkv = a.qkv(x).reshape(b, h * w, 3, a.num_heads, -1).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.reshape(3, b * a.num_heads, h * w, -1).unbind(0)
-        outputs = []
-        for i in range(0, b * a.num_heads, self.heads_per_chunk):
-            qi, ki, vi = (t[i:i + self.heads_per_chunk] for t in (q, k, v))
-            scores = (qi * a.scale) @ ki.transpose(-2, -1)
-            if a.use_rel_pos:
-                scores = add_decomposed_rel_pos(scores, qi, a.rel_pos_h, a.rel_pos_w, (h, w), (h, w))
-            outputs.append(scores.softmax(dim=-1) @ vi)
-        x = torch.cat(outputs).view(b, a.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
+        q, k, v = qkv.reshape(3, n, h * w, -1).unbind(0)
+        rel_h = rel_w = None
+        if a.use_rel_pos:  # add_decomposed_rel_pos's two terms, shaped to broadcast over [., queries, h, w]
+            r_q = q.reshape(n, h, w, -1)
+            rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, get_rel_pos(h, h, a.rel_pos_h)).reshape(n, h * w, h, 1)
+            rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, get_rel_pos(w, w, a.rel_pos_w)).reshape(n, h * w, 1, w)
+        q, k_t, tile = q * a.scale, k.transpose(-2, -1), min(self.query_rows, h) * w
+        heads = []
+        for i in range(0, n, self.heads_per_chunk):
+            hs, rows = slice(i, i + self.heads_per_chunk), []
+            for j in range(0, h * w, tile):
+                qs = slice(j, j + tile)
+                scores = q[hs, qs] @ k_t[hs]
+                if rel_h is not None:
+                    scores = (scores.view(-1, scores.shape[1], h, w) + rel_h[hs, qs] + rel_w[hs, qs]).flatten(2)
+                rows.append(scores.softmax(dim=-1) @ v[hs])
+            heads.append(torch.cat(rows, 1) if len(rows) > 1 else rows[0])
+        x = torch.cat(heads).view(b, a.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
         return a.proj(x)
 
 
-def chunk_global_attention(image_encoder: nn.Module, heads_per_chunk: int = 1) -> None:
-    """Swap the global-attention blocks of a SAM ViT encoder for HeadChunkedAttention, in place."""
+def chunk_global_attention(image_encoder: nn.Module, heads_per_chunk: int = 1, query_rows: int = 4) -> None:
+    """Swap the attention of a SAM ViT encoder's blocks for HeadChunkedAttention, in place: the global
+    blocks in tiles of `heads_per_chunk` heads x `query_rows` query rows, the windowed blocks one window
+    (all its heads) at a time, whose 196x196 scores fit the cache the same way."""
     for block in getattr(image_encoder, "blocks", []):
-        if getattr(block, "window_size", None) == 0 and not isinstance(block.attn, HeadChunkedAttention):
-            block.attn = HeadChunkedAttention(block.attn, heads_per_chunk)
+        if isinstance(block.attn, HeadChunkedAttention):
+            continue
+        if block.window_size == 0:
+            block.attn = HeadChunkedAttention(block.attn, heads_per_chunk, query_rows)
+        else:
+            block.attn = HeadChunkedAttention(block.attn, block.attn.num_heads, block.window_size)
 
 
 class MatrixResize(nn.Module):
