@@ -57,6 +57,13 @@ def video_model_dir(assistant) -> Path:
     return Path(model.path)
 
 
+def _object_mask(o, height: int, width: int) -> np.ndarray:
+    """The bool pixel mask of a stored object (ObjectRow)."""
+    if o.kind == "mask":
+        return shapes.box_runs_to_mask(o.mask, height, width)
+    return shapes.polygons_to_mask([o.polygon], height, width)
+
+
 def _overlaps(existing, label_id, mask_value, height, width) -> bool:
     box = mask_value["box"]
     mine = None
@@ -68,9 +75,7 @@ def _overlaps(existing, label_id, mask_value, height, width) -> bool:
             continue
         if mine is None:
             mine = shapes.box_runs_to_mask(mask_value, height, width)
-        theirs = (shapes.box_runs_to_mask(o.mask, height, width) if o.kind == "mask"
-                  else shapes.polygons_to_mask([o.polygon], height, width))
-        if (mine & theirs).any():
+        if (mine & _object_mask(o, height, width)).any():
             return True
     return False
 
@@ -91,7 +96,7 @@ class PropagationJobs:
             if job is None or (name is not None and job["image"] != name):
                 return {"state": "idle", "image": name, "done": 0, "total": 0, "message": "", "frames": [],
                         "stopped": []}
-            return {k: (list(v) if isinstance(v, list) else v) for k, v in job.items() if k != "cancel"}
+            return self.status_locked()
 
     def cancel(self, name: str) -> dict:
         with self._lock:
@@ -115,7 +120,7 @@ class PropagationJobs:
                 raise Refused(f"Propagate needs images of one size: {name!r} is {size[0]}x{size[1]} but "
                               f"{other!r} is {w}x{h}.")
         record = store.load(name)
-        objects = [o for o in (record.objects if record else [])]
+        objects = list(record.objects) if record else []
         if not objects:
             raise Refused(f"{name!r} has no objects to propagate; draw one first.")
         with self._lock:
@@ -162,8 +167,7 @@ class PropagationJobs:
             state = predictor.init_embedded_state(len(sequence), (height, width), embed)
             prompts = {}
             for o in objects:
-                mask = (shapes.box_runs_to_mask(o.mask, height, width) if o.kind == "mask"
-                        else shapes.polygons_to_mask([o.polygon], height, width))
+                mask = _object_mask(o, height, width)
                 if mask.any():
                     prompts[o.id] = o.label_id
                     predictor.add_new_mask(state, 0, o.id, mask)

@@ -188,7 +188,14 @@ def test_refusals_are_one_sentence(client, make_client, tiny_model_dir, sam2_vid
     assert "last image" in _error(client.post("/api/images/z_small.png/propagate", json={"k": 3}), 400)
     message = _error(client.post("/api/images/f3.png/propagate", json={"k": 1}), 400)
     assert "one size" in message and "64x48" in message and "40x30" in message
-    assert "from 1 to" in _error(client.post("/api/images/f0.png/propagate", json={"k": 0}), 400)
+    for k in (0, -1, 101, 2**63 - 1, -2**63, True, 1.5, "3", None):
+        assert "from 1 to" in _error(client.post("/api/images/f0.png/propagate", json={"k": k}), 400), k
+    for k in (2**63, -2**63 - 1, 2**64):  # the body reader refuses them before propagate reads "k"
+        assert "beyond 64 bits" in _error(client.post("/api/images/f0.png/propagate", json={"k": k}), 400), k
+    for raw in ('{"min_score": NaN}', '{"min_score": Infinity}', '{"min_score": -1e999}'):
+        _error(client.post("/api/images/f0.png/propagate", data=raw, content_type="application/json"), 400)
+    message = _error(client.post("/api/images/f0.png/propagate", json={"k\x07\u0000": 1}), 400)
+    assert "Unknown propagate parameter" in message and "\x07" not in message and "\x00" not in message
     assert "min_score" in _error(client.post("/api/images/f0.png/propagate", json={"min_score": "high"}), 400)
     assert "is not one" in _error(make_client(tiny_model_dir).post("/api/images/f0.png/propagate", json={}), 400)
     image_only = tmp_path / "image-only"  # the same SAM 2.1 folder without its video parts
