@@ -62,6 +62,29 @@ class LiveServer:
         server.task_dispatcher.shutdown()
 
 
+def serve(app):
+    """Yields a LiveServer of `app`; afterwards stops it and closes the app's predictor and store.
+    For a fixture: `yield from serve(app)`."""
+    live = LiveServer(app)
+    try:
+        yield live
+    finally:
+        live.close()
+        app.extensions["edgemask"].assistant.predictor.close()
+        app.extensions["edgemask"].store.close()
+
+
+def chromium(width=1400, height=900):
+    """Yields a headless Chromium; afterwards leaves the page (its polling stops) and quits it.
+    For a fixture: `yield from chromium()`."""
+    drv = start_chromium(width, height)
+    try:
+        yield drv
+    finally:
+        drv.get("about:blank")
+        quit_chromium(drv)
+
+
 def start_chromium(width=1400, height=900):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

@@ -17,6 +17,33 @@ def page_client(app):
     return client
 
 
+def app_clients(config: dict, default_model=None):
+    """Yields make(model folder, or None for no model) -> a page client of a new app made with `config`;
+    closes the apps' stores afterwards. For a fixture: `yield from app_clients(...)`."""
+    from edgemask.webui import create_app
+
+    apps = []
+
+    def make(model=default_model):
+        app = create_app(dict(config, **({} if model is None else {"MODEL_DIR": str(model)})))
+        apps.append(app)
+        return page_client(app)
+
+    try:
+        yield make
+    finally:
+        for app in apps:
+            app.extensions["edgemask"].store.close()
+
+
+def one_sentence_error(resp, status) -> str:
+    """The error message of an answer that must have `status`, checked to be one sentence."""
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    message = resp.get_json()["error"]
+    assert isinstance(message, str) and message.endswith(".") and "\n" not in message
+    return message
+
+
 def start_serve(args, tmp_path, lan: bool = False, env_token=None):
     """Runs the real `edgemask serve ARGS --port 0 --no-browser` in a subprocess until it has printed
     its URL (and, with `lan`, the network link after it); returns (process, port, printed text)."""

@@ -12,7 +12,7 @@ import pytest
 
 from synthetic import synthetic_image
 from video_model import panning_frames
-from webui_util import page_client
+from webui_util import app_clients, one_sentence_error as _error
 
 pytest.importorskip("torch")
 pytest.importorskip("sam2")
@@ -36,37 +36,15 @@ def images(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def make_client(images, tmp_path_factory, test_cache):
-    from edgemask.webui import create_app
-
-    home = tmp_path_factory.mktemp("home")
-    apps = []
-
-    def make(model):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("EDGEMASK_HOME", str(home))
-            config = {"IMAGES_DIR": str(images), "TESTING": True, "DEVICE": "cpu",
-                      "CACHE_DIR": str(test_cache / "embeddings")}  # shared with test_browser_propagate
-            if model is not None:
-                config["MODEL_DIR"] = str(model)
-            app = create_app(config)
-        apps.append(app)
-        return page_client(app)
-
-    yield make
-    for app in apps:
-        app.extensions["edgemask"].store.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGEMASK_HOME", str(tmp_path_factory.mktemp("home")))
+        yield from app_clients({"IMAGES_DIR": str(images), "TESTING": True, "DEVICE": "cpu",
+                                "CACHE_DIR": str(test_cache / "embeddings")})  # shared with test_browser_propagate
 
 
 @pytest.fixture(scope="module")
 def client(make_client, sam2_video_model):
     return make_client(sam2_video_model)
-
-
-def _error(resp, status):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    message = resp.get_json()["error"]
-    assert isinstance(message, str) and message.endswith(".") and "\n" not in message
-    return message
 
 
 def _labels(client):

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from webui_util import page_client
+from webui_util import app_clients, one_sentence_error as _error
 
 # a small grid with the filters lowered so that a random-weight model yields proposals
 FAST = {"points_per_side": 4, "pred_iou_thresh": 0, "stability_score_thresh": 0, "box_nms_thresh": 1.0}
@@ -26,30 +26,9 @@ def real_model(exported_model):
 def make_client(images_dir, tiny_model_dir, tmp_path, monkeypatch):
     """(model folder, default the tiny graphs; None: no model) -> a client of a fresh app on the same images
     folder, store and embedding cache."""
-    from edgemask.webui import create_app
-
     monkeypatch.setenv("EDGEMASK_HOME", str(tmp_path / "home"))
-    apps = []
-
-    def make(model=tiny_model_dir):
-        config = {"IMAGES_DIR": str(images_dir), "TESTING": True, "CACHE_DIR": str(tmp_path / "cache"),
-                  "DEVICE": "cpu"}
-        if model is not None:
-            config["MODEL_DIR"] = str(model)
-        app = create_app(config)
-        apps.append(app)
-        return page_client(app)
-
-    yield make
-    for app in apps:
-        app.extensions["edgemask"].store.close()
-
-
-def _error(resp, status):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    message = resp.get_json()["error"]
-    assert isinstance(message, str) and message.endswith(".") and "\n" not in message
-    return message
+    yield from app_clients({"IMAGES_DIR": str(images_dir), "TESTING": True, "CACHE_DIR": str(tmp_path / "cache"),
+                            "DEVICE": "cpu"}, default_model=tiny_model_dir)
 
 
 def _computed(client, name, params=FAST):

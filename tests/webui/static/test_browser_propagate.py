@@ -11,7 +11,7 @@ import urllib.request
 import cv2
 import pytest
 
-from browser_util import LiveServer, Page, browser_missing_reason, quit_chromium, start_chromium
+from browser_util import Page, browser_missing_reason, chromium, serve
 from video_model import panning_frames
 
 _MISSING = browser_missing_reason()
@@ -40,19 +40,12 @@ def server(tmp_path, sam2_video_model, test_cache, monkeypatch):
         cv2.imwrite(str(root / f"dive_{i:03d}.png"), frame[:, :, ::-1])
     app = create_app({"IMAGES_DIR": str(root), "MODEL_DIR": str(sam2_video_model), "DEVICE": "cpu",
                       "CACHE_DIR": str(test_cache / "embeddings")})
-    live = LiveServer(app)
-    yield live
-    live.close()
-    app.extensions["edgemask"].assistant.predictor.close()
-    app.extensions["edgemask"].store.close()
+    yield from serve(app)
 
 
 @pytest.fixture
 def driver():
-    drv = start_chromium()
-    yield drv
-    drv.get("about:blank")
-    quit_chromium(drv)
+    yield from chromium(1024, 700)  # the smallest layout the page supports
 
 
 def test_propagate_one_object_across_four_images(driver, server):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from browser_util import LiveServer, Page, browser_missing_reason, quit_chromium, start_chromium
+from browser_util import Page, browser_missing_reason, chromium, serve
 
 _MISSING = browser_missing_reason()
 if _MISSING and os.environ.get("EDGEMASK_REQUIRE_BROWSER"):  # CI installs the browser: missing is an error
@@ -58,19 +58,12 @@ def server(tmp_path, exported_model, monkeypatch):
     cv2.imwrite(str(root / "reef.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     app = create_app({"IMAGES_DIR": str(root), "MODEL_DIR": str(exported_model("efficientvit-sam-l0")),
                       "DEVICE": "cpu", "CACHE_DIR": str(tmp_path / "cache")})
-    live = LiveServer(app)
-    yield live
-    live.close()
-    app.extensions["edgemask"].assistant.predictor.close()
-    app.extensions["edgemask"].store.close()
+    yield from serve(app)
 
 
 @pytest.fixture
 def driver():
-    drv = start_chromium()
-    yield drv
-    drv.get("about:blank")
-    quit_chromium(drv)
+    yield from chromium()
 
 
 def test_two_clicks_accept_two_proposals(driver, server):
