@@ -44,6 +44,20 @@ def one_sentence_error(resp, status) -> str:
     return message
 
 
+def finished_job(client, start_url: str, status_url: str, body: dict, timeout: float) -> dict:
+    """Starts a background job (POST `body` to `start_url`, 202) and polls `status_url` until it is not
+    running; its last status. Fails when it still runs after `timeout` seconds."""
+    resp = client.post(start_url, json=body)
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = client.get(status_url).get_json()
+        if job["state"] != "running":
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"{start_url}: the job still runs after {timeout:.0f} s: {job}")
+
+
 def start_serve(args, tmp_path, lan: bool = False, env_token=None):
     """Runs the real `edgemask serve ARGS --port 0 --no-browser` in a subprocess until it has printed
     its URL (and, with `lan`, the network link after it); returns (process, port, printed text)."""

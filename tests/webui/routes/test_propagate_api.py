@@ -12,7 +12,7 @@ import pytest
 
 from synthetic import synthetic_image
 from video_model import panning_frames
-from webui_util import app_clients, one_sentence_error as _error
+from webui_util import app_clients, finished_job, one_sentence_error as _error
 
 pytest.importorskip("torch")
 pytest.importorskip("sam2")
@@ -62,15 +62,8 @@ def _put(client, name, objects):
 
 
 def _propagated(client, name, **body):
-    resp = client.post(f"/api/images/{name}/propagate", json=body)
-    assert resp.status_code == 202, resp.get_data(as_text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        job = client.get(f"/api/images/{name}/propagate").get_json()
-        if job["state"] != "running":
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"propagation still running: {job}")
+    url = f"/api/images/{name}/propagate"
+    return finished_job(client, url, url, body, timeout=300)
 
 
 def _mask(o):

@@ -3,13 +3,12 @@ all), reject, survive a reload, come from `edgemask prelabel`'s file, are never 
 
 import io
 import json
-import time
 import zipfile
 
 import numpy as np
 import pytest
 
-from webui_util import app_clients, one_sentence_error as _error
+from webui_util import app_clients, finished_job, one_sentence_error as _error
 
 # a small grid with the filters lowered so that a random-weight model yields proposals
 FAST = {"points_per_side": 4, "pred_iou_thresh": 0, "stability_score_thresh": 0, "box_nms_thresh": 1.0}
@@ -32,14 +31,7 @@ def make_client(images_dir, tiny_model_dir, tmp_path, monkeypatch):
 
 
 def _computed(client, name, params=FAST):
-    resp = client.post(f"/api/images/{name}/proposals", json=params)
-    assert resp.status_code == 202, resp.get_data(as_text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        job = client.get(f"/api/images/{name}/proposals/job").get_json()
-        if job["state"] != "running":
-            break
-        time.sleep(0.05)
+    job = finished_job(client, f"/api/images/{name}/proposals", f"/api/images/{name}/proposals/job", params, 120)
     assert job["state"] == "done", job
     return client.get(f"/api/images/{name}/proposals").get_json()
 
