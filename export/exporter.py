@@ -19,6 +19,7 @@ from edgemask.export.download import file_sha256
 from edgemask.export.precision import INT8_WEIGHT_RANGE, to_fp16, to_int8
 from edgemask.runtime.model_folder import remember_digest
 from edgemask.export.registry import SAM_MEAN, SAM_STD, ModelSpec, get_spec
+from edgemask.export.video_weights import video_weights
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_OPSET = 20  # Gelu is one op from opset 20: EfficientViT encoders run 1.5-2x faster on CPU
@@ -128,15 +129,6 @@ def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> Optional[
 
 def _video_weights_of(spec: ModelSpec, state_dict) -> dict:
     return video_weights(state_dict) if spec.family == "sam2.1" else {}
-
-
-def video_weights(state_dict) -> dict:
-    """What a mask prompt on a sequence needs besides the video graphs (model.json "video"):
-    mask_downsample's convolution and no_mem_embed, from the SAM 2.1 state dict (numpy arrays)."""
-    weight = np.asarray(state_dict["mask_downsample.weight"], np.float32).reshape(-1)
-    bias = np.asarray(state_dict["mask_downsample.bias"], np.float32).reshape(-1)
-    return {"mask_downsample": {"weight": [float(v) for v in weight], "bias": float(bias[0])},
-            "no_mem_embed": [float(v) for v in np.asarray(state_dict["no_mem_embed"], np.float32).reshape(-1)]}
 
 
 def choose_method(name: str, opset: int, method: str = "auto") -> str:

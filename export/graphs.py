@@ -5,22 +5,31 @@ from torch import nn
 from segment_anything.utils.onnx import SamOnnxModel
 
 
-class EncoderGraph(nn.Module):
+class NormalisingGraph(nn.Module):
+    """Base of the encoder graphs: holds pixel_mean / pixel_std and turns an RGB image [H, W, 3] (0..255)
+    into the normalised [1, 3, H, W] batch the official image encoders take."""
+
+    def __init__(self, pixel_mean, pixel_std) -> None:
+        super().__init__()
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def normalise(self, image: torch.Tensor) -> torch.Tensor:
+        return (image.permute(2, 0, 1).unsqueeze(0) - self.pixel_mean) / self.pixel_std
+
+
+class EncoderGraph(NormalisingGraph):
     """Padded RGB image [S, S, 3] (0..255, padding = pixel mean) -> image embeddings [1, 256, 64, 64].
 
     Normalisation and the HWC->CHW transpose live in the graph, so the runtime only resizes and pads.
     """
 
     def __init__(self, image_encoder: nn.Module, pixel_mean, pixel_std) -> None:
-        super().__init__()
+        super().__init__(pixel_mean, pixel_std)
         self.image_encoder = image_encoder
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(2, 0, 1).unsqueeze(0)
-        x = (x - self.pixel_mean) / self.pixel_std
-        return self.image_encoder(x)
+        return self.image_encoder(self.normalise(image))
 
 
 class DecoderGraph(SamOnnxModel):

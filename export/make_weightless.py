@@ -26,7 +26,8 @@ from edgemask.export import weightless
 CONSTANT_LIMIT = 1 << 16  # elements: larger unexplained initializers mean a missing recipe
 # what the traced graphs depend on in this package, and which official package made them, per family
 # (per model name where it differs from its family's: EdgeTAM's code is edgetam-dimos, edgemask.export.edgetam)
-SOURCES = {"sam2.1": ("trace.py", "sam2_graphs.py", "sam2_video_graphs.py"), "edgetam": ("trace.py", "sam2_graphs.py", "edgetam.py")}
+SOURCES = {"sam2.1": ("trace.py", "graphs.py", "sam2_graphs.py", "sam2_video_graphs.py", "video_weights.py"),
+           "edgetam": ("trace.py", "graphs.py", "sam2_graphs.py", "edgetam.py")}
 DEFAULT_SOURCES = ("trace.py", "graphs.py")
 LIBRARIES = {"sam2.1": ("sam2",)}
 

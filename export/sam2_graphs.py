@@ -11,23 +11,21 @@ import math
 import torch
 from torch import nn
 
+from edgemask.export.graphs import NormalisingGraph
 from edgemask.export.registry import SAM2_PARTS as PARTS
 
 PACKED_SIZE = sum(math.prod(shape) for _, shape in PARTS)
 
 
-class Sam2EncoderGraph(nn.Module):
+class Sam2EncoderGraph(NormalisingGraph):
     """RGB image [1024, 1024, 3] (0..255, already resized to the square) -> packed embedding [PACKED_SIZE]."""
 
     def __init__(self, model: nn.Module, pixel_mean, pixel_std) -> None:
-        super().__init__()
+        super().__init__(pixel_mean, pixel_std)
         self.model = model
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(2, 0, 1).unsqueeze(0)
-        x = (x - self.pixel_mean) / self.pixel_std
+        x = self.normalise(image)
         # SAM2ImagePredictor.set_image, from forward_image on
         backbone_out = self.model.forward_image(x)
         _, feats, _, _ = self.model._prepare_backbone_features(backbone_out)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgemask.export.sam2_graphs import PACKED_SIZE, prompt_and_decode, unpack
+from edgemask.export.video_weights import video_weights
 
 VIDEO_GRAPHS = ("memory_attention.onnx", "memory_decoder.onnx", "memory_encoder.onnx")
 
@@ -295,7 +296,7 @@ def video_model(model, spec):
 
 def trace_video_parts(model, spec, out_dir, opset: int) -> dict:
     """Write the video graphs of the official SAM 2.1 image `model` into out_dir; model.json's "video"
-    section without the values read from the state dict (exporter.video_weights)."""
+    section without the values read from the state dict (video_weights)."""
     video = video_model(model, spec)
     trace_sam2_video(video, out_dir, opset)
     return video_manifest(video)
@@ -307,7 +308,6 @@ def add_video_parts(model_dir, checkpoint) -> Path:
     in its model.json ("video")."""
     from edgemask.export.checkpoint import build_model, load_state_dict
     from edgemask.export.download import file_sha256
-    from edgemask.export.exporter import video_weights
     from edgemask.export.registry import get_spec
 
     model_dir = Path(model_dir)
