@@ -5,6 +5,7 @@ import { state, labelColor, labelById, byZ, isShown, isLocked, luminance } from 
 import { tinted, maskBBox } from './mask/canvas.js';
 import { maskOutline } from './mask/outline.js';
 import { ScreenPreview } from './mask/screenpreview.js';
+import { ScreenPhoto } from './screenphoto.js';
 import { objectBox } from './objects.js';
 
 const DARK = 0.08;   // labels darker than this (black, pure blue) get a light outline
@@ -139,7 +140,8 @@ export class View {
     if (!state.image) return;
     ctx.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
     ctx.imageSmoothingEnabled = this.scale < 1;
-    ctx.drawImage(state.image, 0, 0);
+    this._photo = this._photo || new ScreenPhoto(() => this.render());
+    this._photo.draw(ctx, state.image, state.width, state.height, dpr * this.scale);
 
     // outline thickness in image pixels: about 1.5 screen pixels at any zoom
     // (a power of two, so zooming redoes the outlines of masks only now and then)

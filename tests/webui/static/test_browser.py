@@ -731,6 +731,63 @@ def test_mask_helpers_in_the_browser_match_the_server(page):
     assert same == 0
 
 
+def test_zoomed_out_photo_is_drawn_from_a_screen_sized_copy(page):
+    """screenphoto.js: zoomed out, the view draws a copy of the photo resized to a power-of-two level at
+    or above the device pixels it covers (not the 12 MP photo every frame): the photo itself until the
+    copy is ready, then the copy, which looks as the photo resampled by drawImage does; at 1:1 and
+    above no copy is made, and a new photo or level makes a new one."""
+    out = page.driver.execute_async_script("""
+        const done = arguments[0];
+        import('/static/screenphoto.js').then(async ({ ScreenPhoto, photoLevel }) => {
+          const W = 2400, H = 1800, photo = document.createElement('canvas');
+          photo.width = W; photo.height = H;
+          const g = photo.getContext('2d');
+          const grad = g.createLinearGradient(0, 0, W, H);
+          grad.addColorStop(0, '#103060'); grad.addColorStop(0.5, '#40a080'); grad.addColorStop(1, '#e0c040');
+          g.fillStyle = grad; g.fillRect(0, 0, W, H);
+          for (let i = 0; i < 12; i++) {   // soft discs: what both resamplings agree on
+            g.fillStyle = `hsl(${i * 30}, 60%, 50%)`;
+            g.beginPath(); g.arc(200 + (i % 4) * 600, 300 + Math.floor(i / 4) * 600, 150, 0, 7); g.fill();
+          }
+          const levels = [0.2, 0.25, 0.3, 0.5, 0.6, 1, 3, 0.01, 0, -1, NaN].map(photoLevel);
+          const screen = (s) => {
+            const c = document.createElement('canvas'); c.width = Math.ceil(W * s); c.height = Math.ceil(H * s);
+            const x = c.getContext('2d', { willReadFrequently: true });
+            x.setTransform(s, 0, 0, s, 0, 0); x.imageSmoothingEnabled = s < 1;
+            return x;
+          };
+          let ready = 0;
+          const sp = new ScreenPhoto(() => { ready++; });
+          const a = screen(0.2); sp.draw(a, photo, W, H, 0.2);
+          const before = sp.copy;
+          const direct = screen(0.2); direct.drawImage(photo, 0, 0);
+          const same = (x, y) => {
+            const p = x.getImageData(0, 0, x.canvas.width, x.canvas.height).data;
+            const q = y.getImageData(0, 0, y.canvas.width, y.canvas.height).data;
+            let worst = 0, sum = 0;
+            for (let i = 0; i < p.length; i++) { const d = Math.abs(p[i] - q[i]); sum += d; worst = Math.max(worst, d); }
+            return { mean: sum / p.length, worst };
+          };
+          const first = same(a, direct);
+          const t0 = performance.now();
+          while (!ready && performance.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+          const copy = sp.copy && [sp.copy.width, sp.copy.height];
+          const b = screen(0.2); sp.draw(b, photo, W, H, 0.2);
+          const after = same(b, direct);
+          const one = screen(1); sp.draw(one, photo, W, H, 1);   // 1:1: the photo itself
+          const atOne = same(one, (() => { const d = screen(1); d.drawImage(photo, 0, 0); return d; })()).worst;
+          sp.draw(screen(0.1), photo, W, H, 0.1);   // another level: a new copy is asked for
+          done({ levels, before, first, ready, copy, after, atOne, newLevel: sp.level, newCopy: sp.copy });
+        });""")
+    assert out["levels"] == [0.25, 0.25, 0.5, 0.5, 0, 0, 0, 2 ** -6, 0, 0, 0]
+    assert out["before"] is None and out["first"]["worst"] == 0  # until the copy lands: the photo itself
+    assert out["ready"] == 1 and out["copy"] == [600, 450]
+    assert out["after"]["mean"] < 2.0 and out["after"]["worst"] < 96, out["after"]  # the same picture
+    assert out["after"]["worst"] > 0  # and drawn from the copy, not the photo
+    assert out["atOne"] == 0
+    assert out["newLevel"] == 0.125 and out["newCopy"] is None
+
+
 def test_mask_preview_is_drawn_at_screen_resolution_as_the_mask(page):
     """mask/screenpreview.js: a speckled box-runs mask drawn for views zoomed out, at 1:1 and in,
     panned past the canvas's edges, at device pixel ratios 1 and 2: each device pixel shows the
