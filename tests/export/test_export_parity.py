@@ -30,6 +30,20 @@ def test_encoder_matches_official(name, shape, exported_model, official_predicto
     close_relative(ours, ref, 2e-3)
 
 
+_IMAGE_STATES = {}
+
+
+def set_image_once(predictor, name, shape):
+    """predictor.set_image of the decoder tests' synthetic image of `shape`, computed once per model
+    and shape: the four prompts' tests restore the state it left (features, sizes) instead of
+    running the official encoder again (a ViT-B encoding is seconds)."""
+    key = (name, shape)
+    if key not in _IMAGE_STATES:
+        predictor.set_image(synthetic_image(*shape, seed=2))
+        _IMAGE_STATES[key] = {k: v for k, v in vars(predictor).items() if k != "model"}
+    vars(predictor).update(_IMAGE_STATES[key])
+
+
 PROMPTS = {
     "single point": dict(point_coords=[[100, 80]], point_labels=[1]),
     "points pos/neg": dict(point_coords=[[100, 80], [200, 150], [30, 300]], point_labels=[1, 1, 0]),
@@ -44,8 +58,7 @@ PROMPTS = {
 def test_decoder_matches_official(name, shape, prompt, exported_model, official_predictor):
     folder = exported_model(name)
     predictor = official_predictor(name)
-    image = synthetic_image(*shape, seed=2)
-    predictor.set_image(image)
+    set_image_once(predictor, name, shape)
     _, dec = sessions(folder)
     kwargs = dict(PROMPTS[prompt])
     h, w = shape
