@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from edgemask import __version__
 from edgemask.export import weightless
 from edgemask.export.checkpoint import load_state_dict

@@ -44,6 +44,7 @@ export class View {
     this.reserveTop = null;                     // fn() -> CSS px at the top fit() leaves free (the first-use hint)
     this.atFit = false;   // the view is fit()'s (no zoom or pan since): a resize fits again
     this._queued = false;
+    this._photo = new ScreenPhoto(() => this.render());   // the photo zoomed out, from a screen-sized copy
     this._size = null;   // the canvas's CSS size and client position at the last resize
     this._at = null;
     // the canvas fills its box: a window resize, a wrapping label bar or a side panel
@@ -140,7 +141,6 @@ export class View {
     if (!state.image) return;
     ctx.setTransform(dpr * this.scale, 0, 0, dpr * this.scale, dpr * this.ox, dpr * this.oy);
     ctx.imageSmoothingEnabled = this.scale < 1;
-    this._photo = this._photo || new ScreenPhoto(() => this.render());
     this._photo.draw(ctx, state.image, state.width, state.height, dpr * this.scale);
 
     // outline thickness in image pixels: about 1.5 screen pixels at any zoom
