@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from edgemask.cli import UserError
@@ -229,8 +230,17 @@ def _bench(args) -> int:
     return 0
 
 
+def _overdue(summary, start: float) -> str:
+    """The summary of a run that Ctrl+C is ending (edgemask.runtime.interrupt's report)."""
+    summary.interrupted = True
+    summary.seconds = summary.seconds or time.perf_counter() - start
+    return summary.format()
+
+
 def _precompute(args) -> int:
+    from edgemask.runtime.interrupt import ctrl_c_ends_within
     from edgemask.runtime.precompute import precompute
+    from edgemask.runtime.precompute_summary import Summary
 
     if not args.images_dir.is_dir():
         raise UserError(f"{args.images_dir} is not a folder of images")
@@ -240,9 +250,11 @@ def _precompute(args) -> int:
     if not (model / "model.json").is_file():
         raise UserError(f"{args.model} is not a model folder (it has no model.json); make one with "
                         "`edgemask export MODEL`")
+    summary, start = Summary(total=0), time.perf_counter()
     try:
-        summary = precompute(args.images_dir, model, args.cache_dir, ray=args.ray, workers=args.workers,
-                             device=args.device, progress=not args.no_progress)
+        with ctrl_c_ends_within(lambda: _overdue(summary, start)):
+            precompute(args.images_dir, model, args.cache_dir, ray=args.ray, workers=args.workers,
+                       device=args.device, progress=not args.no_progress, summary=summary)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     except ConnectionError as exc:
@@ -254,7 +266,8 @@ def _precompute(args) -> int:
 
 
 def _prelabel(args) -> int:
-    from edgemask.runtime.prelabel import prelabel
+    from edgemask.runtime.interrupt import ctrl_c_ends_within
+    from edgemask.runtime.prelabel import PrelabelSummary, prelabel
 
     if not args.images_dir.is_dir():
         raise UserError(f"{args.images_dir} is not a folder of images")
@@ -269,13 +282,15 @@ def _prelabel(args) -> int:
 
         if not ray_installed():
             raise UserError(f"--ray needs Ray: {RAY_HINT}")
+    summary, start = PrelabelSummary(total=0), time.perf_counter()
     try:
-        summary = prelabel(args.images_dir, model, args.cache_dir, device=args.device,
-                           progress=not args.no_progress, ray=args.ray, workers=args.workers,
-                           points_per_side=args.points_per_side,
-                           pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
-                           box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
-                           min_mask_region_area=args.min_mask_region_area)
+        with ctrl_c_ends_within(lambda: _overdue(summary, start)):
+            prelabel(args.images_dir, model, args.cache_dir, device=args.device,
+                     progress=not args.no_progress, ray=args.ray, workers=args.workers, summary=summary,
+                     points_per_side=args.points_per_side,
+                     pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
+                     box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
+                     min_mask_region_area=args.min_mask_region_area)
     except (RuntimeError, ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc).rstrip(".")) from None
     except ConnectionError as exc:

@@ -22,7 +22,7 @@ def ray_installed() -> bool:
 
 
 def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None, workers: Optional[int] = None,
-               device: str = "auto", progress: bool = True, log=print) -> Summary:
+               device: str = "auto", progress: bool = True, log=print, summary: Optional[Summary] = None) -> Summary:
     """Encodes every image of `images_dir` into the embedding cache (`cache_dir`, default
     edgemask.paths.embeddings_dir()) that the annotator reads for this model.
 
@@ -31,6 +31,7 @@ def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None,
     with Ray already initialised in this process its session is used.
     workers: encoder actors (default: one per GPU, else one per node).
     A KeyboardInterrupt stops the run; the returned summary then has interrupted=True.
+    summary: filled in as the run goes (a caller can report it while the run is under way).
     """
     from edgemask import paths
     from edgemask.runtime.model_folder import load_model_folder
@@ -46,7 +47,8 @@ def precompute(images_dir, model_dir, cache_dir=None, ray: Optional[str] = None,
     if not use_ray and workers not in (None, 1):
         raise RuntimeError(f"more than one worker needs Ray: {RAY_HINT}" if not ray_installed()
                            else "more than one worker needs Ray: leave out --ray off")
-    summary = Summary(total=len(names))
+    summary = summary if summary is not None else Summary(total=0)
+    summary.total = len(names)
     if ray is None and not use_ray:
         log(f"edgemask: encoding in this process with one encoder; {RAY_HINT}")
     bar = _Bar(len(names), progress)

@@ -85,10 +85,12 @@ class PrelabelSummary:
 
 
 def prelabel(images_dir, model_dir, cache_dir=None, device: str = "auto", progress: bool = True,
-             ray: Optional[str] = None, workers: Optional[int] = None, **params) -> PrelabelSummary:
+             ray: Optional[str] = None, workers: Optional[int] = None, summary: Optional[PrelabelSummary] = None,
+             **params) -> PrelabelSummary:
     """Computes and stores the proposals of every image of `images_dir` (see the module docstring);
     `params` are MaskGenerator's. Images whose file already holds proposals with these parameters
-    are skipped. A KeyboardInterrupt stops the run (summary.interrupted).
+    are skipped. A KeyboardInterrupt stops the run (summary.interrupted). summary: filled in as the run
+    goes (a caller can report it while the run is under way).
 
     ray: None computes in this process; "local" starts a local Ray for the run, "auto" or host:port
     joins a cluster: `workers` actors (default: one per GPU, else one per node) on the precompute
@@ -101,7 +103,8 @@ def prelabel(images_dir, model_dir, cache_dir=None, device: str = "auto", progre
     folder = ImageFolder(images_dir)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else paths.embeddings_dir()
     names = folder.names()
-    summary = PrelabelSummary(total=len(names))
+    summary = summary if summary is not None else PrelabelSummary(total=0)
+    summary.total = len(names)
     bar = None
     if progress:
         from tqdm import tqdm
