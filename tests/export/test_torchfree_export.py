@@ -56,9 +56,12 @@ def test_export_without_torch_matches_tracing_and_the_official_predictor(
     close_relative(low[0, 1:], ref_low, 1e-3)
     close_relative(iou[0, 1:], ref_iou, 1e-3)
 
-    # distinct values in every tensor (BatchNorm statistics too): filled == traced, to 1e-5
-    folder = export_without_torch(torchless_venv, name, distinct_checkpoint(name), tmp_path / "distinct")
-    assert_same_outputs(folder, traced_export(name))
+    # distinct values in every tensor (BatchNorm statistics too): filled == traced, to 1e-5. For ViT-B
+    # (two more 375 MB exports, a minute of CI) test_weightless does this in-process, through the same
+    # torch-free reader and fill; what only this venv shows, that no torch is needed, is shown above.
+    if name != "sam-vit-b":
+        folder = export_without_torch(torchless_venv, name, distinct_checkpoint(name), tmp_path / "distinct")
+        assert_same_outputs(folder, traced_export(name))
 
 
 def test_int8_without_torch(tmp_path, torchless_venv, random_checkpoint, exported_model):
