@@ -1,10 +1,9 @@
 """Ctrl+C that ends a long run in bounded time.
 
 A KeyboardInterrupt stops `edgemask precompute` / `prelabel` and they print what was done. With Ray,
-unwinding can wait on a task that never ends (seen in CI: Ray Data's shutdown waiting for a read
-task), so after the first Ctrl+C a watchdog gives the run GRACE_S seconds to end on its own, then
-prints the report and leaves with exit status 130. The cache is safe either way: every entry is
-written to a temporary file and renamed.
+unwinding runs Ray Data's shutdown, which this program does not control, so after the first Ctrl+C a
+watchdog gives the run GRACE_S seconds to end on its own, then prints the report and leaves with exit
+status 130. The cache is safe either way: every entry is written to a temporary file and renamed.
 """
 
 import os
@@ -21,8 +20,10 @@ EXIT_INTERRUPTED = 130
 def ctrl_c_ends_within(report, grace_s: float = GRACE_S):
     """Inside: Ctrl+C (SIGINT) raises KeyboardInterrupt as usual and arms a watchdog; if the process
     is still here `grace_s` seconds later, report() is printed and the process exits with 130.
-    Does nothing outside the main thread (signal handlers can only be set there)."""
-    if threading.current_thread() is not threading.main_thread():
+    Does nothing outside the main thread (signal handlers can only be set there), nor where SIGINT is
+    ignored (a background job of a shell script: Ctrl+C in its terminal is not meant for it)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield
         return
     timers = []

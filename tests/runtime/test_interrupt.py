@@ -7,11 +7,14 @@ import sys
 import textwrap
 import time
 
+from sigint import default_sigint
+
 RUN = textwrap.dedent("""
     import signal, sys, threading, time
     from edgemask.runtime.interrupt import ctrl_c_ends_within
 
     stuck = sys.argv[1] == "stuck"
+    before = signal.getsignal(signal.SIGINT)
     with ctrl_c_ends_within(lambda: "report: 3 of 8 images", grace_s=1.0):
         try:
             print("running", flush=True)
@@ -20,13 +23,14 @@ RUN = textwrap.dedent("""
             if stuck:
                 threading.Event().wait()  # unwinding that never ends
             print("stopped on its own", flush=True)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    assert signal.getsignal(signal.SIGINT) is before  # put back
     sys.exit(7)
 """)
 
 
 def interrupted(mode):
-    run = subprocess.Popen([sys.executable, "-c", RUN, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen([sys.executable, "-c", RUN, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=default_sigint)
     assert run.stdout.readline() == "running\n"
     start = time.monotonic()
     run.send_signal(signal.SIGINT)
@@ -62,3 +66,17 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert seen == [before]
+
+
+def test_where_sigint_is_ignored_it_stays_ignored():
+    """A background job of a shell script ignores SIGINT: the run neither installs a handler nor stops."""
+    script = textwrap.dedent("""
+        import signal
+        from edgemask.runtime.interrupt import ctrl_c_ends_within
+
+        with ctrl_c_ends_within(lambda: "report", grace_s=1.0):
+            print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert run.returncode == 0 and run.stdout.strip() == "True", run.stderr

@@ -20,6 +20,7 @@ from edgemask.runtime.model_folder import load_model_folder  # noqa: E402
 from edgemask.runtime.precompute import precompute  # noqa: E402
 from edgemask.images import ImageFolder  # noqa: E402
 from photo_folder import make_photo_folder  # noqa: E402
+from sigint import default_sigint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,8 @@ def _interrupt_while_held(address, images, cache_dir, l0, hold_reads, held, wait
         (hold_reads / name).write_text("")
     try:
         run = subprocess.Popen(_cli(images, "--model", l0, "--cache-dir", cache_dir, "--ray", address),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=default_sigint)  # Ctrl+C as from a terminal
         deadline = time.monotonic() + 180
         while len(_entries(cache_dir)) < wait_for and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
