@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from edgemask import __version__
 from edgemask.export import weightless
 from edgemask.export.checkpoint import load_state_dict
@@ -28,6 +30,9 @@ VIDEO_PREFIX = "memory_"  # SAM 2.1's video graphs: memory_attention / memory_de
 
 class NeedsTorch(ValueError):
     """This export needs tracing, and PyTorch or the official model code is not installed."""
+
+
+GRID_WEIGHTS = "decoder_weights.npz"  # model.json decoder.grid_weights
 
 
 def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset: int = DEFAULT_OPSET,
@@ -52,6 +57,7 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
     if spec.sha256 and digest != spec.sha256:  # fine-tuned checkpoints are normal: say so, export it all the same
         progress(f"note: {checkpoint.name} is not the official {spec.filename} (sha256 {digest[:16]}..., the "
                  f"official file's is {spec.sha256[:16]}...): exporting it as a fine-tuned {name}")
+    grid = _grid_decoder_weights(spec, state_dict)
     if method == "trace":
         from edgemask.export.checkpoint import build_model
 
@@ -90,7 +96,11 @@ def export_model(name: str, checkpoint, out_dir, precision: str = "fp32", opset:
             shutil.move(str(f), final / f.name)
         progress("splitting the decoder into per-image and per-click parts")
         split = write_split(final)
+        if grid:
+            np.savez(final / GRID_WEIGHTS, **grid)
         manifest = _manifest(spec, precision, opset, checkpoint, digest, final, split, method)
+        if grid:
+            manifest["decoder"]["grid_weights"] = GRID_WEIGHTS
         if video:
             manifest["video"] = {**video, **extra}
         (final / "model.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -123,6 +133,15 @@ def trace_graphs(model, spec: ModelSpec, out_dir: Path, opset: int) -> Optional[
 
         trace_model(model, spec, out_dir, opset)
         return None
+
+
+def _grid_decoder_weights(spec: ModelSpec, state_dict) -> dict:
+    """SAM's mask decoder and prompt encoder weights (fp32), for the pre-label grid decoder
+    (edgemask.runtime.grid_decoder); none for SAM 2.1, whose decoder differs."""
+    if spec.family == "sam2.1":
+        return {}
+    return {k: np.asarray(v, np.float32) for k, v in state_dict.items()
+            if k.startswith(("mask_decoder.", "prompt_encoder.")) and "mask_downscaling" not in k}
 
 
 def _video_weights_of(spec: ModelSpec, state_dict) -> dict:

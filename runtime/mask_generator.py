@@ -4,7 +4,9 @@ SAM 2.1 folders) on an exported model, without PyTorch.
 A grid of single-point prompts is decoded on the image's (cached) embedding; masks are filtered by
 predicted IoU and stability score, boxes near inner crop edges dropped, duplicates removed by box
 NMS, optionally small holes and islands cleaned up. The decoder runs the grid's prompts side by side
-(edgemask.runtime.decoder_pool) while the previous batch is scored. Only the 256x256 logits of a
+while the previous batch is scored: for SAM and EfficientViT-SAM folders on CPU the grid decoder
+(edgemask.runtime.grid_decoder), which upscales only the masks of prompts with a predicted IoU above
+the threshold; else the folder's decoder graph (edgemask.runtime.decoder_pool). Only the 256x256 logits of a
 candidate are kept while it is filtered: its stability score is decided from them when the bounds of
 edgemask.runtime.mask_bounds decide it (else its full-size logits are made once to score it, and
 dropped), and full-size masks are built only for the masks that survive NMS.
@@ -105,10 +107,25 @@ class MaskGenerator:
 
     # -- per crop --------------------------------------------------------
     def _decoder(self):
+        """decode(embedding, prompts) -> [(iou [4], low-res logits of the multimask outputs or None)]."""
         if self._pool is None:
-            from edgemask.runtime.decoder_pool import DecoderPool
+            p = self.predictor
+            model, engine = p.model, p.engine
+            if model.grid_weights_path is not None and engine.decoder_device == "cpu":
+                from edgemask.runtime import providers as prov
+                from edgemask.runtime.grid_decoder import GridDecoder, load_weights
 
-            self._pool = DecoderPool(self.predictor.engine, self.workers)
+                grid = GridDecoder(load_weights(model.grid_weights_path), model.prompt_frame,
+                                   self.workers or prov.physical_cores(), model.multimask_indices)
+                idx, thresh = list(model.multimask_indices), self.pred_iou_thresh
+                wanted = (lambda iou: bool((iou[idx] > thresh).any())) if thresh > 0.0 else None
+                self._pool = _Decode(lambda emb, prompts: grid.decode(emb.host, prompts, wanted), grid.close)
+            else:
+                from edgemask.runtime.decoder_pool import DecoderPool
+
+                pool, idx = DecoderPool(engine, self.workers), list(model.multimask_indices)
+                self._pool = _Decode(lambda emb, prompts: [(iou, low[idx]) for iou, low in pool.decode(emb, prompts)],
+                                     pool.close)
         return self._pool
 
     def _process_crop(self, image, crop_box, layer, orig_size, state) -> list:
@@ -167,10 +184,9 @@ class MaskGenerator:
         p = self.predictor
         threshold = p.model.mask_threshold
         passed = []
-        for point, (iou, low) in zip(batch, outputs):
-            low, iou = p.family.select(iou, low, True)
-            for m in range(len(iou)):
-                score = np.float32(iou[m])
+        idx = list(p.model.multimask_indices)
+        for point, (iou, low) in zip(batch, outputs):  # low: the multimask outputs' logits, or None (none passes)
+            for m, score in enumerate(np.asarray(iou, np.float32)[idx]):
                 if not self.pred_iou_thresh > 0.0 or score > self.pred_iou_thresh:
                     passed.append({"low": low[m], "iou": score, "point": point, "stability": None})
         if not passed:
@@ -240,6 +256,13 @@ class MaskGenerator:
         return {"segmentation": seg, "area": amg.area_from_rle(rle), "bbox": amg.xyxy_to_xywh(k["box"]),
                 "predicted_iou": float(k["iou"]), "point_coords": [k["point"].tolist()],
                 "stability_score": float(k["stability"]), "crop_box": amg.xyxy_to_xywh(k["crop_box"])}
+
+
+class _Decode:
+    """The generator's decoder: decode(embedding, prompts) and close()."""
+
+    def __init__(self, decode, close) -> None:
+        self.decode, self.close = decode, close
 
 
 class _CropBounds:

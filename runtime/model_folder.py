@@ -52,6 +52,8 @@ class ModelFolder:
     split_image_path: Optional[Path] = None
     split_click_path: Optional[Path] = None
     split_tensors: Tuple[str, ...] = ()
+    # SAM's decoder weights for the pre-label grid decoder (model.json decoder.grid_weights); None when absent
+    grid_weights_path: Optional[Path] = None
 
 
 def _field(config: dict, path: str, kind):
@@ -127,6 +129,11 @@ def load_model_folder(path) -> ModelFolder:
         for name in (split["image_file"], split["click_file"]):
             if name not in files:
                 raise ValueError(f"{meta_path} does not list {name!r} in its files.")
+    grid = config["decoder"].get("grid_weights")
+    if grid is not None:
+        if str(grid) not in files:
+            raise ValueError(f"{meta_path} does not list {grid!r} in its files.")
+        split_fields["grid_weights_path"] = folder / str(grid)
     model = ModelFolder(
         **split_fields,
         path=folder,
