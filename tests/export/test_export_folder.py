@@ -33,14 +33,15 @@ def test_a_checkpoint_that_is_not_the_official_file_exports_with_a_note(cli_expo
 def test_model_json_describes_folder(cli_export):
     out, ckpt, _ = cli_export
     assert sorted(p.name for p in out.iterdir()) == ["decoder.onnx", "decoder_click.onnx", "decoder_image.onnx",
-                                                     "encoder.onnx", "model.json"]
+                                                     "decoder_weights.npz", "encoder.onnx", "model.json"]
     meta = json.loads((out / "model.json").read_text())
     assert meta["model"] == "efficientvit-sam-l0" and meta["family"] == "efficientvit-sam"
     assert meta["encoder"]["input_size"] == 512 and meta["decoder"]["prompt_frame"] == 1024
     assert meta["precision"] == "fp32" and meta["opset"] == 17 and meta["mask_threshold"] == 0.0
     assert meta["checkpoint"]["sha256"] == file_sha256(ckpt)
     assert meta["decoder"]["split"]["tensors"]
-    for name in ("encoder.onnx", "decoder.onnx", "decoder_image.onnx", "decoder_click.onnx"):
+    assert meta["decoder"]["grid_weights"] == "decoder_weights.npz"
+    for name in ("encoder.onnx", "decoder.onnx", "decoder_image.onnx", "decoder_click.onnx", "decoder_weights.npz"):
         assert meta["files"][name]["bytes"] == (out / name).stat().st_size
         assert meta["files"][name]["sha256"] == file_sha256(out / name)
     assert len(meta["encoder"]["pixel_mean"]) == 3 and meta["edgemask_version"]
